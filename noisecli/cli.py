@@ -1,0 +1,133 @@
+"""The command line: one subcommand per stage, each a thin wrapper around the stage's Python function.
+
+Options come from the stage's config dataclass (field help -> `--help`), so the CLI and the Python API
+never drift apart. Every stage command also takes `--config FILE.toml` whose keys supply defaults
+(flags on the command line win). Bad input ends with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import tomllib
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional, get_type_hints
+
+import typer
+from typer.core import TyperGroup
+
+try:  # recent typer vendors click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException
+
+from noisecli.errors import InputError
+
+
+class _Group(TyperGroup):
+    """Turns every usage error or InputError into one line on stderr and exit code 2."""
+
+    def main(self, args=None, prog_name="noisecli", complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except (ClickException, InputError) as e:
+            message = e.format_message() if isinstance(e, ClickException) else str(e)
+            print(f"noisecli: error: {' '.join(message.split())}", file=sys.stderr)
+            sys.exit(2)
+        except typer.Abort:
+            print("noisecli: aborted", file=sys.stderr)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(
+    cls=_Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Does random noise in pre-training data hurt a language model, and how to tame it downstream? "
+         "What: prepare -> pretrain -> eval-ntp.  Why: theory.  How: extract -> probe.")
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
+    if version:
+        import noisecli
+        print(f"noisecli {noisecli.__version__}")
+        raise typer.Exit()
+
+
+def _load_config(ctx: typer.Context, param: Any, value: Optional[Path]) -> Optional[Path]:
+    """Read a TOML file into the command's defaults. Keys are option names (dashes or underscores);
+    a table named after the command (e.g. [prepare]) is used if present, else the top-level keys."""
+    if value is None:
+        return None
+    try:
+        data = tomllib.loads(Path(value).read_text())
+    except FileNotFoundError:
+        raise InputError(f"--config {value} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"--config {value} is not valid TOML ({e})") from None
+    section = data.get(ctx.info_name, data)
+    if not isinstance(section, dict):
+        raise InputError(f"--config {value}: [{ctx.info_name}] must be a table")
+    known = {p.name for p in ctx.command.params} - {"config"}
+    defaults = {}
+    for key, val in section.items():
+        if isinstance(val, dict):
+            continue  # another command's table
+        name = key.replace("-", "_")
+        if name not in known:
+            raise InputError(f"--config {value}: unknown option '{key}' for `{ctx.info_name}`")
+        defaults[name] = val
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: str) -> None:
+    """Register `noisecli NAME` with one option per field of `config_cls`; it calls `run(config)`."""
+    hints = get_type_hints(config_cls)
+    params = []
+    for f in fields(config_cls):
+        meta = f.metadata
+        default = None if f.default is MISSING else f.default
+        if meta.get("positional"):
+            info = typer.Argument(help=meta["help"], show_default=False)
+        else:
+            decls = [f"--{f.name.replace('_', '-')}"] + ([meta["short"]] if meta.get("short") else [])
+            info = typer.Option(*decls, help=meta["help"])
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                        annotation=Annotated[hints[f.name], info]))
+    config_option = typer.Option("--config", help="TOML file whose keys give this command's defaults "
+                                 "(flags on the command line win).", is_eager=True, callback=_load_config,
+                                 metavar="FILE.toml")
+    params.append(inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                    annotation=Annotated[Optional[Path], config_option]))
+
+    def command(**kwargs: Any) -> None:
+        kwargs.pop("config", None)
+        run(config_cls(**kwargs))
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = help
+    command.__name__ = name.replace("-", "_")
+    app.command(name, help=help)(command)
+
+
+def _prepare(cfg) -> None:
+    from noisecli.prepare import prepare
+    from noisecli.report import print_prepare_summary
+    print_prepare_summary(prepare(cfg))
+
+
+def _register() -> None:
+    from noisecli.prepare import PrepareConfig
+    stage_command("prepare", PrepareConfig, _prepare,
+                  "Tokenize a corpus with GPT-2's BPE into train.bin/val.bin (uint16) and mix in random "
+                  "noise at proportion α; writes noise.bin and meta.json too.")
+
+
+_register()
+
+
+def main() -> None:
+    typer.main.get_command(app).main(prog_name="noisecli")

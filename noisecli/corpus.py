@@ -1,0 +1,274 @@
+"""Where documents come from: the embedded Wikipedia corpora, local files and folders, the HF hub.
+
+Every source becomes a `Corpus` that yields *raw batches* of about 1 MB, cheap to produce, plus a
+`parse` function that turns a raw batch into document strings. `prepare` runs `parse` inside its
+tokenizer workers, so for JSON lines (the embedded corpora, most dumps) even JSON decoding is spread
+over the cores while the main process only reads bytes. Memory stays bounded: batches are read
+lazily (a `.json` file is the one format read whole).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import socket
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from urllib.parse import urlparse
+
+from noisecli.errors import InputError
+
+EMBEDDED = {
+    "en": ("corpus/wiki_en.jsonl.gz", "English Wikipedia lead sections of 10,033 vital articles"),
+    "fr": ("corpus/wiki_fr.jsonl.gz", "French Wikipedia lead sections of 9,955 articles"),
+}
+TEXT_SUFFIXES = (".txt", ".jsonl", ".json", ".parquet")
+BATCH_BYTES = 1 << 20
+
+
+def data_path(relative: str) -> Path:
+    """A file shipped in the project's `data/` (inside the wheel it lives at `noisecli/_data/`)."""
+    here = Path(__file__).resolve().parent
+    for root in (here / "_data", here.parent / "data"):
+        if (root / relative).exists():
+            return root / relative
+    raise InputError(f"embedded data file {relative} is missing from this installation")
+
+
+def _as_texts(batch: list[str]) -> list[str]:
+    return batch
+
+
+@dataclass
+class Corpus:
+    name: str                                  # short name used in output folder names
+    description: str                           # for meta.json and error messages
+    read_batches: Callable[[], Iterator[Any]]  # fresh iterator of raw batches on each call
+    parse: Callable[[Any], list[str]] = _as_texts  # raw batch -> documents; picklable (runs in workers)
+
+    def documents(self) -> Iterator[str]:
+        for raw in self.batches():
+            yield from parse_batch(self.parse, self.description, raw)
+
+    def batches(self) -> Iterator[Any]:
+        """Raw batches; read failures (bad encoding, I/O) become one-line InputErrors."""
+        try:
+            yield from self.read_batches()
+        except UnicodeDecodeError as e:
+            raise InputError(f"{self.description}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except (OSError, EOFError) as e:
+            raise InputError(f"{self.description}: cannot be read ({e})") from None
+
+
+def parse_batch(parse: Callable[[Any], list[str]], description: str, raw: Any) -> list[str]:
+    try:
+        return parse(raw)
+    except UnicodeDecodeError as e:
+        raise InputError(f"{description}: not UTF-8 text ({e.reason})") from None
+
+
+def _group(texts: Iterator[str]) -> Iterator[list[str]]:
+    batch, size = [], 0
+    for text in texts:
+        batch.append(text)
+        size += len(text)
+        if size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _base_suffix(path: Path) -> str:
+    return Path(path.stem).suffix if path.suffix == ".gz" else path.suffix
+
+
+def _text_of(record: object, field: str, where: str) -> str:
+    if not isinstance(record, dict) or field not in record:
+        raise InputError(f"{where}: record has no text field '{field}' (choose one with --text-field)")
+    value = record[field]
+    return value if isinstance(value, str) else str(value)
+
+
+def _read_txt(path: Path, unit: str) -> Iterator[str]:
+    with io.TextIOWrapper(_open_binary(path), encoding="utf-8") as f:
+        if unit == "file":
+            yield f.read()
+            return
+        paragraph: list[str] = []
+        for line in f:
+            if line.strip():
+                paragraph.append(line)
+            elif paragraph:
+                yield "".join(paragraph).rstrip("\n")
+                paragraph = []
+        if paragraph:
+            yield "".join(paragraph).rstrip("\n")
+
+
+def _jsonl_blocks(path: Path) -> Iterator[tuple[str, int, bytes]]:
+    """Blocks of whole lines: (file, number of the block's first line, bytes)."""
+    line_no, rest = 1, b""
+    with _open_binary(path) as f:
+        while chunk := f.read(BATCH_BYTES):
+            chunk = rest + chunk
+            cut = chunk.rfind(b"\n") + 1
+            if cut:
+                yield str(path), line_no, chunk[:cut]
+                line_no += chunk.count(b"\n", 0, cut)
+            rest = chunk[cut:]
+    if rest.strip():
+        yield str(path), line_no, rest
+
+
+def parse_jsonl_block(field: str, block: tuple[str, int, bytes]) -> list[str]:
+    path, first, data = block
+    texts = []
+    for n, line in enumerate(data.splitlines(), first):
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            except UnicodeDecodeError as e:
+                raise InputError(f"{path}:{n}: not UTF-8 text ({e.reason})") from None
+            texts.append(_text_of(record, field, f"{path}:{n}"))
+    return texts
+
+
+def _read_json(path: Path, field: str) -> Iterator[str]:
+    with _open_binary(path) as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    records = list(data.values()) if isinstance(data, dict) else data
+    if not isinstance(records, list):
+        raise InputError(f"{path}: expected a list of records or an object of records")
+    for record in records:
+        yield _text_of(record, field, str(path))
+
+
+def _read_parquet(path: Path, field: str) -> Iterator[str]:
+    import pyarrow.parquet as pq
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        raise InputError(f"{path}: not a readable parquet file ({e})") from None
+    if field not in pf.schema_arrow.names:
+        raise InputError(f"{path}: no column '{field}' (columns: {', '.join(pf.schema_arrow.names)})")
+    for batch in pf.iter_batches(columns=[field], batch_size=4096):
+        for value in batch.column(0).to_pylist():
+            if value is not None:
+                yield value
+
+
+def _files_under(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and _base_suffix(p) in TEXT_SUFFIXES
+                   and not p.name.startswith("."))
+    if not files:
+        raise InputError(f"{folder}: no .txt, .jsonl, .json or .parquet files inside")
+    return files
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"source {path} does not exist")
+    if path.is_file():
+        if not os.access(path, os.R_OK):
+            raise InputError(f"source {path} is not readable")
+        if path.stat().st_size == 0:
+            raise InputError(f"source {path} is empty")
+
+
+def local_corpus(path: Path, text_field: str = "text", txt_unit: str = "paragraph") -> Corpus:
+    _check_readable(path)
+    if path.is_file() and _base_suffix(path) not in TEXT_SUFFIXES:
+        raise InputError(f"{path}: unsupported file type (use .txt, .jsonl, .json or .parquet, "
+                         "optionally .gz)")
+    files = _files_under(path) if path.is_dir() else [path]
+    for f in files:
+        _check_readable(f)
+    name = path.name.split(".")[0] or "corpus"
+    description = (f"local {'folder' if path.is_dir() else 'file'} {path.resolve()} "
+                   f"({len(files)} file(s); .txt documents are {txt_unit}s)")
+    if all(_base_suffix(f) == ".jsonl" for f in files):  # fast path: JSON decoded in the workers
+        return Corpus(name, description, lambda: (b for f in files for b in _jsonl_blocks(f)),
+                      partial(parse_jsonl_block, text_field))
+
+    def texts() -> Iterator[str]:
+        for f in files:
+            kind = _base_suffix(f)
+            if kind == ".jsonl":
+                for block in _jsonl_blocks(f):
+                    yield from parse_jsonl_block(text_field, block)
+            elif kind == ".txt":
+                yield from _read_txt(f, txt_unit)
+            elif kind == ".json":
+                yield from _read_json(f, text_field)
+            else:
+                yield from _read_parquet(f, text_field)
+
+    return Corpus(name, description, lambda: _group(texts()))
+
+
+def embedded_corpus(name: str) -> Corpus:
+    relative, description = EMBEDDED[name]
+    path = data_path(relative)
+    return Corpus(f"wiki_{name}", f"embedded: {description} ({relative})",
+                  lambda: _jsonl_blocks(path), partial(parse_jsonl_block, "text"))
+
+
+def _hub_reachable() -> bool:
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or ""
+    try:
+        socket.getaddrinfo(host, 443)
+        return True
+    except OSError:
+        return False
+
+
+def hf_corpus(dataset: str, split: str = "train", config: str | None = None,
+              text_field: str = "text", streaming: bool = True) -> Corpus:
+    """A Hugging Face hub dataset through `datasets`, streamed by default (OpenWebText is 38 GB)."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+    if not offline and not _hub_reachable():
+        raise InputError(f"cannot reach the Hugging Face hub to load '{dataset}' (offline?); "
+                         "use a local file or folder, or the embedded corpus")
+    import datasets
+    try:
+        ds = datasets.load_dataset(dataset, config, split=split, streaming=streaming)
+    except Exception as e:  # datasets raises many types: missing dataset, split, connection...
+        raise InputError(f"could not load hub dataset '{dataset}' split '{split}': "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+    def texts() -> Iterator[str]:
+        for n, record in enumerate(ds):
+            yield _text_of(record, text_field, f"{dataset}[{n}]")
+
+    return Corpus(dataset.replace("/", "_"), f"hub dataset {dataset} config={config} split={split}",
+                  lambda: _group(texts()))
+
+
+def open_corpus(source: str | None, hf: str | None = None, split: str = "train",
+                hf_config: str | None = None, text_field: str = "text",
+                txt_unit: str = "paragraph") -> Corpus:
+    """Resolve what `prepare` was asked to read. Precedence: --hf, then SOURCE (`en`, `fr` or a path),
+    then the embedded English corpus."""
+    if txt_unit not in ("file", "paragraph"):
+        raise InputError(f"--txt-unit must be 'file' or 'paragraph', not '{txt_unit}'")
+    if hf:
+        if source:
+            raise InputError("give either a SOURCE or --hf, not both")
+        return hf_corpus(hf, split, hf_config, text_field)
+    if source is None or source in EMBEDDED:
+        return embedded_corpus(source or "en")
+    return local_corpus(Path(source), text_field, txt_unit)

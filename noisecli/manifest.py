@@ -1,0 +1,61 @@
+"""Small helpers every stage uses to write outputs the same way: atomically, hashed, with provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import noisecli
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def command_line() -> str:
+    """The command line that produced an output, as the user typed it (best effort)."""
+    prog = Path(sys.argv[0]).name if sys.argv else "python"
+    if prog in ("__main__.py", "-c"):
+        prog = "noisecli"
+    return " ".join([prog, *sys.argv[1:]])
+
+
+def provenance() -> dict[str, Any]:
+    return {"noisecli_version": noisecli.__version__, "command": command_line()}
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write JSON under a temporary name, then rename: readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+@contextmanager
+def staging_dir(out: Path) -> Iterator[Path]:
+    """A hidden temporary folder beside `out` to write into. On success its files are renamed into
+    `out` (created if needed); on any error or interrupt it is removed, so nothing half-written remains.
+    Files are moved in name order with any `meta.json`/`*.json` manifest last, so a manifest's presence
+    means the output is complete."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        yield tmp
+        out.mkdir(parents=True, exist_ok=True)
+        names = sorted(p.name for p in tmp.iterdir())
+        for name in sorted(names, key=lambda n: n.endswith(".json")):
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,23 @@
+"""Stage options as dataclasses: one field per option, its help text in the field's metadata.
+
+The CLI turns each field into a `--flag` (see cli.py); Python callers just build the dataclass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import field, fields
+from typing import Any
+
+
+def opt(default: Any, help: str, *, positional: bool = False, short: str | None = None) -> Any:
+    """A stage option with its `--help` text (say units and what the default means)."""
+    return field(default=default, metadata={"help": help, "positional": positional, "short": short})
+
+
+def as_dict(config: Any) -> dict[str, Any]:
+    """A config as JSON-ready values (paths as strings), for manifests."""
+    out = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        out[f.name] = str(value) if value is not None and not isinstance(value, (int, float, str, bool, list)) else value
+    return out

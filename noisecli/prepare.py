@@ -1,0 +1,277 @@
+"""`noisecli prepare`: tokenize a corpus into nanoGPT token files and mix in noise at proportion α.
+
+Outputs in `--out`: train.bin (clean training documents, each followed by EOT, with noise appended or
+interleaved), val.bin (clean held-out documents, never noise), noise.bin (the noise tokens alone, to
+measure the loss on Pⁿ) and meta.json (how it was all made). Memory stays bounded: documents stream
+through worker processes in batches and tokens go straight to disk.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from noisecli import tokenizer
+from noisecli.corpus import Corpus, open_corpus, parse_batch
+from noisecli.errors import InputError
+from noisecli.manifest import provenance, staging_dir, write_json
+from noisecli.noise import DISTRIBUTIONS, NoiseSource, noise_source
+from noisecli.options import opt
+from noisecli.progress import Reporter
+from noisecli.shards import DTYPE, TokenWriter, holds_dataset
+
+COPY_CHUNK = 1 << 20   # tokens per write when copying or drawing noise (bounds memory)
+
+
+@dataclass
+class PrepareConfig:
+    source: str | None = opt(None, "What to tokenize: absent = the embedded English Wikipedia corpus; "
+                             "'en' or 'fr' = an embedded corpus; or a path to a .txt/.jsonl/.json/.parquet "
+                             "file (optionally .gz) or a folder of them (read recursively, in name order).",
+                             positional=True)
+    out: Path | None = opt(None, "Output folder. Default: data/prepared/<source>-<dist>-a<alpha>.")
+    alpha: float = opt(0.0, "Noise proportion α in [0, 1): the fraction of noise tokens in the final "
+                       "training set, so noise tokens = round(α/(1−α) × clean training tokens).")
+    dist: str = opt("uniform", "Noise distribution Pⁿ: 'uniform' over ids [0, 50256); 'random' = the "
+                    "paper's spiky noise (weight 1 everywhere, ids 0..1000 weight 3, 100 seeded random "
+                    "ids weight 50); 'gaussian' = round(N(--mean, --std)), out-of-range draws redrawn.")
+    mean: float = opt(25128.0, "Mean token id of the gaussian noise.")
+    std: float = opt(500.0, "Standard deviation (in token ids) of the gaussian noise; must be > 0.")
+    noise_from: Path | None = opt(None, "Take Pⁿ from another prepared clean dataset's train.bin "
+                                  "(e.g. the French corpus) instead of a random distribution.")
+    placement: str = opt("append", "'append' = noise after all clean training tokens (the paper); "
+                         "'interleave' = noise documents (lengths resampled from the clean documents', "
+                         "EOT included) inserted between clean documents at random positions.")
+    val_fraction: float = opt(0.05, "Fraction of documents held out for val.bin, chosen by seeded coin "
+                              "flips per document (at least one document always). 0.05 gives ~55k "
+                              "tokens on the embedded corpus; nanoGPT uses 0.0005 for OpenWebText.")
+    seed: int = opt(1337, "Seed for the validation split and the noise; same inputs + seed = "
+                    "byte-identical outputs.")
+    text_field: str = opt("text", "Field (or parquet column) holding the text in .jsonl/.json/.parquet "
+                          "files and hub datasets.")
+    txt_unit: str = opt("paragraph", "What a document is in .txt files: 'paragraph' (blank-line "
+                        "separated) or 'file' (a whole file).")
+    hf: str | None = opt(None, "A Hugging Face hub dataset id to stream instead of SOURCE, e.g. "
+                         "openwebtext (needs the network).")
+    hf_config: str | None = opt(None, "Configuration name of the --hf dataset, if it has several.")
+    split: str = opt("train", "Split of the --hf dataset to read.")
+    workers: int = opt(0, "Tokenizer worker processes (0 = one per CPU core).")
+    plot: bool = opt(False, "Also write token_hist.png: token-frequency histograms of the clean "
+                     "training data and of the noise (the paper's Figure 8).")
+    force: bool = opt(False, "Overwrite an output folder that already holds a dataset.")
+
+
+def _encode_batch(parse, description: str, raw) -> tuple[bytes, np.ndarray, int]:
+    """Worker: parse a raw batch into documents, drop empty ones, and return the token bytes (each
+    document followed by EOT), each document's length, and how many were empty."""
+    texts = parse_batch(parse, description, raw)
+    parts = [tokenizer.encode(t) for t in texts if t.strip()]
+    lengths = np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=len(parts))
+    eot = np.array([tokenizer.EOT], DTYPE)
+    data = np.concatenate([x for p in parts for x in (p, eot)]).tobytes() if parts else b""
+    return data, lengths, len(texts) - len(parts)
+
+
+def _tokenized(corpus: Corpus, workers: int) -> Iterator[tuple[bytes, np.ndarray, int]]:
+    """Tokenize the corpus's batches in order on `workers` processes, at most 2 per worker in flight."""
+    args = (corpus.parse, corpus.description)
+    if workers <= 1:
+        for raw in corpus.batches():
+            yield _encode_batch(*args, raw)
+        return
+    # fork, not spawn: it works from any script (spawn needs a __main__ guard) and starts fast;
+    # the children only run the tokenizer, so the parent's threads (the progress bar's) do not matter.
+    with mp.get_context("fork").Pool(workers) as pool:
+        pending: deque = deque()
+        for raw in corpus.batches():
+            pending.append(pool.apply_async(_encode_batch, (*args, raw)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def _validate(cfg: PrepareConfig) -> None:
+    if not 0 <= cfg.alpha < 1:
+        raise InputError(f"--alpha must be in [0, 1), got {cfg.alpha}")
+    if cfg.dist not in DISTRIBUTIONS:
+        raise InputError(f"unknown noise distribution '{cfg.dist}' (choose from {', '.join(DISTRIBUTIONS)})")
+    if cfg.dist == "gaussian" and not cfg.std > 0:
+        raise InputError(f"--std must be > 0, got {cfg.std}")
+    if cfg.placement not in ("append", "interleave"):
+        raise InputError(f"--placement must be 'append' or 'interleave', not '{cfg.placement}'")
+    if not 0 <= cfg.val_fraction < 1:
+        raise InputError(f"--val-fraction must be in [0, 1), got {cfg.val_fraction}")
+    if cfg.workers < 0:
+        raise InputError(f"--workers must be >= 0, got {cfg.workers}")
+
+
+def default_out(corpus: Corpus, cfg: PrepareConfig) -> Path:
+    dist = "french" if cfg.noise_from and "fr" in str(cfg.noise_from) else (
+        "tokens" if cfg.noise_from else cfg.dist)
+    name = f"{corpus.name}-clean" if cfg.alpha == 0 else f"{corpus.name}-{dist}-a{cfg.alpha:g}"
+    return Path("data") / "prepared" / name
+
+
+def _split_clean(corpus: Corpus, cfg: PrepareConfig, train: TokenWriter, val: TokenWriter,
+                 workers: int) -> tuple[np.ndarray, int, int]:
+    """Pass 1: tokenize every document, send each to val or train by a seeded coin flip.
+    The last training document is held back until the end so it can become the one validation
+    document if no flip chose any. Returns the train documents' lengths, val documents, skipped."""
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 1]))
+    train_lengths: list[np.ndarray] = []
+    held: np.ndarray | None = None
+    n_val, skipped = 0, 0
+    with Reporter("tokenize", unit="docs") as progress:
+        for data, lengths, empty in _tokenized(corpus, workers):
+            skipped += empty
+            tokens = np.frombuffer(data, DTYPE)
+            is_val = rng.random(len(lengths)) < cfg.val_fraction
+            token_is_val = np.repeat(is_val, lengths)
+            if is_val.any():
+                val.write(tokens[token_is_val])
+                n_val += int(is_val.sum())
+            if not is_val.all():
+                train_tokens, doc_lengths = tokens[~token_is_val], lengths[~is_val]
+                if held is not None:
+                    train.write(held)
+                cut = len(train_tokens) - int(doc_lengths[-1])
+                train.write(train_tokens[:cut])
+                held = train_tokens[cut:].copy()
+                train_lengths.append(doc_lengths)
+            done = train.count + val.count
+            progress.advance(len(lengths), tokens=done, tokens_per_s=done / max(progress.elapsed(), 1e-9))
+    lengths_all = np.concatenate(train_lengths) if train_lengths else np.empty(0, np.int64)
+    if held is not None:
+        if n_val == 0:
+            val.write(held)
+            n_val, lengths_all = 1, lengths_all[:-1]
+        else:
+            train.write(held)
+    if n_val + len(lengths_all) == 0:
+        raise InputError(f"source {corpus.description} holds no documents with text")
+    if len(lengths_all) == 0:
+        raise InputError("source has too few documents: one goes to validation and none is left "
+                         "for training (give a larger corpus or more documents)")
+    return lengths_all, n_val, skipped
+
+
+def _noise_doc_lengths(clean_lengths: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
+    """Lengths of interleaved noise documents: resampled from the clean documents' lengths, the last
+    one cut so that they add up to exactly `total` tokens."""
+    chunks, have = [], 0
+    while have < total:
+        draw = rng.choice(clean_lengths, size=max(16, int(1.2 * (total - have) / clean_lengths.mean())))
+        chunks.append(draw)
+        have += int(draw.sum())
+    lengths = np.concatenate(chunks)
+    k = int(np.searchsorted(np.cumsum(lengths), total)) + 1
+    lengths = lengths[:k].copy()
+    lengths[-1] -= int(lengths.sum()) - total
+    return lengths
+
+
+def _interleave(clean_path: Path, clean_lengths: np.ndarray, noise: NoiseSource, n_noise: int,
+                train: TokenWriter, noise_out: TokenWriter, seed: int) -> int:
+    """Pass 2 for `interleave`: copy the clean tokens, inserting noise documents (random tokens, then
+    EOT) in the gaps between clean documents. Returns the number of noise documents."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 4]))
+    lengths = _noise_doc_lengths(clean_lengths, n_noise, rng) if n_noise else np.empty(0, np.int64)
+    gaps = np.sort(rng.integers(0, len(clean_lengths) + 1, size=len(lengths)))
+    starts = np.concatenate([[0], np.cumsum(clean_lengths)])
+    clean = np.memmap(clean_path, dtype=DTYPE, mode="r") if len(clean_lengths) else np.empty(0, DTYPE)
+    pos = 0
+
+    def copy_until(end: int) -> None:
+        nonlocal pos
+        for i in range(pos, end, COPY_CHUNK):
+            train.write(clean[i:min(end, i + COPY_CHUNK)])
+        pos = end
+
+    with Reporter("interleave", total=len(lengths), unit="noise docs") as progress:
+        for gap, length in zip(gaps, lengths):
+            copy_until(int(starts[gap]))
+            doc = np.append(noise.draw(int(length) - 1), np.uint16(tokenizer.EOT))
+            train.write(doc)
+            noise_out.write(doc)
+            progress.advance(1)
+        copy_until(len(clean))
+    del clean
+    return len(lengths)
+
+
+def _noise_count(alpha: float, n_clean: int, noise: NoiseSource) -> int:
+    n_noise = round(alpha * n_clean / (1 - alpha))
+    if noise.capacity is not None and n_noise > noise.capacity:
+        raise InputError(f"--noise-from has {noise.capacity:,} tokens but α={alpha} needs "
+                         f"{n_noise:,}; lower --alpha or use a larger noise corpus")
+    return n_noise
+
+
+def prepare(cfg: PrepareConfig) -> dict:
+    """Run the stage; returns the manifest written to `out/meta.json`."""
+    _validate(cfg)
+    corpus = open_corpus(cfg.source, cfg.hf, cfg.split, cfg.hf_config, cfg.text_field, cfg.txt_unit)
+    out = Path(cfg.out) if cfg.out else default_out(corpus, cfg)
+    if holds_dataset(out) and not cfg.force:
+        raise InputError(f"{out} already holds a dataset (use --force to overwrite it)")
+    noise = noise_source(cfg.dist, cfg.seed, cfg.mean, cfg.std, cfg.noise_from)
+    tokenizer.get_encoding()  # fail early on a damaged ranks file
+    workers = cfg.workers or os.cpu_count() or 1
+    t0 = time.perf_counter()
+    with staging_dir(out) as tmp, TokenWriter(tmp / "val.bin") as val, \
+            TokenWriter(tmp / "noise.bin") as noise_out:
+        interleave = cfg.placement == "interleave"
+        with TokenWriter(tmp / ("clean.tmp" if interleave else "train.bin")) as train:
+            lengths, n_val, skipped = _split_clean(corpus, cfg, train, val, workers)
+            n_clean = train.count
+            n_noise = _noise_count(cfg.alpha, n_clean, noise)
+            if not interleave:  # append: noise goes after the clean tokens, as in the paper
+                for i in range(0, n_noise, COPY_CHUNK):
+                    chunk = noise.draw(min(COPY_CHUNK, n_noise - i))
+                    train.write(chunk)
+                    noise_out.write(chunk)
+        n_noise_docs = 0
+        if interleave:
+            with TokenWriter(tmp / "train.bin") as train:
+                n_noise_docs = _interleave(tmp / "clean.tmp", lengths, noise, n_noise, train, noise_out,
+                                           cfg.seed)
+            (tmp / "clean.tmp").unlink()
+        noise_out.close()
+        n_train = n_clean + n_noise
+        meta = {
+            "format": "nanoGPT token files: flat little-endian uint16, each document followed by EOT",
+            "tokenizer": {"name": tokenizer.NAME, "ranks_sha256": tokenizer.RANKS_SHA256,
+                          "vocab_size": tokenizer.VOCAB_SIZE, "eot": tokenizer.EOT},
+            "vocab_size": tokenizer.VOCAB_SIZE,
+            "source": {"name": corpus.name, "description": corpus.description},
+            "documents": {"train": int(len(lengths)), "val": n_val, "skipped_empty": skipped,
+                          "noise": n_noise_docs},
+            "tokens": {"train": n_train, "val": val.count, "clean_train": n_clean, "noise": n_noise},
+            "alpha": cfg.alpha,
+            "alpha_actual": n_noise / n_train,
+            "noise": {**noise.params, "placement": cfg.placement,
+                      "count_rule": "round(alpha / (1 - alpha) * clean_train)",
+                      **({"documents_end_with_eot": True} if interleave else {})},
+            "placement": cfg.placement,
+            "val_fraction": cfg.val_fraction,
+            "seed": cfg.seed,
+            "sha256": {w.path.name: w.sha256.hexdigest() for w in (train, val, noise_out)},
+            **provenance(),
+        }
+        if cfg.plot:
+            from noisecli.plots import token_histograms
+            token_histograms(tmp / "train.bin", tmp / "noise.bin", tmp / "token_hist.png",
+                             title=f"{corpus.name}: α={cfg.alpha}, {noise.params['dist']} noise")
+        write_json(tmp / "meta.json", meta)
+    meta["out"] = str(out)
+    meta["elapsed_s"] = time.perf_counter() - t0
+    return meta
