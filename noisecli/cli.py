@@ -22,7 +22,7 @@ try:  # recent typer vendors click
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException
 
-from noisecli.errors import InputError
+from noisecli.errors import InputError, RunError
 
 
 class _Group(TyperGroup):
@@ -35,6 +35,9 @@ class _Group(TyperGroup):
             message = e.format_message() if isinstance(e, ClickException) else str(e)
             print(f"noisecli: error: {' '.join(message.split())}", file=sys.stderr)
             sys.exit(2)
+        except RunError as e:
+            print(f"noisecli: {e}", file=sys.stderr)
+            sys.exit(1)
         except typer.Abort:
             print("noisecli: aborted", file=sys.stderr)
             sys.exit(130)
@@ -119,11 +122,20 @@ def _prepare(cfg) -> None:
     print_prepare_summary(prepare(cfg))
 
 
+def _pretrain(cfg) -> None:
+    from noisecli.train import pretrain
+    pretrain(cfg)
+
+
 def _register() -> None:
     from noisecli.prepare import PrepareConfig
+    from noisecli.train import PretrainConfig
     stage_command("prepare", PrepareConfig, _prepare,
                   "Tokenize a corpus with GPT-2's BPE into train.bin/val.bin (uint16) and mix in random "
                   "noise at proportion α; writes noise.bin and meta.json too.")
+    stage_command("pretrain", PretrainConfig, _pretrain,
+                  "Pre-train GPT-2 on a prepared dataset with the paper's recipe (AdamW 6e-4, cosine to "
+                  "6e-5, batch 16 x 40 x 1024) on a CPU, on N GPUs (DDP) or across nodes; exact resume.")
 
 
 _register()

@@ -1,0 +1,66 @@
+"""CPU training throughput of the `tiny` preset (micro-batch 16, accumulation 1, context 128) with the
+exact step `pretrain` runs, and the machine's matmul peak (fp32, bf16) measured in the same run.
+
+    python bench/pretrain_cpu.py [--iters 20] [--warmup 3] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from noisecli.model import GPT, preset
+from noisecli.steps import autocast, get_batch, make_optimizer, matmul_peak, train_step
+
+
+def tokens_per_s(dtype: torch.dtype, iters: int, warmup: int, compile: bool) -> float:
+    torch.manual_seed(0)
+    mcfg = preset("tiny")
+    model = GPT(mcfg)
+    opt = make_optimizer(model, 6e-4, 0.1, (0.9, 0.95), torch.device("cpu"))
+    step_model = torch.compile(model) if compile else model
+    data = np.random.default_rng(0).integers(0, 50257, size=2_000_000).astype(np.uint16)
+    cfg = SimpleNamespace(batch_size=16, grad_accum=1, seed=0)
+    dev = torch.device("cpu")
+    for it in range(warmup):
+        train_step(step_model, opt, [get_batch(data, it, 0, cfg, mcfg.block_size, dev)], 1, 1.0, dev, dtype)
+    t = time.perf_counter()
+    for it in range(iters):
+        train_step(step_model, opt, [get_batch(data, it, 0, cfg, mcfg.block_size, dev)], 1, 1.0, dev, dtype)
+    return iters * 16 * mcfg.block_size / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--compile", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}")
+    cpu = torch.device("cpu")
+    peaks = {name: statistics.median(matmul_peak(dt, cpu, n=1024, repeats=5) for _ in range(3))
+             for name, dt in (("float32", torch.float32), ("bfloat16", torch.bfloat16))}
+    flops_per_token = GPT(preset("tiny")).flops_per_token()
+    print(f"matmul peak (1024^3): fp32 {peaks['float32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bfloat16'] / 1e9:.0f} GFLOP/s")
+    print(f"tiny: {flops_per_token / 1e6:.1f} MFLOP per token (6N + attention)")
+    print("| dtype | tokens/s (median) | achieved GFLOP/s | fraction of fp32 peak | fraction of bf16 peak |")
+    print("|---|---|---|---|---|")
+    for name, dt in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        tps = statistics.median(tokens_per_s(dt, args.iters, args.warmup, args.compile) for _ in range(args.repeats))
+        achieved = tps * flops_per_token
+        print(f"| {name}{' compiled' if args.compile else ''} | {tps:,.0f} | {achieved / 1e9:.0f} | "
+              f"{achieved / peaks['float32']:.0%} | {achieved / peaks['bfloat16']:.0%} |")
+
+
+if __name__ == "__main__":
+    main()

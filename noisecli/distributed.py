@@ -1,0 +1,92 @@
+"""Process groups: detect torchrun / Slurm, or start the workers ourselves with PyTorch's elastic
+launcher (what `torchrun` uses), so `noisecli pretrain --gpus 8` needs no wrapper command.
+
+One process per GPU (NCCL) or per CPU share (gloo, `--procs N`). Rank 0 writes every file.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.distributed as tdist
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    local_world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+def _adopt_slurm() -> None:
+    """Under `srun` with one task per GPU, Slurm's variables say who we are; map them to torch's
+    (MASTER_ADDR must be set by the job script, e.g. from `scontrol show hostnames`)."""
+    if "RANK" not in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1 \
+            and "MASTER_ADDR" in os.environ:
+        os.environ["RANK"] = os.environ["SLURM_PROCID"]
+        os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
+        os.environ["LOCAL_RANK"] = os.environ.get("SLURM_LOCALID", "0")
+        os.environ.setdefault("LOCAL_WORLD_SIZE", os.environ.get("SLURM_NTASKS_PER_NODE", "1"))
+        os.environ.setdefault("MASTER_PORT", "29500")
+
+
+def launched_externally() -> bool:
+    """True inside a process started by torchrun, our own launcher, or Slurm with several tasks."""
+    _adopt_slurm()
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def setup(device: str = "auto") -> Dist:
+    """Join the process group if there is one; pick this process's device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank if world > 1 else (dev.index or 0))
+        torch.cuda.set_device(dev)
+    if world > 1 and not tdist.is_initialized():
+        tdist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return Dist(rank, local_rank, world, local_world, dev)
+
+
+def teardown() -> None:
+    if tdist.is_initialized():
+        tdist.destroy_process_group()
+
+
+def all_reduce(t: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    if tdist.is_initialized():
+        tdist.all_reduce(t, op={"sum": tdist.ReduceOp.SUM, "max": tdist.ReduceOp.MAX}[op])
+    return t
+
+
+def launch(entry: Callable[..., Any], args: tuple, nproc_per_node: int, nnodes: int = 1,
+           node_rank: int = 0, rdzv_endpoint: str | None = None) -> None:
+    """Start `entry(*args)` in nproc_per_node x nnodes processes through torch's elastic agent."""
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+    single = nnodes == 1  # one node: a private c10d store on a free port, like `torchrun --standalone`
+    config = LaunchConfig(  # several nodes: static rendezvous at node 0's address, like torchrun's
+        min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc_per_node,  # --node-rank/--master-addr
+        run_id=str(uuid.uuid4()) if single else "noisecli",
+        rdzv_backend="c10d" if single else "static",
+        rdzv_endpoint="localhost:0" if single else rdzv_endpoint,
+        rdzv_configs={} if single else {"rank": node_rank},
+        max_restarts=0, monitor_interval=0.5, start_method="spawn")
+    elastic_launch(config, entry)(*args)
