@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from noisecli.errors import InputError
+from noisecli.losses import linear_cross_entropy
 
 
 @dataclass
@@ -93,6 +94,8 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    fused_loss = True  # chunked LM-head cross-entropy when training on the CPU (see losses.py)
+
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.config = cfg
@@ -135,9 +138,15 @@ class GPT(nn.Module):
         return self.lm_head(features)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                reduction: str = "mean") -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits [B, T, vocab] and, given targets, the cross-entropy (computed in float32)."""
-        logits = self.forward_head(self.forward_features(idx))
+                reduction: str = "mean") -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Logits [B, T, vocab] and, given targets, the cross-entropy (computed in float32).
+        Training on the CPU in float32 takes the chunked path, which returns no logits."""
+        features = self.forward_features(idx)
+        if (self.fused_loss and targets is not None and reduction == "mean" and torch.is_grad_enabled()
+                and features.device.type == "cpu" and not torch.is_autocast_enabled("cpu")):
+            return None, linear_cross_entropy(features.view(-1, features.size(-1)), self.lm_head.weight,
+                                              targets.reshape(-1))
+        logits = self.forward_head(features)
         if targets is None:
             return logits, None
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
