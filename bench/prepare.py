@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE = r"""
 import json, sys, time, resource, numpy as np
 from noisecli.tokenizer import get_encoding
-enc = get_encoding(); src, out = sys.argv[1], sys.argv[2]
+src, out = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter(); ids = []
+enc = get_encoding()  # loading the ranks counts, as it does inside noisecli's prepare()
 with open(src) as f:
     for line in f:
         ids.extend(enc.encode_ordinary(json.loads(line)["text"])); ids.append(enc.eot_token)

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -89,10 +88,3 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
 
 def load_state(folder: Path) -> dict:
     return torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
-
-
-def unlink_quietly(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -50,14 +50,23 @@ def launched_externally() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def pick_device(name: str) -> torch.device:
+    """'auto' means CUDA when available, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        from noisecli.errors import InputError
+        raise InputError(f"--device must be auto, cpu, cuda or cuda:N; got '{name}'") from None
+
+
 def setup(device: str = "auto") -> Dist:
     """Join the process group if there is one; pick this process's device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    dev = pick_device(device)
     if dev.type == "cuda":
         dev = torch.device("cuda", local_rank if world > 1 else (dev.index or 0))
         torch.cuda.set_device(dev)

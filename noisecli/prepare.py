@@ -135,12 +135,13 @@ def _split_clean(corpus: Corpus, cfg: PrepareConfig, train: TokenWriter, val: To
             skipped += empty
             tokens = np.frombuffer(data, DTYPE)
             is_val = rng.random(len(lengths)) < cfg.val_fraction
-            token_is_val = np.repeat(is_val, lengths)
-            if is_val.any():
+            train_tokens, doc_lengths = tokens, lengths
+            if is_val.any():  # most batches hold no validation document: no copies then
+                token_is_val = np.repeat(is_val, lengths)
                 val.write(tokens[token_is_val])
                 n_val += int(is_val.sum())
-            if not is_val.all():
                 train_tokens, doc_lengths = tokens[~token_is_val], lengths[~is_val]
+            if not is_val.all():
                 if held is not None:
                     train.write(held)
                 cut = len(train_tokens) - int(doc_lengths[-1])

@@ -119,9 +119,7 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
         raise InputError(f"--grad-accum {cfg.grad_accum} does not divide evenly over {world} processes")
     if cfg.nnodes > 1 and not 0 <= cfg.node_rank < cfg.nnodes:
         raise InputError(f"--node-rank must be in [0, {cfg.nnodes})")
-    resolve_dtype(cfg.dtype, torch.device("cuda" if cfg.gpus else ("cpu" if cfg.device == "auto" and not
-                                                                   torch.cuda.is_available() else
-                                                                   cfg.device.split(":")[0])))
+    resolve_dtype(cfg.dtype, distributed.pick_device("cuda" if cfg.gpus else "cpu" if cfg.procs else cfg.device))
     _milestones(cfg)
     meta = read_meta(cfg.data)
     vocab = meta.get("vocab_size", VOCAB_SIZE)
@@ -149,19 +147,20 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
 
 def pretrain(cfg: PretrainConfig) -> dict:
     """Train (launching worker processes first when asked to); returns the run's summary."""
-    validate(cfg)
+    mcfg, meta = validate(cfg)
     workers = max(cfg.gpus, cfg.procs)
     if (workers > 1 or cfg.nnodes > 1) and not distributed.launched_externally():
         distributed.launch(_worker, (as_dict(cfg),), workers, cfg.nnodes, cfg.node_rank, cfg.rdzv_endpoint)
         return json.loads((Path(cfg.out) / "summary.json").read_text())
-    return _train(cfg)
+    return _train(cfg, mcfg, meta)
 
 
 def _worker(cfg_dict: dict) -> None:
+    """Entry point of each process our launcher starts (the parent has validated everything)."""
     cfg = PretrainConfig(**cfg_dict)
     cfg = replace(cfg, data=Path(cfg.data), out=Path(cfg.out),
                   device="cuda" if cfg.gpus else ("cpu" if cfg.procs else cfg.device))
-    _train(cfg)
+    _train(cfg, _model_config(cfg), read_meta(cfg.data))
 
 
 class _StopFlag:
@@ -184,8 +183,7 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
-def _train(cfg: PretrainConfig) -> dict:
-    mcfg, meta = validate(cfg) if not distributed.launched_externally() else (_model_config(cfg), read_meta(cfg.data))
+def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
     dist = distributed.setup(cfg.device)
     try:
         return _loop(cfg, mcfg, meta, dist)
