@@ -85,13 +85,15 @@ def _load_config(ctx: typer.Context, param: Any, value: Optional[Path]) -> Optio
     return value
 
 
-def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: str) -> None:
+def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: str,
+                  parent: typer.Typer = app) -> None:
     """Register `noisecli NAME` with one option per field of `config_cls`; it calls `run(config)`."""
     hints = get_type_hints(config_cls)
     params = []
     for f in fields(config_cls):
         meta = f.metadata
-        default = None if f.default is MISSING else f.default
+        default = f.default_factory() if f.default_factory is not MISSING else (
+            None if f.default is MISSING else f.default)
         if meta.get("positional"):
             info = typer.Argument(help=meta["help"], show_default=False)
         else:
@@ -113,7 +115,7 @@ def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: 
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__doc__ = help
     command.__name__ = name.replace("-", "_")
-    app.command(name, help=help)(command)
+    parent.command(name, help=help)(command)
 
 
 def _prepare(cfg) -> None:
@@ -127,6 +129,36 @@ def _pretrain(cfg) -> None:
     pretrain(cfg)
 
 
+def _eval_ntp(cfg) -> None:
+    from noisecli.ntp import eval_ntp
+    from noisecli.report import print_ntp_table
+    print_ntp_table(eval_ntp(cfg))
+
+
+theory_app = typer.Typer(help="The paper's \"Why\": Proposition 1, the f(ε) curve, k from checkpoints, "
+                               "Lemma 1 on real data, and the predicted loss rise.", no_args_is_help=True)
+app.add_typer(theory_app, name="theory")
+
+
+def _theory(run_name: str, title: str) -> Callable[[Any], None]:
+    def run(cfg) -> None:
+        import json
+
+        from noisecli import theory
+        from noisecli.manifest import write_json
+        from noisecli.report import print_result
+        result = getattr(theory, run_name)(cfg)
+        if cfg.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print_result(result, title)
+        out = getattr(cfg, "out", None)
+        if out is not None and run_name in ("run_prop1", "run_lemma1", "run_predict"):
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            write_json(out, result)
+    return run
+
+
 def _register() -> None:
     from noisecli.prepare import PrepareConfig
     from noisecli.train import PretrainConfig
@@ -136,6 +168,23 @@ def _register() -> None:
     stage_command("pretrain", PretrainConfig, _pretrain,
                   "Pre-train GPT-2 on a prepared dataset with the paper's recipe (AdamW 6e-4, cosine to "
                   "6e-5, batch 16 x 40 x 1024) on a CPU, on N GPUs (DDP) or across nodes; exact resume.")
+    from noisecli.ntp import EvalNtpConfig
+    stage_command("eval-ntp", EvalNtpConfig, _eval_ntp,
+                  "Exact next-token loss of checkpoints on token files (clean validation, the noise, other "
+                  "corpora), with differences to a clean baseline run and the paper's Figures 2-4.")
+    from noisecli import theory
+    for name, cls, fn, title, help in (
+            ("prop1", theory.Prop1Config, "run_prop1", "Proposition 1",
+             "η = αp_c − (1−α)k·p_n, the threshold kp_n/(p_c + kp_n), which conclusion applies, and the clean loss."),
+            ("curve", theory.CurveConfig, "run_curve", "f(ε)",
+             "f(ε) = (1−α)log((p_c−ε)/p_c) + α log((p_n+ε/k)/p_n) over (0, p_c) as CSV, with a plot."),
+            ("k", theory.KConfig, "run_k", "k per iteration",
+             "k per common iteration of a clean and a noisy run, from their losses (Appendix B.3)."),
+            ("lemma1", theory.Lemma1Config, "run_lemma1", "Lemma 1",
+             "Check L(Pᵐ) = αL(Pⁿ) + (1−α)L(Pᶜ) on a prepared dataset's training tokens."),
+            ("predict", theory.PredictConfig, "run_predict", "predicted loss rise",
+             "Proposition 1's bound on a noisy run's clean-loss rise, beside the measured rise.")):
+        stage_command(name, cls, _theory(fn, title), help, parent=theory_app)
 
 
 _register()

@@ -11,7 +11,10 @@ from typing import Any
 
 def opt(default: Any, help: str, *, positional: bool = False, short: str | None = None) -> Any:
     """A stage option with its `--help` text (say units and what the default means)."""
-    return field(default=default, metadata={"help": help, "positional": positional, "short": short})
+    meta = {"help": help, "positional": positional, "short": short}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 def as_dict(config: Any) -> dict[str, Any]:

@@ -42,3 +42,93 @@ def token_histograms(train: Path, noise: Path, out: Path, title: str = "", bin_w
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def _lines(ax, rows: list[dict], key: str, label_of) -> None:
+    for label in sorted({label_of(r) for r in rows}):
+        pts = sorted((r["iter"], r[key]) for r in rows if label_of(r) == label and r.get(key) is not None)
+        if pts:
+            ax.plot(*zip(*pts), marker="o", ms=3, label=label)
+
+
+def ntp_figures(rows: list[dict], base_rows: list[dict], out: Path) -> list[str]:
+    """The paper's Figures 2(a-c), 3(a) and 4 from eval-ntp rows. Returns the file names written."""
+    def run_label(r):
+        return f"{r['run']} (α={r['alpha']}, {r['dist']})"
+
+    written = []
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    clean = next((d for d in datasets if d.endswith("/val")), datasets[0])
+    noise_sets = [d for d in datasets if d.endswith("/noise")]
+    figures = [("fig2a_loss_vs_iter.png", [clean], "loss", "next-token loss on clean validation data", True),
+               ("fig2b_diff_same_iter.png", [clean], "diff_same_iter", "loss − clean baseline (same iteration)", False),
+               ("fig2c_diff_calibrated.png", [clean], "diff_calibrated",
+                "loss − clean baseline (same clean tokens seen)", False),
+               ("fig3a_loss_on_noise.png", noise_sets, "loss", "next-token loss on the noise", False)]
+    for name, sets, key, ylabel, with_base in figures:
+        sub = [r for r in rows if r["dataset"] in sets]
+        if not any(r.get(key) is not None for r in sub):
+            continue
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        _lines(ax, sub, key, run_label)
+        if with_base:
+            _lines(ax, [r for r in base_rows if r["dataset"] in sets], key, lambda r: f"{r['run']} (baseline)")
+        if name.startswith("fig3a"):
+            ax.axhline(np.log(50256), color="gray", ls="--", lw=1, label="ln 50256 (uniform guess)")
+        if key.startswith("diff"):
+            ax.axhline(0, color="gray", lw=0.8)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        written.append(name)
+    last = {}
+    for r in rows + base_rows:  # each run's newest iteration
+        last[r["run"]] = max(last.get(r["run"], 0), r["iter"])
+    final = [r for r in rows + base_rows if r["iter"] == last[r["run"]]]
+    runs = list(dict.fromkeys(r["run"] for r in final))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / max(len(runs), 1)
+    for i, run in enumerate(runs):
+        vals = [next((r["loss"] for r in final if r["run"] == run and r["dataset"] == d), np.nan) for d in datasets]
+        ax.bar(np.arange(len(datasets)) + i * width, vals, width, label=run)
+    ax.set_xticks(np.arange(len(datasets)) + width * (len(runs) - 1) / 2, datasets, rotation=20, fontsize=7)
+    ax.set_ylabel("next-token loss at the last iteration")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "fig4_datasets.png", dpi=110)
+    plt.close(fig)
+    return written + ["fig4_datasets.png"]
+
+
+def f_curve(points: list[tuple[float, float]], prop: dict, out: Path) -> None:
+    """f(ε) with η, 2η and 3η marked (the paper's Figures 7(b) and 9)."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(*zip(*points), color="tab:blue")
+    ax.axhline(0, color="gray", lw=0.8)
+    for m, style in ((1, "-"), (2, "--"), (3, ":")):
+        if 0 < m * prop["eta"] < prop["p_c"]:
+            ax.axvline(m * prop["eta"], color="tab:red", ls=style, lw=1, label=f"{m}η" if m > 1 else "η")
+    ax.set_xlabel("ε (probability mass moved from clean to noise tokens)")
+    ax.set_ylabel("f(ε)")
+    ax.set_title(f"α={prop['alpha']:g}, k={prop['k']:g}, p_c={prop['p_c']:.3g}, p_n={prop['p_n']:.3g}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def k_curve(rows: list[dict], out: Path) -> None:
+    """k per iteration (the paper's Figure 7(a)); undefined points are left out."""
+    pts = [(r["iter"], r["k"]) for r in rows if r.get("k") is not None]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    if pts:
+        ax.plot(*zip(*pts), marker="o")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("k")
+    ax.set_title("k = ε / (ε/k) from the clean and the noisy run", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

@@ -23,3 +23,62 @@ def print_prepare_summary(meta: dict) -> None:
     noise = meta["noise"]
     console.print(f"α = {meta['alpha']} ({noise['dist']} noise, {meta['placement']}), seed {meta['seed']}, "
                   f"{tokens['train'] / meta['elapsed_s']:,.0f} tokens/s; manifest: {meta['out']}/meta.json")
+
+
+def print_ntp_table(result: dict) -> None:
+    rows = result["rows"] + result["baseline_rows"]
+    table = Table(title=f"next-token loss  ({result['out']}/results.json, results.csv)")
+    cols = ["run", "α", "dist", "iter", "dataset", "loss", "tokens"]
+    diffs = any("diff_same_iter" in r for r in rows)
+    cols += ["Δ same iter", "Δ same clean tokens"] if diffs else []
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("run", "dist", "dataset") else "right")
+    for r in rows:
+        cells = [r["run"], str(r["alpha"]), str(r["dist"]), f"{r['iter']:,}", r["dataset"], f"{r['loss']:.4f}",
+                 f"{r['tokens']:,}" + (" (capped)" if r["capped"] else "")]
+        if diffs:
+            cells += [f"{r[k]:+.4f}" if r.get(k) is not None else "" for k in ("diff_same_iter", "diff_calibrated")]
+        table.add_row(*cells)
+    console.print(table)
+    console.print(result["method"] + ".")
+
+
+def write_table(stem, rows: list[dict], result: dict) -> None:
+    """A table's JSON and CSV twins: STEM.json (the whole result) and STEM.csv (its rows)."""
+    import csv
+    from pathlib import Path
+
+    from noisecli.manifest import provenance, write_json
+    stem = Path(stem)
+    write_json(stem.with_suffix(".json"), {**result, **provenance()})
+    tmp = stem.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(stem.with_suffix(".csv"))
+
+
+def print_result(result: dict, title: str) -> None:
+    """A theory result as a two-column table, or its rows as a table."""
+    if "rows" in result:
+        rows = result["rows"]
+        table = Table(title=title)
+        for col in rows[0] if rows else []:
+            table.add_column(col, justify="right")
+        for r in rows:
+            table.add_row(*(f"{v:.5g}" if isinstance(v, float) else str(v) for v in r.values()))
+        console.print(table)
+        for key, value in result.items():
+            if key != "rows":
+                console.print(f"{key}: {value}")
+        return
+    table = Table(title=title, show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    for key, value in result.items():
+        if key != "conclusion":
+            table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
+    console.print(table)
+    if "conclusion" in result:
+        console.print(result["conclusion"])

@@ -114,3 +114,216 @@ def k_from_losses(clean_on_clean: float, noisy_on_clean: float, noisy_on_noise: 
     e = math.exp(-clean_on_clean) - math.exp(-noisy_on_clean)
     e_over_k = math.exp(-noisy_on_noise) - math.exp(-clean_on_noise)
     return (e / e_over_k if e_over_k > 0 else None), e, e_over_k
+
+
+# ---------------------------------------------------------------------------------------------------
+# The `noisecli theory ...` commands: each returns a JSON-ready dict; the CLI prints it as a table or,
+# with --json, as JSON; --out writes it (and a CSV or PNG where there is one).
+
+from pathlib import Path  # noqa: E402
+
+from noisecli.options import opt  # noqa: E402
+
+
+def _probabilities(pc, pn, loss_clean, loss_noise) -> tuple[float, float]:
+    if (pc is None) == (loss_clean is None) or (pn is None) == (loss_noise is None):
+        raise InputError("give the clean and noise probabilities (--pc, --pn) or losses "
+                         "(--loss-clean, --loss-noise), one of each")
+    return (pc if pc is not None else probability(loss_clean)), (pn if pn is not None else probability(loss_noise))
+
+
+@dataclass
+class Prop1Config:
+    alpha: float = opt(0.1, "Noise proportion α in (0, 1).")
+    pc: float | None = opt(None, "Probability p_c the model gives the clean data's next tokens (0, 1].")
+    pn: float | None = opt(None, "Probability p_n the model gives the noise's next tokens (0, 1].")
+    loss_clean: float | None = opt(None, "Instead of --pc: the loss on clean data (p_c = e^−L).")
+    loss_noise: float | None = opt(None, "Instead of --pn: the loss on the noise (p_n = e^−L).")
+    k: float = opt(1.0, "Ratio k: moving ε of mass off clean tokens raises p_n by ε/k (> 0).")
+    json: bool = opt(False, "Print JSON on stdout instead of a table.")
+    out: Path | None = opt(None, "Also write the result to this JSON file.")
+
+
+def run_prop1(cfg: Prop1Config) -> dict:
+    pc, pn = _probabilities(cfg.pc, cfg.pn, cfg.loss_clean, cfg.loss_noise)
+    return proposition1(cfg.alpha, pc, pn, cfg.k).as_dict()
+
+
+@dataclass
+class CurveConfig(Prop1Config):
+    out: Path | None = opt(None, "CSV file to write, columns epsilon,f (required).")
+    plot: Path | None = opt(None, "PNG file: f(ε) with η, 2η and 3η marked (Figures 7(b) and 9).")
+    points: int = opt(400, "Number of ε values over (0, p_c).")
+
+
+def run_curve(cfg: CurveConfig) -> dict:
+    if cfg.out is None:
+        raise InputError("--out FILE.csv is required")
+    p = run_prop1(cfg)
+    pts = curve(cfg.alpha, p["p_c"], p["p_n"], cfg.k, cfg.points)
+    Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(cfg.out).with_suffix(".tmp")
+    tmp.write_text("epsilon,f\n" + "".join(f"{e!r},{v!r}\n" for e, v in pts))
+    tmp.replace(cfg.out)
+    if cfg.plot:
+        from noisecli.plots import f_curve
+        f_curve(pts, p, Path(cfg.plot))
+    best = max(pts, key=lambda t: t[1])
+    return {**p, "points": len(pts), "argmax_on_grid": best[0], "max_f": best[1], "csv": str(cfg.out),
+            "plot": str(cfg.plot) if cfg.plot else None}
+
+
+@dataclass
+class KConfig:
+    clean: Path | None = opt(None, "The clean run (α = 0): h*.")
+    noisy: Path | None = opt(None, "The noisy run: h. Its dataset gives the clean validation set and the noise.")
+    max_tokens: int | None = opt(200_000, "Score at most this many tokens of each file.")
+    device: str = opt("auto", "cpu, cuda or auto.")
+    json: bool = opt(False, "Print JSON on stdout instead of a table.")
+    out: Path | None = opt(None, "Folder for k.json, k.csv and k.png (Figure 7(a)).")
+
+
+def paired_losses(clean: Path, noisy: Path, max_tokens: int | None, device: str) -> list[dict]:
+    """L_c and L_n of the clean and the noisy run's checkpoints at their common iterations."""
+    from noisecli import checkpoint
+    from noisecli.distributed import pick_device
+    from noisecli.ntp import token_file_loss
+    from noisecli.shards import open_tokens
+    if clean is None or noisy is None:
+        raise InputError("give both --clean RUN and --noisy RUN")
+    runs = {}
+    for name, run in (("clean", Path(clean)), ("noisy", Path(noisy))):
+        ckpts = checkpoint.list_checkpoints(run)
+        if not ckpts:
+            raise InputError(f"{run} is not a run folder with checkpoints")
+        runs[name] = dict(ckpts)
+    common = sorted(set(runs["clean"]) & set(runs["noisy"]))
+    if not common:
+        raise InputError("the two runs have no checkpoint at a common iteration")
+    import json as _json
+    data = Path(_json.loads((Path(noisy) / "run.json").read_text())["data"])
+    files = {"c": open_tokens(data / "val.bin"), "n": open_tokens(data / "noise.bin")}
+    files = {k: v[:max_tokens] if max_tokens else v for k, v in files.items()}
+    dev = pick_device(device)
+    rows = []
+    for it in common:
+        row = {"iter": it}
+        for name in ("clean", "noisy"):
+            model, _ = checkpoint.load_checkpoint(runs[name][it], dev)
+            for which, tokens in files.items():
+                row[f"L{which}_{name}"] = token_file_loss(model, tokens, 8, dev)[0]
+        rows.append(row)
+    return rows
+
+
+def run_k(cfg: KConfig) -> dict:
+    rows = paired_losses(cfg.clean, cfg.noisy, cfg.max_tokens, cfg.device)
+    for r in rows:
+        k, e, ek = k_from_losses(r["Lc_clean"], r["Lc_noisy"], r["Ln_noisy"], r["Ln_clean"])
+        r.update(k=k, epsilon=e, epsilon_over_k=ek,
+                 note=None if k is not None else "undefined: the noisy model is no better on the noise")
+    result = {"rows": rows, "formula": "k = ε / (ε/k), ε = e^(−L_c(h*)) − e^(−L_c(h)), "
+                                       "ε/k = e^(−L_n(h)) − e^(−L_n(h*)) (Appendix B.3)"}
+    if cfg.out:
+        from noisecli.plots import k_curve
+        from noisecli.report import write_table
+        out = Path(cfg.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_table(out / "k", rows, result)
+        k_curve(rows, out / "k.png")
+    return result
+
+
+@dataclass
+class Lemma1Config:
+    checkpoint: Path | None = opt(None, "A checkpoint or run folder (its newest checkpoint).")
+    data: Path | None = opt(None, "The prepared dataset (placement append) whose training tokens to use.")
+    max_tokens: int | None = opt(200_000, "Score a segment of at most twice this many tokens around the "
+                                 "clean/noise boundary of train.bin.")
+    device: str = opt("auto", "cpu, cuda or auto.")
+    json: bool = opt(False, "Print JSON on stdout instead of a table.")
+    out: Path | None = opt(None, "Also write the result to this JSON file.")
+
+
+def run_lemma1(cfg: Lemma1Config) -> dict:
+    """L(Pᵐ) = α·L(Pⁿ) + (1−α)·L(Pᶜ) measured on train.bin: the clean part, the noise part, and the
+    mixture sampled in the same proportion (the same number of windows from each part, weighted)."""
+    from noisecli import checkpoint
+    from noisecli.distributed import pick_device
+    from noisecli.ntp import token_file_loss
+    from noisecli.shards import open_tokens, read_meta
+    if cfg.checkpoint is None or cfg.data is None:
+        raise InputError("give --checkpoint and --data")
+    meta = read_meta(cfg.data)
+    if meta.get("placement") != "append" or not meta["tokens"]["noise"]:
+        raise InputError("lemma1 needs a dataset with noise appended (prepare --alpha A --placement append)")
+    dev = pick_device(cfg.device)
+    model, info = checkpoint.load_checkpoint(cfg.checkpoint, dev)
+    train = open_tokens(Path(cfg.data) / "train.bin")
+    n_clean, n_noise, alpha = meta["tokens"]["clean_train"], meta["tokens"]["noise"], meta["alpha_actual"]
+    # a segment of train.bin around the clean/noise boundary with noise in proportion α: its clean part,
+    # its noise part and the whole segment (the mixture) are each scored exactly
+    size = min(len(train), 2 * cfg.max_tokens) if cfg.max_tokens else len(train)
+    m_noise = min(round(alpha * size), n_noise)
+    m_clean = min(size - m_noise, n_clean)
+    lc, nc = token_file_loss(model, train[n_clean - m_clean:n_clean], 8, dev)
+    ln, nn_ = token_file_loss(model, train[n_clean:n_clean + m_noise], 8, dev)
+    lm, nm = token_file_loss(model, train[n_clean - m_clean:n_clean + m_noise], 8, dev)
+    a_seg = m_noise / (m_clean + m_noise)
+    predicted = a_seg * ln + (1 - a_seg) * lc
+    return {"checkpoint": str(checkpoint.resolve(cfg.checkpoint)), "iter": info["iter"], "alpha": alpha,
+            "alpha_in_segment": a_seg, "L_mixture": lm, "L_clean": lc, "L_noise": ln,
+            "alpha_L_noise_plus_rest": predicted, "gap": lm - predicted,
+            "tokens": {"clean": nc, "noise": nn_, "mixture": nm},
+            "why_inexact": "windows that straddle the clean/noise boundary see a context of one kind and "
+                           "predict tokens of the other; and each window's first token is not scored, so "
+                           "the parts are weighted by scored tokens, not exactly by α"}
+
+
+@dataclass
+class PredictConfig:
+    clean: Path | None = opt(None, "The clean run (α = 0).")
+    alpha: float = opt(0.1, "Noise proportion α of the run to predict, in (0, 1).")
+    noisy: Path | None = opt(None, "A noisy run, to set the measured rise (and k, p_n from its noise) beside "
+                             "the prediction.")
+    k: float | None = opt(None, "k (default: estimated from --noisy at the newest common iteration, else 1).")
+    max_tokens: int | None = opt(200_000, "Score at most this many tokens of each file.")
+    device: str = opt("auto", "cpu, cuda or auto.")
+    json: bool = opt(False, "Print JSON on stdout instead of a table.")
+    out: Path | None = opt(None, "Also write the result to this JSON file.")
+
+
+def run_predict(cfg: PredictConfig) -> dict:
+    """Proposition 1's bound on the clean-loss rise of a run with noise α, from the clean run's losses:
+    p_c = e^(−L_c), p_n = e^(−L_n) on the noisy run's noise (uniform noise, p_n = 1/50256, without
+    --noisy); next to the measured rise L_c(noisy) − L_c(clean) when --noisy is given."""
+    from noisecli import checkpoint
+    from noisecli.distributed import pick_device
+    from noisecli.ntp import token_file_loss
+    from noisecli.shards import open_tokens
+    import json as _json
+    if cfg.clean is None:
+        raise InputError("--clean RUN is required")
+    if not 0 < cfg.alpha < 1:
+        raise InputError(f"--alpha must be in (0, 1), got {cfg.alpha}")
+    result: dict = {"alpha": cfg.alpha}
+    if cfg.noisy is not None:
+        row = paired_losses(cfg.clean, cfg.noisy, cfg.max_tokens, cfg.device)[-1]
+        k_est = k_from_losses(row["Lc_clean"], row["Lc_noisy"], row["Ln_noisy"], row["Ln_clean"])[0]
+        lc, pn = row["Lc_clean"], probability(row["Ln_clean"])
+        result.update(iter=row["iter"], measured_rise=row["Lc_noisy"] - row["Lc_clean"], k_estimated=k_est)
+        k = cfg.k or k_est or 1.0
+    else:
+        model, info = checkpoint.load_checkpoint(cfg.clean, pick_device(cfg.device))
+        data = Path(_json.loads((Path(cfg.clean) / "run.json").read_text())["data"])
+        tokens = open_tokens(data / "val.bin")
+        lc = token_file_loss(model, tokens[:cfg.max_tokens] if cfg.max_tokens else tokens, 8,
+                             pick_device(cfg.device))[0]
+        pn, k = 1 / 50256, cfg.k or 1.0
+        result.update(iter=info["iter"], measured_rise=None)
+    p = proposition1(cfg.alpha, probability(lc), pn, k)
+    result.update(k=k, p_c=p.p_c, p_n=p.p_n, eta=p.eta, regime=p.regime, clean_loss=lc,
+                  predicted_rise_at_eta=(p.clean_loss_at_eta - lc) if p.clean_loss_at_eta is not None else None,
+                  predicted_rise_bound=(p.clean_loss_bound - lc) if p.clean_loss_bound is not None else None,
+                  conclusion=p.conclusion)
+    return result

@@ -31,7 +31,7 @@ class Result:
         return f"exit={self.exit_code}\nstdout={self.stdout}\nstderr={self.stderr}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli():
     """Run `noisecli ARGS...` in-process; returns exit code, stdout and stderr."""
     def run(*args):
@@ -59,3 +59,31 @@ def assert_one_line_error(result, *needles):
     assert "Traceback" not in result.stderr + result.stdout
     for needle in needles:
         assert needle in lines[0], result
+
+
+FAST = ["--preset", "tiny", "--n-layer", "2", "--n-embd", "64", "--n-head", "2", "--block-size", "32",
+        "--batch-size", "2", "--grad-accum", "2", "--warmup-iters", "2", "--eval-windows", "8",
+        "--log-every", "1", "--dtype", "float32"]
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory, small_jsonl):
+    """400 real Wikipedia documents (~45k tokens) with 10 % uniform noise."""
+    out = tmp_path_factory.mktemp("data") / "wiki_a0.1"
+    r = CliRunner().invoke(app, ["prepare", str(small_jsonl), "--out", str(out), "--alpha", "0.1", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def runs(cli, dataset, small_jsonl, tmp_path_factory):
+    """A clean run and a noisy run (10 % noise) of 4 iterations on the same documents, checkpoints at 2
+    and 4. Returns (folder of both runs, the clean dataset)."""
+    root = tmp_path_factory.mktemp("runs")
+    clean_data = root / "clean"
+    assert cli("prepare", small_jsonl, "--out", clean_data, "--workers", "1").exit_code == 0
+    for name, data in (("clean", clean_data), ("noisy", dataset)):
+        r = cli("pretrain", "--data", data, *FAST, "--max-iters", "4", "--save-every", "2", "--keep-last", "5",
+                "--eval-every", "4", "--out", root / name)
+        assert r.exit_code == 0, r
+    return root, clean_data

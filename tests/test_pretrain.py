@@ -15,23 +15,7 @@ from safetensors import safe_open
 
 from noisecli import checkpoint
 from noisecli.model import GPT
-from tests.conftest import ROOT, assert_one_line_error
-
-FAST = ["--preset", "tiny", "--n-layer", "2", "--n-embd", "64", "--n-head", "2", "--block-size", "32",
-        "--batch-size", "2", "--grad-accum", "2", "--warmup-iters", "2", "--eval-windows", "8",
-        "--log-every", "1", "--dtype", "float32"]
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory, small_jsonl):
-    """400 real Wikipedia documents (~45k tokens) with 10 % uniform noise."""
-    from typer.testing import CliRunner
-    from noisecli.cli import app
-    out = tmp_path_factory.mktemp("data") / "wiki_a0.1"
-    r = CliRunner().invoke(app, ["prepare", str(small_jsonl), "--out", str(out), "--alpha", "0.1", "--workers", "1"])
-    assert r.exit_code == 0, r.output
-    return out
-
+from tests.conftest import FAST, ROOT, assert_one_line_error
 
 def metrics(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -1,0 +1,168 @@
+"""`noisecli eval-ntp`: the exact next-token loss of checkpoints on token files (the paper's Figures 2-4).
+
+Every token of a file is scored, in non-overlapping windows of context+1 tokens: within a window each
+token is predicted from the ones before it, and the first token of each window (which would be
+predicted from nothing) is excluded. The loss is the mean negative log-likelihood over all predicted
+tokens — not a random-batch estimate — and the count of predicted tokens is reported beside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from noisecli import checkpoint
+from noisecli.distributed import pick_device
+from noisecli.errors import InputError
+from noisecli.manifest import provenance, staging_dir, write_json
+from noisecli.options import opt
+from noisecli.progress import Reporter
+from noisecli.shards import open_tokens
+from noisecli.steps import autocast, resolve_dtype
+
+
+@dataclass
+class EvalNtpConfig:
+    checkpoints: list[Path] = opt([], "Checkpoint folders or run folders (a run folder means every checkpoint "
+                                  "in it, by iteration).", positional=True)
+    data: list[str] = opt([], "Token files to score (repeat the flag): a prepared folder means its val.bin; "
+                          "a .bin file (e.g. DIR/noise.bin for the loss on the noise) is used as is.")
+    out: Path = opt(Path("results/eval-ntp"), "Output folder: results.json, results.csv, figures.")
+    baseline: Path | None = opt(None, "A clean run (α = 0): adds each row's difference to it at the same "
+                                "iteration, and at the same number of clean tokens seen.")
+    max_tokens: int | None = opt(None, "Score at most this many tokens of each file (its first ones).")
+    batch_size: int = opt(8, "Windows per forward pass.")
+    device: str = opt("auto", "cpu, cuda, cuda:N or auto.")
+    dtype: str = opt("auto", "bfloat16, float16, float32 or auto (bfloat16 on GPUs that support it).")
+    plot: bool = opt(False, "Write the paper's figures as PNGs (2a, 2b, 2c, 3a, 4) into --out.")
+
+
+@torch.inference_mode()
+def token_file_loss(model, tokens: np.ndarray, batch_size: int = 8, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32, progress: Reporter | None = None) -> tuple[float, int]:
+    """Exact mean NLL over every predictable token of `tokens`; returns (loss, predicted tokens)."""
+    device = torch.device(device)
+    span = model.config.block_size + 1
+    n_full = len(tokens) // span
+    batches = [list(range(i, min(i + batch_size, n_full))) for i in range(0, n_full, batch_size)]
+    total, count = 0.0, 0
+
+    def score(windows: np.ndarray) -> None:
+        nonlocal total, count
+        w = torch.from_numpy(windows.astype(np.int64)).to(device)
+        with autocast(device, dtype):
+            _, loss = model(w[:, :-1], w[:, 1:], reduction="sum")
+        total += loss.double().item()
+        count += w[:, 1:].numel()
+        if progress is not None:
+            progress.advance(w.numel())
+
+    for batch in batches:
+        score(np.stack([tokens[j * span:(j + 1) * span] for j in batch]))
+    if len(tokens) - n_full * span >= 2:  # the short last window
+        score(np.asarray(tokens[n_full * span:])[None])
+    return total / count, count
+
+
+def _checkpoints(spec: Path) -> list[Path]:
+    if (spec / "config.json").is_file():
+        return [spec]
+    found = [p for _, p in checkpoint.list_checkpoints(spec)]
+    if not found:
+        raise InputError(f"{spec} is neither a checkpoint nor a run folder with checkpoints")
+    return found
+
+
+def _token_file(spec: str) -> tuple[str, Path]:
+    path = Path(spec)
+    if path.is_dir():
+        return f"{path.name}/val", path / "val.bin"
+    return f"{path.parent.name}/{path.stem}", path
+
+
+def _run_info(ckpt: Path) -> dict:
+    run_json = ckpt.parent.parent / "run.json"
+    return json.loads(run_json.read_text()) if run_json.is_file() else {}
+
+
+def _baseline_diffs(rows: list[dict], baseline_rows: list[dict]) -> None:
+    """Same iteration: loss − baseline loss at that iteration. Calibrated: a run with noise α at
+    iteration i has seen (1−α)·i·tokens_per_iter clean tokens, which the clean baseline saw at
+    iteration (1−α)·i; its loss there is interpolated linearly between the two nearest baseline
+    checkpoints (left empty outside their range)."""
+    for row in rows:
+        base = sorted((b["iter"], b["loss"]) for b in baseline_rows if b["dataset"] == row["dataset"])
+        same = dict(base).get(row["iter"])
+        row["diff_same_iter"] = row["loss"] - same if same is not None else None
+        target = (1 - (row["alpha"] or 0)) * row["iter"]
+        its = [b[0] for b in base]
+        if base and its[0] <= target <= its[-1]:
+            row["baseline_iter_calibrated"] = target
+            row["diff_calibrated"] = row["loss"] - float(np.interp(target, its, [b[1] for b in base]))
+        else:
+            row["baseline_iter_calibrated"] = row["diff_calibrated"] = None
+
+
+def evaluate_checkpoints(ckpts: list[Path], files: list[tuple[str, Path]], batch_size: int, device: torch.device,
+                         dtype: torch.dtype, max_tokens: int | None, progress: Reporter) -> list[dict]:
+    rows = []
+    for ckpt in ckpts:
+        model, info = checkpoint.load_checkpoint(ckpt, device)
+        run = _run_info(ckpt)
+        for label, path in files:
+            tokens = open_tokens(path, check_ids=True)
+            if int(tokens.max()) >= model.config.vocab_size:
+                raise InputError(f"{path} holds ids beyond the vocabulary of {ckpt}")
+            n = len(tokens) if max_tokens is None else min(len(tokens), max_tokens)
+            loss, count = token_file_loss(model, tokens[:n], batch_size, device, dtype, progress)
+            rows.append({"run": ckpt.parent.parent.name, "alpha": run.get("alpha", info.get("alpha")),
+                         "dist": run.get("noise"), "iter": info["iter"], "tokens_seen": info.get("tokens"),
+                         "dataset": label, "loss": loss, "tokens": count, "capped": n < len(tokens),
+                         "checkpoint": str(ckpt)})
+    return rows
+
+
+def eval_ntp(cfg: EvalNtpConfig) -> dict:
+    if not cfg.checkpoints:
+        raise InputError("give at least one checkpoint or run folder")
+    if not cfg.data:
+        raise InputError("give at least one --data token file or prepared folder")
+    if cfg.max_tokens is not None and cfg.max_tokens < 2:
+        raise InputError("--max-tokens must be >= 2")
+    ckpts = [c for spec in cfg.checkpoints for c in _checkpoints(Path(spec))]
+    files = [_token_file(s) for s in cfg.data]
+    for _, path in files:
+        open_tokens(path, check_ids=False)  # missing, empty or malformed: fail before any work
+    base_ckpts = _checkpoints(Path(cfg.baseline)) if cfg.baseline else []
+    device = pick_device(cfg.device)
+    dtype = resolve_dtype(cfg.dtype, device)
+    sizes = sum(min(len(open_tokens(p, check_ids=False)), cfg.max_tokens or 1 << 62) for _, p in files)
+    with Reporter("eval-ntp", total=sizes * (len(ckpts) + len(base_ckpts)), unit="tokens") as progress:
+        rows = evaluate_checkpoints(ckpts, files, cfg.batch_size, device, dtype, cfg.max_tokens, progress)
+        base_rows = evaluate_checkpoints(base_ckpts, files, cfg.batch_size, device, dtype, cfg.max_tokens,
+                                         progress) if base_ckpts else []
+    if base_rows:
+        _baseline_diffs(rows, base_rows)
+    result = {"rows": rows, "baseline_rows": base_rows,
+              "method": "mean NLL over every token of each file in non-overlapping windows of context+1 "
+                        "tokens; each window's first token is not predicted and not counted",
+              "calibration": _baseline_diffs.__doc__.split("Calibrated: ")[1].replace("\n   ", "")
+              if base_rows else None, **provenance()}
+    out = Path(cfg.out)
+    with staging_dir(out) as tmp:
+        columns = list(rows[0])
+        with open(tmp / "results.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows + [{**r, **{c: None for c in columns if c not in r}} for r in base_rows])
+        if cfg.plot:
+            from noisecli.plots import ntp_figures
+            result["figures"] = ntp_figures(rows, base_rows, tmp)
+        write_json(tmp / "results.json", result)
+    result["out"] = str(out)
+    return result
