@@ -114,33 +114,61 @@ def _read_txt(path: Path, unit: str) -> Iterator[str]:
             yield "".join(paragraph).rstrip("\n")
 
 
-def _jsonl_blocks(path: Path) -> Iterator[tuple[str, int, bytes]]:
-    """Blocks of whole lines: (file, number of the block's first line, bytes)."""
+def _jsonl_blocks(path: Path) -> Iterator[tuple[str, int, int, bytes | None]]:
+    """Raw batches of whole JSON lines: (file, start, end, bytes). For an uncompressed file only the
+    byte range [start, end) is given (bytes None) and the worker reads the lines that begin inside it,
+    so the main process reads nothing; a gzip file cannot be entered mid-way, so its blocks carry the
+    bytes (start is then the block's first line number)."""
+    if path.suffix != ".gz":
+        size = path.stat().st_size
+        for start in range(0, size, BATCH_BYTES):
+            yield str(path), start, min(start + BATCH_BYTES, size), None
+        return
     line_no, rest = 1, b""
     with _open_binary(path) as f:
         while chunk := f.read(BATCH_BYTES):
             chunk = rest + chunk
             cut = chunk.rfind(b"\n") + 1
             if cut:
-                yield str(path), line_no, chunk[:cut]
+                yield str(path), line_no, 0, chunk[:cut]
                 line_no += chunk.count(b"\n", 0, cut)
             rest = chunk[cut:]
     if rest.strip():
-        yield str(path), line_no, rest
+        yield str(path), line_no, 0, rest
 
 
-def parse_jsonl_block(field: str, block: tuple[str, int, bytes]) -> list[str]:
-    path, first, data = block
+def _read_range(path: str, start: int, end: int) -> bytes:
+    """The lines of a file that begin at a byte offset in [start, end), whole."""
+    with open(path, "rb") as f:
+        if start:
+            f.seek(start - 1)
+            f.readline()  # the rest of the line that began before `start` belongs to the range before
+        begin = f.tell()
+        if begin >= end:
+            return b""
+        data = f.read(end - begin)
+        return data if data.endswith(b"\n") else data + f.readline()
+
+
+def parse_jsonl_block(field: str, block: tuple[str, int, int, bytes | None]) -> list[str]:
+    path, start, end, data = block
+    first = start if data is not None else 1 if start == 0 else None  # line number of the first line
+
+    def where(n: int) -> str:
+        return f"{path}:{first + n}" if first else f"{path} (line {n + 1} after byte {start})"
+
+    if data is None:
+        data = _read_range(path, start, end)
     texts = []
-    for n, line in enumerate(data.splitlines(), first):
+    for n, line in enumerate(data.splitlines()):
         if line.strip():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+                raise InputError(f"{where(n)}: not valid JSON ({e.msg})") from None
             except UnicodeDecodeError as e:
-                raise InputError(f"{path}:{n}: not UTF-8 text ({e.reason})") from None
-            texts.append(_text_of(record, field, f"{path}:{n}"))
+                raise InputError(f"{where(n)}: not UTF-8 text ({e.reason})") from None
+            texts.append(_text_of(record, field, where(n)))
     return texts
 
 

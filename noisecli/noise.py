@@ -50,7 +50,8 @@ class NoiseSource:
         if dist not in DISTRIBUTIONS:
             raise InputError(f"unknown noise distribution '{dist}' (choose from {', '.join(DISTRIBUTIONS)})")
         self.dist, self.seed, self.mean, self.std = dist, seed, mean, std
-        self.rng = _rng(seed, 2)
+        self.pos = 0  # tokens handed out so far
+        self._cached: tuple[int, np.ndarray | None] = (-1, None)  # the chunk `draw` is reading
         self.params: dict = {"dist": dist, "support": [0, NOISE_IDS - 1]}
         if dist == "random":
             self.probs, spikes = random_distribution(seed)
@@ -77,29 +78,40 @@ class NoiseSource:
             self.params.update(mean=mean, std=std, rounding="nearest integer",
                                out_of_range="redrawn (truncated Gaussian)")
 
-    def _draw_chunk(self, n: int) -> np.ndarray:
+    def chunk(self, j: int) -> np.ndarray:
+        """Tokens [j·C, (j+1)·C) of the noise stream (C = DRAW_CHUNK), from a generator of their own:
+        chunks can be drawn in any order, in parallel, and always give the same stream."""
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 2, j]))
+        n = DRAW_CHUNK
         if self.dist == "uniform":
-            return self.rng.integers(0, NOISE_IDS, size=n)
-        if self.dist == "random":
-            component = np.searchsorted(self.mix_cdf, self.rng.random(n), side="right")
-            out = self.rng.integers(0, NOISE_IDS, size=n)
+            out = rng.integers(0, NOISE_IDS, size=n)
+        elif self.dist == "random":
+            component = np.searchsorted(self.mix_cdf, rng.random(n), side="right")
+            out = rng.integers(0, NOISE_IDS, size=n)
             low = component == 1
-            out[low] = self.rng.integers(0, RANDOM_LOW_IDS, size=int(low.sum()))
+            out[low] = rng.integers(0, RANDOM_LOW_IDS, size=int(low.sum()))
             spike = component >= 2
-            which = np.searchsorted(self.spike_cdf, self.rng.random(int(spike.sum())), side="right")
+            which = np.searchsorted(self.spike_cdf, rng.random(int(spike.sum())), side="right")
             out[spike] = self.spikes[np.minimum(which, len(self.spikes) - 1)]
-            return out
-        out = np.rint(self.rng.normal(self.mean, self.std, n))
-        bad = (out < 0) | (out >= NOISE_IDS)
-        while bad.any():
-            out[bad] = np.rint(self.rng.normal(self.mean, self.std, int(bad.sum())))
+        else:
+            out = np.rint(rng.normal(self.mean, self.std, n))
             bad = (out < 0) | (out >= NOISE_IDS)
-        return out
+            while bad.any():
+                out[bad] = np.rint(rng.normal(self.mean, self.std, int(bad.sum())))
+                bad = (out < 0) | (out >= NOISE_IDS)
+        return out.astype(np.uint16)
 
     def draw(self, n: int) -> np.ndarray:
         """The next `n` noise tokens as uint16."""
-        parts = [self._draw_chunk(min(DRAW_CHUNK, n - i)) for i in range(0, n, DRAW_CHUNK)]
-        return np.concatenate(parts).astype(np.uint16) if parts else np.empty(0, np.uint16)
+        parts, end = [], self.pos + n
+        while self.pos < end:
+            j, offset = divmod(self.pos, DRAW_CHUNK)
+            take = min(DRAW_CHUNK - offset, end - self.pos)
+            if self._cached[0] != j:
+                self._cached = (j, self.chunk(j))
+            parts.append(self._cached[1][offset:offset + take])
+            self.pos += take
+        return np.concatenate(parts) if parts else np.empty(0, np.uint16)
 
 
 class TokenFileNoise(NoiseSource):

@@ -8,11 +8,11 @@ through worker processes in batches and tokens go straight to disk.
 
 from __future__ import annotations
 
-import math
 import multiprocessing as mp
 import os
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -23,7 +23,7 @@ from noisecli import tokenizer
 from noisecli.corpus import Corpus, open_corpus, parse_batch
 from noisecli.errors import InputError
 from noisecli.manifest import provenance, staging_dir, write_json
-from noisecli.noise import DISTRIBUTIONS, NoiseSource, noise_source
+from noisecli.noise import DISTRIBUTIONS, DRAW_CHUNK, NoiseSource, noise_source
 from noisecli.options import opt
 from noisecli.progress import Reporter
 from noisecli.shards import DTYPE, TokenWriter, holds_dataset
@@ -80,23 +80,47 @@ def _encode_batch(parse, description: str, raw) -> tuple[bytes, np.ndarray, int]
     return data, lengths, len(texts) - len(parts)
 
 
-def _tokenized(corpus: Corpus, workers: int) -> Iterator[tuple[bytes, np.ndarray, int]]:
-    """Tokenize the corpus's batches in order on `workers` processes, at most 2 per worker in flight."""
+def _tokenized(corpus: Corpus, pool, workers: int) -> Iterator[tuple[bytes, np.ndarray, int]]:
+    """Tokenize the corpus's batches in order, on the pool's processes (at most 2 batches per process
+    in flight, so memory stays bounded) or here when there is no pool."""
     args = (corpus.parse, corpus.description)
-    if workers <= 1:
+    if pool is None:
         for raw in corpus.batches():
             yield _encode_batch(*args, raw)
         return
-    # fork, not spawn: it works from any script (spawn needs a __main__ guard) and starts fast;
-    # the children only run the tokenizer, so the parent's threads (the progress bar's) do not matter.
-    with mp.get_context("fork").Pool(workers) as pool:
-        pending: deque = deque()
-        for raw in corpus.batches():
-            pending.append(pool.apply_async(_encode_batch, (*args, raw)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
+    pending: deque = deque()
+    for raw in corpus.batches():
+        pending.append(pool.apply_async(_encode_batch, (*args, raw)))
+        if len(pending) >= 2 * workers:
             yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
+@contextmanager
+def _worker_pool(workers: int) -> Iterator[mp.pool.Pool | None]:
+    """fork, not spawn: it works from any script (spawn needs a __main__ guard) and starts fast; the
+    children only tokenize and draw noise, so the parent's threads (the progress bar's) do not matter."""
+    if workers <= 1:
+        yield None
+        return
+    with mp.get_context("fork").Pool(workers) as pool:
+        yield pool
+
+
+def _append_noise(noise: NoiseSource, n_noise: int, pool, train: TokenWriter, noise_out: TokenWriter) -> None:
+    """Append placement: the noise goes after the clean tokens, as in the paper. Chunks of a random
+    distribution are drawn in parallel (each has a generator of its own, so the order is irrelevant)."""
+    if pool is not None and type(noise) is NoiseSource:
+        chunks = pool.imap(noise.chunk, range(-(-n_noise // DRAW_CHUNK)))
+    else:
+        chunks = (noise.draw(min(DRAW_CHUNK, n_noise - i)) for i in range(0, n_noise, DRAW_CHUNK))
+    left = n_noise
+    for chunk in chunks:
+        chunk = chunk[:left]
+        train.write(chunk)
+        noise_out.write(chunk)
+        left -= len(chunk)
 
 
 def _validate(cfg: PrepareConfig) -> None:
@@ -122,7 +146,7 @@ def default_out(corpus: Corpus, cfg: PrepareConfig) -> Path:
 
 
 def _split_clean(corpus: Corpus, cfg: PrepareConfig, train: TokenWriter, val: TokenWriter,
-                 workers: int) -> tuple[np.ndarray, int, int]:
+                 pool, workers: int) -> tuple[np.ndarray, int, int]:
     """Pass 1: tokenize every document, send each to val or train by a seeded coin flip.
     The last training document is held back until the end so it can become the one validation
     document if no flip chose any. Returns the train documents' lengths, val documents, skipped."""
@@ -131,7 +155,7 @@ def _split_clean(corpus: Corpus, cfg: PrepareConfig, train: TokenWriter, val: To
     held: np.ndarray | None = None
     n_val, skipped = 0, 0
     with Reporter("tokenize", unit="docs") as progress:
-        for data, lengths, empty in _tokenized(corpus, workers):
+        for data, lengths, empty in _tokenized(corpus, pool, workers):
             skipped += empty
             tokens = np.frombuffer(data, DTYPE)
             is_val = rng.random(len(lengths)) < cfg.val_fraction
@@ -205,7 +229,6 @@ def _interleave(clean_path: Path, clean_lengths: np.ndarray, noise: NoiseSource,
             noise_out.write(doc)
             progress.advance(1)
         copy_until(len(clean))
-    del clean
     return len(lengths)
 
 
@@ -229,17 +252,14 @@ def prepare(cfg: PrepareConfig) -> dict:
     workers = cfg.workers or os.cpu_count() or 1
     t0 = time.perf_counter()
     with staging_dir(out) as tmp, TokenWriter(tmp / "val.bin") as val, \
-            TokenWriter(tmp / "noise.bin") as noise_out:
+            TokenWriter(tmp / "noise.bin") as noise_out, _worker_pool(workers) as pool:
         interleave = cfg.placement == "interleave"
         with TokenWriter(tmp / ("clean.tmp" if interleave else "train.bin")) as train:
-            lengths, n_val, skipped = _split_clean(corpus, cfg, train, val, workers)
+            lengths, n_val, skipped = _split_clean(corpus, cfg, train, val, pool, workers)
             n_clean = train.count
             n_noise = _noise_count(cfg.alpha, n_clean, noise)
-            if not interleave:  # append: noise goes after the clean tokens, as in the paper
-                for i in range(0, n_noise, COPY_CHUNK):
-                    chunk = noise.draw(min(COPY_CHUNK, n_noise - i))
-                    train.write(chunk)
-                    noise_out.write(chunk)
+            if not interleave:
+                _append_noise(noise, n_noise, pool, train, noise_out)
         n_noise_docs = 0
         if interleave:
             with TokenWriter(tmp / "train.bin") as train:

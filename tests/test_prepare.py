@@ -167,6 +167,16 @@ def test_every_source_type(cli, tmp_path):
     assert meta["source"]["name"] == "wiki_fr" and meta["documents"]["train"] + meta["documents"]["val"] == 9955
 
 
+def test_batch_boundaries_do_not_matter(cli, small_jsonl, tmp_path, monkeypatch):
+    """Workers read byte ranges of a .jsonl file themselves; lines cut by a range boundary belong to
+    the range they start in, so tiny ranges give byte-identical outputs."""
+    from noisecli import corpus
+    a = prep(cli, small_jsonl, tmp_path / "a", "--alpha", 0.1)
+    monkeypatch.setattr(corpus, "BATCH_BYTES", 997)
+    b = prep(cli, small_jsonl, tmp_path / "b", "--alpha", 0.1)
+    assert a["sha256"] == b["sha256"] and b["documents"]["train"] + b["documents"]["val"] == 400
+
+
 def test_txt_file_as_single_document_is_refused(cli, tmp_path):
     (tmp_path / "one.txt").write_text("A single document.\n\nWith two paragraphs.")
     assert_one_line_error(cli("prepare", tmp_path / "one.txt", "--out", tmp_path / "o", "--txt-unit", "file"),
