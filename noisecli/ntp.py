@@ -90,11 +90,14 @@ def _run_info(ckpt: Path) -> dict:
     return json.loads(run_json.read_text()) if run_json.is_file() else {}
 
 
+CALIBRATION = ("a run with noise α at iteration i has seen (1−α)·i·tokens_per_iter clean tokens, which "
+               "the clean baseline saw at iteration (1−α)·i; the baseline's loss there is interpolated "
+               "linearly between its two nearest checkpoints (left empty outside their range)")
+
+
 def _baseline_diffs(rows: list[dict], baseline_rows: list[dict]) -> None:
-    """Same iteration: loss − baseline loss at that iteration. Calibrated: a run with noise α at
-    iteration i has seen (1−α)·i·tokens_per_iter clean tokens, which the clean baseline saw at
-    iteration (1−α)·i; its loss there is interpolated linearly between the two nearest baseline
-    checkpoints (left empty outside their range)."""
+    """diff_same_iter: loss − the baseline's loss at the same iteration; diff_calibrated: loss − the
+    baseline's loss at the same number of clean tokens seen (see CALIBRATION)."""
     for row in rows:
         base = sorted((b["iter"], b["loss"]) for b in baseline_rows if b["dataset"] == row["dataset"])
         same = dict(base).get(row["iter"])
@@ -151,8 +154,7 @@ def eval_ntp(cfg: EvalNtpConfig) -> dict:
     result = {"rows": rows, "baseline_rows": base_rows,
               "method": "mean NLL over every token of each file in non-overlapping windows of context+1 "
                         "tokens; each window's first token is not predicted and not counted",
-              "calibration": _baseline_diffs.__doc__.split("Calibrated: ")[1].replace("\n   ", "")
-              if base_rows else None, **provenance()}
+              "calibration": CALIBRATION if base_rows else None, **provenance()}
     out = Path(cfg.out)
     with staging_dir(out) as tmp:
         columns = list(rows[0])

@@ -84,6 +84,25 @@ def ntp_figures(rows: list[dict], base_rows: list[dict], out: Path) -> list[str]
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
         written.append(name)
+    dists = sorted({str(r["dist"]) for r in rows})
+    if len(dists) > 1:  # Figure 3(b)/(c): the same curves, one colour per noise distribution
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        for ax, sets, title in ((axes[0], [clean], "(b) loss on clean validation data"),
+                                (axes[1], noise_sets, "(c) loss on the noise")):
+            for color, dist in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], dists):
+                for run in sorted({r["run"] for r in rows if str(r["dist"]) == dist}):
+                    pts = sorted((r["iter"], r["loss"]) for r in rows
+                                 if r["run"] == run and r["dataset"] in sets)
+                    if pts:
+                        ax.plot(*zip(*pts), marker="o", ms=3, color=color, label=f"{dist}: {run}")
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("iteration")
+            ax.legend(fontsize=7)
+        axes[0].set_ylabel("next-token loss")
+        fig.tight_layout()
+        fig.savefig(out / "fig3bc_by_distribution.png", dpi=110)
+        plt.close(fig)
+        written.append("fig3bc_by_distribution.png")
     last = {}
     for r in rows + base_rows:  # each run's newest iteration
         last[r["run"]] = max(last.get(r["run"], 0), r["iter"])

@@ -15,10 +15,13 @@ be optimal when α < 1/3, nor ε ≥ 2η when α > 1/2. The clean loss then rise
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from noisecli.errors import InputError
+from noisecli.options import opt
 
 
 def _check(alpha: float, pc: float, pn: float, k: float) -> None:
@@ -120,10 +123,6 @@ def k_from_losses(clean_on_clean: float, noisy_on_clean: float, noisy_on_noise: 
 # The `noisecli theory ...` commands: each returns a JSON-ready dict; the CLI prints it as a table or,
 # with --json, as JSON; --out writes it (and a CSV or PNG where there is one).
 
-from pathlib import Path  # noqa: E402
-
-from noisecli.options import opt  # noqa: E402
-
 
 def _probabilities(pc, pn, loss_clean, loss_noise) -> tuple[float, float]:
     if (pc is None) == (loss_clean is None) or (pn is None) == (loss_noise is None):
@@ -200,8 +199,7 @@ def paired_losses(clean: Path, noisy: Path, max_tokens: int | None, device: str)
     common = sorted(set(runs["clean"]) & set(runs["noisy"]))
     if not common:
         raise InputError("the two runs have no checkpoint at a common iteration")
-    import json as _json
-    data = Path(_json.loads((Path(noisy) / "run.json").read_text())["data"])
+    data = Path(json.loads((Path(noisy) / "run.json").read_text())["data"])
     files = {"c": open_tokens(data / "val.bin"), "n": open_tokens(data / "noise.bin")}
     files = {k: v[:max_tokens] if max_tokens else v for k, v in files.items()}
     dev = pick_device(device)
@@ -301,7 +299,6 @@ def run_predict(cfg: PredictConfig) -> dict:
     from noisecli.distributed import pick_device
     from noisecli.ntp import token_file_loss
     from noisecli.shards import open_tokens
-    import json as _json
     if cfg.clean is None:
         raise InputError("--clean RUN is required")
     if not 0 < cfg.alpha < 1:
@@ -315,7 +312,7 @@ def run_predict(cfg: PredictConfig) -> dict:
         k = cfg.k or k_est or 1.0
     else:
         model, info = checkpoint.load_checkpoint(cfg.clean, pick_device(cfg.device))
-        data = Path(_json.loads((Path(cfg.clean) / "run.json").read_text())["data"])
+        data = Path(json.loads((Path(cfg.clean) / "run.json").read_text())["data"])
         tokens = open_tokens(data / "val.bin")
         lc = token_file_loss(model, tokens[:cfg.max_tokens] if cfg.max_tokens else tokens, 8,
                              pick_device(cfg.device))[0]

@@ -237,7 +237,7 @@ def _loop(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict, dist: distributed.Di
                 "tokens_per_iter": tokens_per_iter, "world_size": dist.world_size, "device": str(device),
                 "dtype": str(dtype).replace("torch.", ""), "data": str(data_dir.resolve()),
                 "data_meta_sha256": sha256_file(data_dir / "meta.json"), "alpha": meta.get("alpha"),
-                "noise": meta.get("noise", {}).get("dist"), "seed": cfg.seed,
+                "noise": meta.get("noise", {}).get("dist") if meta.get("alpha") else None, "seed": cfg.seed,
                 "torch_version": torch.__version__, **provenance()})
         _truncate_metrics(out / "metrics.jsonl", start)
         console.print(f"[bold]pretrain[/bold] {cfg.preset}: {raw_model.num_params() / 1e6:.2f} M parameters "

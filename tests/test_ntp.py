@@ -59,6 +59,11 @@ def test_eval_ntp_with_baseline_and_figures(cli, runs, dataset, tmp_path):
     for name in ("fig2a_loss_vs_iter.png", "fig2b_diff_same_iter.png", "fig2c_diff_calibrated.png",
                  "fig3a_loss_on_noise.png", "fig4_datasets.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG", name
+    # several runs with different noise distributions (here: none vs uniform) get Figure 3(b)/(c)
+    r = cli("eval-ntp", root / "clean", root / "noisy", "--data", clean_data, "--data", dataset / "noise.bin",
+            "--out", tmp_path / "both", "--plot")
+    assert r.exit_code == 0, r
+    assert (tmp_path / "both/fig3bc_by_distribution.png").read_bytes()[:4] == b"\x89PNG"
     # a single checkpoint and a capped file
     r = cli("eval-ntp", checkpoint.resolve(root / "noisy"), "--data", clean_data, "--max-tokens", "100",
             "--out", tmp_path / "one")
