@@ -69,12 +69,22 @@ def linear_cross_entropy_sum(h: torch.Tensor, weight: torch.Tensor, targets: tor
     for start in range(0, h.shape[0], chunk_rows):
         hc, tc = h[start:start + chunk_rows], targets[start:start + chunk_rows]
         picked = (hc.float() * weight[tc].float()).sum(dim=1)              # the target logits
-        top = torch.full((hc.shape[0],), float("-inf"), device=h.device)
-        norm = torch.zeros(hc.shape[0], device=h.device)
+        top, norm = None, None
         for v in range(0, weight.shape[0], chunk_vocab):
-            block = (hc @ weight[v:v + chunk_vocab].t()).float()           # [R, Vb], cache-resident
-            new_top = torch.maximum(top, block.amax(dim=1))
-            norm = norm * torch.exp(top - new_top) + block.sub_(new_top[:, None]).exp_().sum(dim=1)
-            top = new_top
+            w = weight[v:v + chunk_vocab]
+            block = (hc @ w.t()).float()                                   # [R, Vb], cache-resident
+            if top is None:
+                top = block.amax(dim=1)
+                norm = block.sub_(top[:, None]).exp_().sum(dim=1)
+                continue
+            # shift by the running maximum, skipping this block's own amax pass; exp overflows only
+            # if a logit exceeds it by > 88, and then the block is redone with its maximum
+            part = block.sub_(top[:, None]).exp_().sum(dim=1)
+            if not torch.isfinite(part).all():
+                block = (hc @ w.t()).float()
+                new_top = torch.maximum(top, block.amax(dim=1))
+                part = block.sub_(new_top[:, None]).exp_().sum(dim=1)
+                norm, top = norm * torch.exp(top - new_top), new_top
+            norm = norm + part
         total += (top + norm.log() - picked).sum(dtype=torch.float64)
     return total

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 
 import numpy as np
 import pytest
@@ -28,6 +29,19 @@ def test_exact_loss_matches_a_plain_loop():
         n += w.shape[1] - 1
     assert count == n == len(tokens) - 6  # one unpredicted first token per window (6 windows)
     assert abs(loss - total / n) < 1e-5
+
+
+def test_scoring_loss_is_exact_with_extreme_logits():
+    """The running-maximum logsumexp redoes a block whose logits jump far above the maximum so far."""
+    from noisecli.losses import linear_cross_entropy_sum
+    torch.manual_seed(0)
+    h = torch.randn(300, 16)
+    w = torch.randn(5000, 16) * 0.1
+    w[4500:] *= 400  # logits up to ~±2000 in the last block only: exp would overflow without the redo
+    t = torch.randint(0, 5000, (300,))
+    ref = F.cross_entropy(h.double() @ w.double().t(), t, reduction="sum").item()
+    got = linear_cross_entropy_sum(h, w, t, chunk_rows=64, chunk_vocab=1000).item()
+    assert math.isfinite(got) and abs(got - ref) / abs(ref) < 1e-5
 
 
 def test_eval_ntp_with_baseline_and_figures(cli, runs, dataset, tmp_path):
