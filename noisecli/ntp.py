@@ -118,6 +118,11 @@ def evaluate_checkpoints(ckpts: list[Path], files: list[tuple[str, Path]], batch
         model, info = checkpoint.load_checkpoint(ckpt, device)
         run = _run_info(ckpt)
         for label, path in files:
+            meta_path = path.parent / "meta.json"
+            data_vocab = json.loads(meta_path.read_text()).get("vocab_size") if meta_path.is_file() else None
+            if data_vocab is not None and data_vocab > model.config.vocab_size:
+                raise InputError(f"{path} comes from a vocabulary of {data_vocab} tokens but {ckpt} has "
+                                 f"{model.config.vocab_size}")
             tokens = open_tokens(path, check_ids=True)
             if int(tokens.max()) >= model.config.vocab_size:
                 raise InputError(f"{path} holds ids beyond the vocabulary of {ckpt}")

@@ -97,4 +97,8 @@ def test_eval_ntp_bad_input(cli, runs, tmp_path):
     assert_one_line_error(cli("eval-ntp", root / "noisy", "--data", tmp_path / "empty.bin", "--out", out), "empty")
     np.full(100, 60000, np.uint16).tofile(tmp_path / "big.bin")
     assert_one_line_error(cli("eval-ntp", root / "noisy", "--data", tmp_path / "big.bin", "--out", out), "vocabulary")
+    small = GPT(GPTConfig(n_layer=1, n_head=1, n_embd=16, block_size=16, vocab_size=1000))
+    checkpoint.save_checkpoint(tmp_path / "small_vocab", small, 1, {"tokens": 0})
+    assert_one_line_error(cli("eval-ntp", tmp_path / "small_vocab", "--data", clean_data, "--out", out),
+                          "vocabulary of 50257 tokens")
     assert not out.exists()
