@@ -8,7 +8,6 @@ tokens — not a random-batch estimate — and the count of predicted tokens is 
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,10 @@ import torch
 from noisecli import checkpoint
 from noisecli.distributed import pick_device
 from noisecli.errors import InputError
-from noisecli.manifest import provenance, staging_dir, write_json
+from noisecli.manifest import provenance, staging_dir
 from noisecli.options import opt
 from noisecli.progress import Reporter
+from noisecli.report import write_table
 from noisecli.shards import open_tokens
 from noisecli.steps import autocast, resolve_dtype
 
@@ -162,14 +162,9 @@ def eval_ntp(cfg: EvalNtpConfig) -> dict:
               "calibration": CALIBRATION if base_rows else None, **provenance()}
     out = Path(cfg.out)
     with staging_dir(out) as tmp:
-        columns = list(rows[0])
-        with open(tmp / "results.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows + [{**r, **{c: None for c in columns if c not in r}} for r in base_rows])
         if cfg.plot:
             from noisecli.plots import ntp_figures
             result["figures"] = ntp_figures(rows, base_rows, tmp)
-        write_json(tmp / "results.json", result)
+        write_table(tmp / "results", rows + base_rows, result)
     result["out"] = str(out)
     return result

@@ -50,7 +50,7 @@ def write_table(stem, rows: list[dict], result: dict) -> None:
 
     from noisecli.manifest import provenance, write_json
     stem = Path(stem)
-    write_json(stem.with_suffix(".json"), {**result, **provenance()})
+    write_json(stem.with_suffix(".json"), {**provenance(), **result})
     tmp = stem.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
