@@ -22,6 +22,7 @@ from pathlib import Path
 
 from noisecli.errors import InputError
 from noisecli.options import opt
+from noisecli.progress import Reporter
 
 
 def _check(alpha: float, pc: float, pn: float, k: float) -> None:
@@ -204,13 +205,15 @@ def paired_losses(clean: Path, noisy: Path, max_tokens: int | None, device: str)
     files = {k: v[:max_tokens] if max_tokens else v for k, v in files.items()}
     dev = pick_device(device)
     rows = []
-    for it in common:
-        row = {"iter": it}
-        for name in ("clean", "noisy"):
-            model, _ = checkpoint.load_checkpoint(runs[name][it], dev)
-            for which, tokens in files.items():
-                row[f"L{which}_{name}"] = token_file_loss(model, tokens, 8, dev)[0]
-        rows.append(row)
+    with Reporter("score checkpoints", total=len(common) * 2 * sum(map(len, files.values())),
+                  unit="tokens") as progress:
+        for it in common:
+            row = {"iter": it}
+            for name in ("clean", "noisy"):
+                model, _ = checkpoint.load_checkpoint(runs[name][it], dev)
+                for which, tokens in files.items():
+                    row[f"L{which}_{name}"] = token_file_loss(model, tokens, 8, dev, progress=progress)[0]
+            rows.append(row)
     return rows
 
 
