@@ -111,26 +111,49 @@ def _baseline_diffs(rows: list[dict], baseline_rows: list[dict]) -> None:
             row["baseline_iter_calibrated"] = row["diff_calibrated"] = None
 
 
-def evaluate_checkpoints(ckpts: list[Path], files: list[tuple[str, Path]], batch_size: int, device: torch.device,
-                         dtype: torch.dtype, max_tokens: int | None, progress: Reporter) -> list[dict]:
+@dataclass
+class TokenFile:
+    label: str
+    path: Path
+    tokens: np.ndarray     # the scored part (the first --max-tokens tokens)
+    capped: bool
+    max_id: int            # largest id in the scored part
+    vocab: int | None      # the vocabulary its meta.json declares, if any
+
+
+def _open_files(specs: list[str], max_tokens: int | None) -> list[TokenFile]:
+    """Open, check and scan each token file once (missing, empty, malformed: fail before any work)."""
+    files = []
+    for spec in specs:
+        label, path = _token_file(spec)
+        tokens = open_tokens(path, check_ids=False)
+        part = tokens[:max_tokens] if max_tokens else tokens
+        meta = path.parent / "meta.json"
+        vocab = json.loads(meta.read_text()).get("vocab_size") if meta.is_file() else None
+        files.append(TokenFile(label, path, part, len(part) < len(tokens), int(part.max()), vocab))
+    return files
+
+
+def _check_vocabulary(ckpt: Path, files: list[TokenFile]) -> None:
+    vocab = checkpoint.read_info(ckpt)["model"]["vocab_size"]
+    for f in files:
+        if f.vocab is not None and f.vocab > vocab:
+            raise InputError(f"{f.path} comes from a vocabulary of {f.vocab} tokens but {ckpt} has {vocab}")
+        if f.max_id >= vocab:
+            raise InputError(f"{f.path} holds id {f.max_id}, outside the vocabulary of {ckpt} ({vocab})")
+
+
+def evaluate_checkpoints(ckpts: list[Path], files: list[TokenFile], batch_size: int, device: torch.device,
+                         dtype: torch.dtype, progress: Reporter) -> list[dict]:
     rows = []
     for ckpt in ckpts:
         model, info = checkpoint.load_checkpoint(ckpt, device)
         run = _run_info(ckpt)
-        for label, path in files:
-            meta_path = path.parent / "meta.json"
-            data_vocab = json.loads(meta_path.read_text()).get("vocab_size") if meta_path.is_file() else None
-            if data_vocab is not None and data_vocab > model.config.vocab_size:
-                raise InputError(f"{path} comes from a vocabulary of {data_vocab} tokens but {ckpt} has "
-                                 f"{model.config.vocab_size}")
-            tokens = open_tokens(path, check_ids=True)
-            if int(tokens.max()) >= model.config.vocab_size:
-                raise InputError(f"{path} holds ids beyond the vocabulary of {ckpt}")
-            n = len(tokens) if max_tokens is None else min(len(tokens), max_tokens)
-            loss, count = token_file_loss(model, tokens[:n], batch_size, device, dtype, progress)
+        for f in files:
+            loss, count = token_file_loss(model, f.tokens, batch_size, device, dtype, progress)
             rows.append({"run": ckpt.parent.parent.name, "alpha": run.get("alpha", info.get("alpha")),
                          "dist": run.get("noise"), "iter": info["iter"], "tokens_seen": info.get("tokens"),
-                         "dataset": label, "loss": loss, "tokens": count, "capped": n < len(tokens),
+                         "dataset": f.label, "loss": loss, "tokens": count, "capped": f.capped,
                          "checkpoint": str(ckpt)})
     return rows
 
@@ -143,17 +166,16 @@ def eval_ntp(cfg: EvalNtpConfig) -> dict:
     if cfg.max_tokens is not None and cfg.max_tokens < 2:
         raise InputError("--max-tokens must be >= 2")
     ckpts = [c for spec in cfg.checkpoints for c in _checkpoints(Path(spec))]
-    files = [_token_file(s) for s in cfg.data]
-    for _, path in files:
-        open_tokens(path, check_ids=False)  # missing, empty or malformed: fail before any work
     base_ckpts = _checkpoints(Path(cfg.baseline)) if cfg.baseline else []
+    files = _open_files(cfg.data, cfg.max_tokens)
+    for ckpt in ckpts + base_ckpts:
+        _check_vocabulary(ckpt, files)
     device = pick_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
-    sizes = sum(min(len(open_tokens(p, check_ids=False)), cfg.max_tokens or 1 << 62) for _, p in files)
-    with Reporter("eval-ntp", total=sizes * (len(ckpts) + len(base_ckpts)), unit="tokens") as progress:
-        rows = evaluate_checkpoints(ckpts, files, cfg.batch_size, device, dtype, cfg.max_tokens, progress)
-        base_rows = evaluate_checkpoints(base_ckpts, files, cfg.batch_size, device, dtype, cfg.max_tokens,
-                                         progress) if base_ckpts else []
+    total = sum(len(f.tokens) for f in files) * (len(ckpts) + len(base_ckpts))
+    with Reporter("eval-ntp", total=total, unit="tokens") as progress:
+        rows = evaluate_checkpoints(ckpts, files, cfg.batch_size, device, dtype, progress)
+        base_rows = evaluate_checkpoints(base_ckpts, files, cfg.batch_size, device, dtype, progress)
     if base_rows:
         _baseline_diffs(rows, base_rows)
     result = {"rows": rows, "baseline_rows": base_rows,

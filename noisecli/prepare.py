@@ -139,8 +139,7 @@ def _validate(cfg: PrepareConfig) -> None:
 
 
 def default_out(corpus: Corpus, cfg: PrepareConfig) -> Path:
-    dist = "french" if cfg.noise_from and "fr" in str(cfg.noise_from) else (
-        "tokens" if cfg.noise_from else cfg.dist)
+    dist = f"from_{Path(cfg.noise_from).name}" if cfg.noise_from else cfg.dist
     name = f"{corpus.name}-clean" if cfg.alpha == 0 else f"{corpus.name}-{dist}-a{cfg.alpha:g}"
     return Path("data") / "prepared" / name
 

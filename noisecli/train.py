@@ -127,9 +127,8 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
         raise InputError(f"the data's vocabulary ({vocab}) is larger than the model's ({mcfg.vocab_size})")
     train = open_tokens(Path(cfg.data) / "train.bin", vocab)
     open_tokens(Path(cfg.data) / "val.bin", vocab)
-    for name, tokens in (("train.bin", train),):
-        if len(tokens) <= mcfg.block_size + 1:
-            raise InputError(f"{name} holds {len(tokens)} tokens, too few for a context of {mcfg.block_size}")
+    if len(train) <= mcfg.block_size + 1:
+        raise InputError(f"train.bin holds {len(train)} tokens, too few for a context of {mcfg.block_size}")
     out = Path(cfg.out)
     has_ckpt = bool(checkpoint.list_checkpoints(out))
     if cfg.resume:
@@ -207,20 +206,21 @@ def _loop(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict, dist: distributed.Di
     tokens_per_iter = cfg.batch_size * cfg.grad_accum * mcfg.block_size
     milestones = _milestones(cfg)
 
-    torch.manual_seed(cfg.seed)
-    model = GPT(mcfg).to(device)
-    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
     start = 0
     if cfg.resume:
         folder = checkpoint.resolve(out)
-        model, _ = checkpoint.load_checkpoint(folder, device)
-        model.train()
+        model = checkpoint.load_checkpoint(folder, device)[0]
         optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
         state = checkpoint.load_state(folder)
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng_cpu"])
         start = int(state["iter"])
+    else:
+        torch.manual_seed(cfg.seed)
+        model = GPT(mcfg).to(device)
+        optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
     model.train()
+    data_hash = sha256_file(data_dir / "meta.json")
     raw_model = model
     if dist.active:
         model = DDP(model, device_ids=[dist.local_rank] if device.type == "cuda" else None)
@@ -236,7 +236,7 @@ def _loop(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict, dist: distributed.Di
                 "model": mcfg.to_dict(), "train": as_dict(cfg), "parameters": raw_model.num_params(),
                 "tokens_per_iter": tokens_per_iter, "world_size": dist.world_size, "device": str(device),
                 "dtype": str(dtype).replace("torch.", ""), "data": str(data_dir.resolve()),
-                "data_meta_sha256": sha256_file(data_dir / "meta.json"), "alpha": meta.get("alpha"),
+                "data_meta_sha256": data_hash, "alpha": meta.get("alpha"),
                 "noise": meta.get("noise", {}).get("dist") if meta.get("alpha") else None, "seed": cfg.seed,
                 "torch_version": torch.__version__, **provenance()})
         _truncate_metrics(out / "metrics.jsonl", start)
@@ -266,7 +266,7 @@ def _loop(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict, dist: distributed.Di
         state = {"iter": it, "optimizer": optimizer.state_dict(), "rng_cpu": torch.get_rng_state()}
         path = checkpoint.save_checkpoint(out, raw_model, it, {
             "tokens": it * tokens_per_iter, "alpha": meta.get("alpha"),
-            "data_meta_sha256": sha256_file(data_dir / "meta.json")}, state)
+            "data_meta_sha256": data_hash}, state)
         checkpoint.prune_checkpoints(out, cfg.keep_last, milestones)
         return path
 
