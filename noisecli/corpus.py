@@ -255,7 +255,7 @@ def embedded_corpus(name: str) -> Corpus:
                   lambda: _jsonl_blocks(path), partial(parse_jsonl_block, "text"))
 
 
-def _hub_reachable() -> bool:
+def hub_reachable() -> bool:
     host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or ""
     try:
         socket.getaddrinfo(host, 443)
@@ -268,7 +268,7 @@ def hf_corpus(dataset: str, split: str = "train", config: str | None = None,
               text_field: str = "text", streaming: bool = True) -> Corpus:
     """A Hugging Face hub dataset through `datasets`, streamed by default (OpenWebText is 38 GB)."""
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
-    if not offline and not _hub_reachable():
+    if not offline and not hub_reachable():
         raise InputError(f"cannot reach the Hugging Face hub to load '{dataset}' (offline?); "
                          "use a local file or folder, or the embedded corpus")
     import datasets

@@ -1,0 +1,147 @@
+"""`noisecli extract`: frozen features of a task's splits from any backbone, one safetensors file per split.
+
+    OUT/train.safetensors, val.safetensors, test.safetensors   `features` [N, d], `labels` [N] (int64),
+                                                              metadata: backbone, hash, task, prompt, ...
+    OUT/extract.json                                           the manifest `probe` reads (written last)
+
+Samples are sorted by length so batches carry little padding; features come back in the split's order.
+A split whose file exists with the same settings is skipped, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from noisecli.backbones import Backbone, load_backbone
+from noisecli.errors import InputError
+from noisecli.manifest import provenance, write_json
+from noisecli.options import as_dict, opt
+from noisecli.progress import Reporter
+from noisecli.tasks import SPLITS, Task, load_task
+
+
+@dataclass
+class ExtractConfig:
+    backbone: str = opt(None, "Backbone: gpt:RUN_OR_CHECKPOINT (our GPT-2), hf:PATH_OR_ID (transformers; a "
+                        ".gguf file works), timm:NAME (vision).")
+    task: str = opt(None, "Task name (movie, movie-fine, amazon, nyt, wiki-topic, digits, fashion-mnist, "
+                    "the paper's hub tasks such as sst2 or cifar10), a .csv/.jsonl file or an image folder.")
+    out: Path = opt(None, "Output folder for train/val/test.safetensors and extract.json.")
+    pool: str = opt("auto", "Text pooling: last (token), mean, cls, or auto (last for causal LMs, mean for "
+                    "encoders).")
+    prompt: str | None = opt(None, "Prompt template over the sample's fields ({text}, {text1}, {text2}); "
+                             "default: the task's (the paper's Table 11).")
+    text_field: str = opt("text", "Local files: the text column (two comma-separated for text pairs).")
+    label_field: str = opt("label", "Local files: the label column.")
+    weights: str | None = opt(None, "timm: a .safetensors/.pth state dict, or 'random' for seeded random "
+                              "weights (default: pretrained from the hub, online only).")
+    batch_size: int = opt(32, "Samples per forward pass.")
+    max_tokens: int = opt(512, "Longest prompt in tokens (further capped by the model's context).")
+    limit: int | None = opt(None, "Keep a seeded random N samples per split (quick runs).")
+    float16: bool = opt(False, "Store features as float16 instead of float32.")
+    device: str = opt("auto", "cpu, cuda, cuda:N, or auto (cuda when available).")
+    seed: int = opt(0, "Seed of the task's splits (and of random timm weights).")
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: no CUDA device here")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def featurize(backbone: Backbone, task: Task, inputs: list, batch_size: int = 32,
+              description: str = "extract") -> torch.Tensor:
+    """Features [N, d] of `inputs`, batched by length (longest first), returned in input order."""
+    items = [backbone.prepare(x, task) for x in inputs]
+    order = sorted(range(len(items)), key=lambda i: -backbone.length(items[i]))
+    device = getattr(backbone, "device", torch.device("cpu"))
+    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    out: torch.Tensor | None = None
+    with Reporter(description, total=len(items), unit="samples") as bar:
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                feats = backbone(backbone.collate([items[i] for i in idx])).float().cpu()
+            if out is None:
+                out = torch.empty((len(items), feats.shape[1]), dtype=torch.float32)
+            out[torch.tensor(idx)] = feats
+            bar.advance(len(idx), samples_per_s=bar.done / max(bar.elapsed(), 1e-9))
+    if out is None:
+        raise InputError(f"{description}: the split is empty")
+    return out
+
+
+def read_split(path: Path) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(features, labels, metadata) of one split file."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            return f.get_tensor("features"), f.get_tensor("labels"), meta
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise InputError(f"{path} is not a features file ({type(e).__name__}: {e})") from None
+
+
+def _meta(backbone: Backbone, task: Task, cfg: ExtractConfig, split: str) -> dict[str, str]:
+    meta = {**backbone.describe(), "task": task.name, "prompt": task.prompt, "split": split,
+            "seed": cfg.seed, "limit": cfg.limit, "labels": task.labels, "label_rule": task.label_rule,
+            "noisecli_version": provenance()["noisecli_version"]}
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+
+
+SAME = ("backbone_sha256", "task", "prompt", "pool", "seed", "limit")
+
+
+def extract(cfg: ExtractConfig) -> dict:
+    """Write OUT/{train,val,test}.safetensors and OUT/extract.json. Returns the manifest."""
+    for name in ("backbone", "task", "out"):
+        if getattr(cfg, name) is None:
+            raise InputError(f"--{name} is required")
+    if cfg.batch_size < 1:
+        raise InputError("--batch-size must be at least 1")
+    task = load_task(cfg.task, cfg.seed, cfg.text_field, cfg.label_field, cfg.prompt, cfg.limit)
+    backbone = load_backbone(cfg.backbone, cfg.pool, cfg.max_tokens, cfg.weights, cfg.seed, _device(cfg.device))
+    if backbone.modality != task.modality:
+        raise InputError(f"{cfg.backbone} reads {backbone.modality}s but task '{cfg.task}' holds {task.modality}s")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    splits, t0 = {}, time.perf_counter()
+    for split in SPLITS:
+        path = out / f"{split}.safetensors"
+        meta = _meta(backbone, task, cfg, split)
+        if path.is_file():
+            old = read_split(path)[2]
+            if all(old.get(k) == meta[k] for k in SAME):
+                splits[split] = {"samples": int(read_split(path)[1].numel()), "skipped": True}
+                continue
+            raise InputError(f"{path} was extracted with other settings (backbone, task, prompt, pool, seed "
+                             "or limit); use another --out or delete it")
+        data = task.splits[split]
+        feats = featurize(backbone, task, data.inputs, cfg.batch_size, f"extract {task.name}/{split}")
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        save_file({"features": feats.half() if cfg.float16 else feats,
+                   "labels": torch.from_numpy(np.asarray(data.labels, dtype=np.int64))}, str(tmp), metadata=meta)
+        os.replace(tmp, path)
+        splits[split] = {"samples": len(data.labels), "skipped": False}
+    manifest = {**provenance(), **backbone.describe(), "task": task.name, "task_description": task.description,
+                "modality": task.modality, "prompt": task.prompt, "labels": task.labels,
+                "num_classes": len(task.labels), "label_rule": task.label_rule, "dim": int(feats_dim(out)),
+                "splits": splits, "config": as_dict(cfg), "elapsed_s": round(time.perf_counter() - t0, 2)}
+    write_json(out / "extract.json", manifest)
+    return manifest
+
+
+def feats_dim(out: Path) -> int:
+    with safe_open(str(out / "train.safetensors"), "pt") as f:
+        return f.get_slice("features").get_shape()[1]
