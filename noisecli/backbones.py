@@ -151,6 +151,7 @@ class HFBackbone(TextBackbone):
         from transformers import AutoConfig, AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
         where, extra = _hf_location(name)
         try:
             config = AutoConfig.from_pretrained(where, **extra)
@@ -163,6 +164,10 @@ class HFBackbone(TextBackbone):
                     self.tokenizer.model_max_length or max_tokens)
         super().__init__(pool, "last" if causal else "mean", min(max_tokens, limit), device)
         self.pad_id = self.tokenizer.pad_token_id or 0
+        # the special tokens the tokenizer puts around a sequence ([CLS] ... [SEP], <s> ...)
+        full, bare = self.tokenizer("a")["input_ids"], self.encode("a")
+        at = next(i for i in range(len(full) - len(bare) + 1) if full[i:i + len(bare)] == bare)
+        self.prefix, self.suffix = full[:at], full[at + len(bare):]
         self.spec = f"hf:{name}"
         weights = sorted(p for p in Path(where).glob("*") if p.suffix in (".safetensors", ".bin", ".gguf")) \
             if Path(where).is_dir() else []
@@ -177,7 +182,7 @@ class HFBackbone(TextBackbone):
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def wrap(self, ids: list[int]) -> list[int]:
-        return self.tokenizer.build_inputs_with_special_tokens(ids)
+        return self.prefix + ids + self.suffix
 
     def forward_features(self, batch: dict) -> torch.Tensor:
         return self.model(**batch).last_hidden_state

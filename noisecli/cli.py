@@ -135,6 +135,22 @@ def _eval_ntp(cfg) -> None:
     print_ntp_table(eval_ntp(cfg))
 
 
+def _extract(cfg) -> None:
+    from noisecli.features import extract
+    from noisecli.report import console
+    m = extract(cfg)
+    for split, info in m["splits"].items():
+        console.print(f"{split}: {info['samples']:,} samples" + (" (already there, skipped)" if info["skipped"] else ""))
+    console.print(f"{m['backbone']} on {m['task']}: d = {m['dim']}, {m['num_classes']} classes, "
+                  f"{m['elapsed_s']:.1f} s; manifest {cfg.out}/extract.json")
+
+
+def _probe(cfg) -> None:
+    from noisecli.probe import probe
+    from noisecli.report import print_probe_table
+    print_probe_table(probe(cfg))
+
+
 theory_app = typer.Typer(help="The paper's \"Why\": Proposition 1, the f(ε) curve, k from checkpoints, "
                                "Lemma 1 on real data, and the predicted loss rise.", no_args_is_help=True)
 app.add_typer(theory_app, name="theory")
@@ -172,6 +188,14 @@ def _register() -> None:
     stage_command("eval-ntp", EvalNtpConfig, _eval_ntp,
                   "Exact next-token loss of checkpoints on token files (clean validation, the noise, other "
                   "corpora), with differences to a clean baseline run and the paper's Figures 2-4.")
+    from noisecli.features import ExtractConfig
+    stage_command("extract", ExtractConfig, _extract,
+                  "Frozen features of a task's train/val/test splits from a backbone (our GPT-2 checkpoints "
+                  "with prompt templates, transformers models, timm vision models) to safetensors.")
+    from noisecli.probe import ProbeConfig
+    stage_command("probe", ProbeConfig, _probe,
+                  "Fit linear or MLP heads on extracted features, optionally with Local Gradient Matching "
+                  "(L = L_ce + λ‖E∇ℓ(g(t)) − E∇ℓ(g(t+γδ))‖), with grid search and mean ± std over seeds.")
     from noisecli import theory
     for name, cls, fn, title, help in (
             ("prop1", theory.Prop1Config, "run_prop1", "Proposition 1",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from noisecli.heads import cross_entropy
+from noisecli.heads import LinearHead, cross_entropy
 
 REGS = ("none", "lgm", "gradnorm", "cosine", "l2")
 
@@ -42,12 +42,51 @@ def _difference(f1: list, f2: list) -> list:
     return [(torch.cat([u1, u1 - u2], 1), torch.cat([v1 - v2, v2], 1)) for (u1, v1), (u2, v2) in zip(f1, f2)]
 
 
+class _LinearLGM(torch.autograd.Function):
+    """L_gm of a linear head z = tWᵀ + b with its gradient written out by hand (no autograd graph).
+    With P = softmax(z), A₁ = P₁ − onehot, the difference of the two batch-mean gradients is
+    D_W = [A₁; P₁ − P₂]ᵀ [t − t̂; t̂] / B and D_b = Σ(P₁ − P₂) / B; L = ‖D‖, E = D / L.
+    Backward: R = t E_Wᵀ + E_b, S = P ⊙ (R − ⟨P, R⟩) per row (the softmax Jacobian), and
+    ∂L/∂W = [S₁; S₁ − S₂]ᵀ [t − t̂; t̂] / B, ∂L/∂b = Σ(S₁ − S₂) / B. t and t̂ go through each matmul
+    stacked, so a step costs four batched matmuls."""
+
+    @staticmethod
+    def forward(ctx, weight, bias, t, t_hat, y):
+        b = t.shape[1]
+        both = torch.cat([t, t_hat], 1)                                               # [M, 2B, d]
+        p = torch.softmax(torch.baddbmm(bias.unsqueeze(1), both, weight.transpose(1, 2)), -1)
+        p1, dp = p[:, :b], p[:, :b] - p[:, b:]
+        a1 = p1.scatter_add(2, y.unsqueeze(-1), torch.full(y.shape + (1,), -1.0, dtype=p.dtype, device=p.device))
+        v = torch.cat([t - t_hat, t_hat], 1)
+        d_w = torch.bmm(torch.cat([a1, dp], 1).transpose(1, 2), v) / b                # [M, C, d]
+        d_b = dp.sum(1) / b                                                           # [M, C]
+        loss = _sqrt(d_w.pow(2).sum((1, 2)) + d_b.pow(2).sum(1))
+        ctx.save_for_backward(both, v, p, d_w, d_b, loss)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        both, v, p, d_w, d_b, loss = ctx.saved_tensors
+        b = both.shape[1] // 2
+        scale = torch.where(loss > 0, grad / loss.clamp_min(torch.finfo(loss.dtype).tiny), torch.zeros_like(loss))
+        e_w, e_b = d_w * scale.view(-1, 1, 1), d_b * scale.view(-1, 1)
+        r = torch.baddbmm(e_b.unsqueeze(1), both, e_w.transpose(1, 2))               # [M, 2B, C]
+        s = p * (r - (p * r).sum(-1, keepdim=True))
+        s1, ds = s[:, :b], s[:, :b] - s[:, b:]
+        g_w = torch.bmm(torch.cat([s1, ds], 1).transpose(1, 2), v) / b
+        return g_w, ds.sum(1) / b, None, None, None
+
+
 def penalty(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor, reg: str = "lgm") -> torch.Tensor:
     """The regulariser of each stacked model, shape [M]:
     lgm ‖g₁ − g₂‖, gradnorm ‖g₁‖, cosine 1 − cos(g₁, g₂) (g = batch-mean CE gradient at t and at t̂),
     l2 the batch mean of ‖head(t) − head(t̂)‖."""
     if reg == "l2":
         return (head(t) - head(t_hat)).norm(dim=-1).mean(-1)
+    if reg == "lgm" and isinstance(head, LinearHead):
+        m = head.models
+        t, t_hat = (x.unsqueeze(0).expand(m, *x.shape) if x.dim() == 2 else x for x in (t, t_hat))
+        return _LinearLGM.apply(head.weight, head.bias, t, t_hat, y.expand(t.shape[:2]))
     f1 = head.grad_factors(t, y)
     if reg == "gradnorm":
         return _sqrt(sum(_inner(f, f) for f in f1))

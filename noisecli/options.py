@@ -22,5 +22,6 @@ def as_dict(config: Any) -> dict[str, Any]:
     out = {}
     for f in fields(config):
         value = getattr(config, f.name)
-        out[f.name] = str(value) if value is not None and not isinstance(value, (int, float, str, bool, list)) else value
+        plain = lambda v: v if v is None or isinstance(v, (int, float, str, bool)) else str(v)  # noqa: E731
+        out[f.name] = [plain(v) for v in value] if isinstance(value, list) else plain(value)
     return out

@@ -151,3 +151,26 @@ def k_curve(rows: list[dict], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def decision_regions(result: dict, feats, head: str, out: Path) -> None:
+    """The paper's Figure 6: a head's predicted class on a random 2-D plane around one test sample."""
+    maps = result["maps"]
+    classes = max(int(m.max()) for m in maps.values()) + 1
+    fig, axes = plt.subplots(1, len(maps), figsize=(4 * len(maps), 4))
+    r = result["radius"]
+    from matplotlib.colors import ListedColormap
+    palette = plt.get_cmap("tab20").colors
+    cmap = ListedColormap([palette[(2 * i) % 20 + (2 * i) // 20 % 2] for i in range(max(classes, 2))])
+    for ax, (reg, m) in zip(axes, maps.items()):
+        ax.imshow(m, origin="lower", extent=(-r, r, -r, r), cmap=cmap, vmin=-0.5, vmax=max(classes, 2) - 0.5,
+                  interpolation="nearest")
+        ax.plot(0, 0, "k*", markersize=12)
+        ax.set_title({"none": "no regulariser", "l2": "L2", "lgm": "LGM"}.get(reg, reg))
+        ax.set_xlabel("direction u (× ‖t‖)")
+    axes[0].set_ylabel("direction v (× ‖t‖)")
+    fig.suptitle(f"{feats.backbone} on {feats.task}, {head} head: decision regions around test sample "
+                 f"{result['sample']} (label {result['label']})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

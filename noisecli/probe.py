@@ -1,0 +1,325 @@
+"""`noisecli probe`: fit linear or MLP heads on frozen features, optionally with Local Gradient Matching.
+
+For each features folder × head × method (baseline, and the chosen regulariser), every point of the
+grid lr × batch size is trained for every seed; the grid's models of one batch size are stacked into one
+batched head (heads.py) and trained together by a vectorised AdamW, so the grid costs little more than a
+single run. The setting with the best mean validation accuracy is chosen; its seeds give the test
+accuracy mean ± std (sample std). Baseline and regulariser see identical batches: the order of samples
+depends only on (seed, epoch), and δ comes from a generator of its own.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from noisecli.errors import InputError
+from noisecli.features import read_split
+from noisecli.heads import HEADS, cross_entropy, make_head
+from noisecli.lgm import REGS, penalty, perturb
+from noisecli.manifest import staging_dir
+from noisecli.options import as_dict, opt
+from noisecli.progress import Reporter
+
+RECIPES = {  # the paper's settings: NLU (its grid), vision (Appendix E.2.3)
+    "nlu": dict(lr=[3e-4, 6e-4], batch_size=[8, 12, 16, 32], epochs=10, weight_decay=0.01),
+    "vision": dict(lr=[1e-3], batch_size=[64], epochs=30, weight_decay=1e-4),
+}
+VISION_LINEAR = dict(lr=[0.1], weight_decay=0.0)   # a plain linear head on vision features
+
+
+@dataclass
+class ProbeConfig:
+    features: list[Path] = opt([], "Feature folders written by `noisecli extract` (several fill one table).",
+                               positional=True)
+    out: Path = opt(Path("results/probe"), "Output folder: results.json/.csv/.md, grid.csv, plots.")
+    head: str = opt("linear", "Head(s), comma-separated: linear, mlp (two layers, hidden = feature dim, ReLU).")
+    lgm: bool = opt(False, "Add Local Gradient Matching runs beside the baseline (same as --reg lgm).")
+    reg: str = opt("none", "Regulariser beside the baseline: lgm, gradnorm (‖∇ℓ(t)‖), cosine (1 − cos of the "
+                   "two gradients), l2 (‖g(t) − g(t̂)‖), none.")
+    gamma: float = opt(0.01, "γ: perturbation scale, t̂ = t + γδ with δ ~ N(0, I).")
+    lam: float = opt(0.15, "λ: weight of the regulariser, L = L_ce + λ·L_reg.")
+    recipe: str = opt("auto", "nlu (lr {3e-4, 6e-4} × batch {8, 12, 16, 32}, 10 epochs, wd 0.01), vision "
+                      "(30 epochs; linear lr 0.1 no wd; MLP or regularised lr 1e-3 wd 1e-4; batch 64), or "
+                      "auto (by the features' modality).")
+    lr: str = opt("", "Learning rates to search, comma-separated (default: the recipe's).")
+    batch_size: str = opt("", "Batch sizes to search, comma-separated (default: the recipe's).")
+    epochs: int | None = opt(None, "Epochs (default: the recipe's); cosine schedule to 0, AdamW.")
+    weight_decay: float | None = opt(None, "AdamW weight decay (default: the recipe's).")
+    seeds: int = opt(5, "Seeds per setting: test accuracy is reported as mean ± std over them.")
+    seed: int = opt(0, "First seed (seeds are seed, seed+1, ...).")
+    plot_sensitivity: bool = opt(False, "Draw the paper's Figure 6: decision regions of the head on a random "
+                                 "2-D plane of perturbations around one test sample, for none / L2 / LGM.")
+    device: str = opt("cpu", "cpu or cuda.")
+
+
+@dataclass
+class Features:
+    name: str
+    backbone: str
+    task: str
+    classes: int
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    modality: str = "text"
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"{what} must be comma-separated numbers, got '{text}'") from None
+    if any(v <= 0 or not math.isfinite(v) for v in values):
+        raise InputError(f"{what} values must be positive, got '{text}'")
+    return values
+
+
+def load_features(folder: Path, seed: int = 0) -> Features:
+    """A features folder, checked: labels match features, finite values, one dimension, labels in range."""
+    import json
+    folder = Path(folder)
+    if not (folder / "train.safetensors").is_file():
+        raise InputError(f"{folder} has no train split (train.safetensors); run `noisecli extract` first")
+    manifest = json.loads((folder / "extract.json").read_text()) if (folder / "extract.json").is_file() else {}
+    splits = {}
+    for split in ("train", "val", "test"):
+        path = folder / f"{split}.safetensors"
+        if not path.is_file():
+            continue
+        x, y, _ = read_split(path)
+        if x.dim() != 2 or y.dim() != 1:
+            raise InputError(f"{path}: features must be [N, d] and labels [N]")
+        if len(x) != len(y):
+            raise InputError(f"{path}: {len(x)} feature rows but {len(y)} labels")
+        if not torch.isfinite(x.float()).all():
+            raise InputError(f"{path}: features contain NaN or inf")
+        splits[split] = (x.float(), y.long())
+    dims = {k: v[0].shape[1] for k, v in splits.items()}
+    if len(set(dims.values())) > 1:
+        raise InputError(f"{folder}: feature dimensions differ between splits ({dims})")
+    if "test" not in splits:
+        raise InputError(f"{folder} has no test split (test.safetensors)")
+    classes = manifest.get("num_classes") or int(max(int(v[1].max()) for v in splits.values())) + 1
+    for split, (_, y) in splits.items():
+        if int(y.min()) < 0 or int(y.max()) >= classes:
+            bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+            raise InputError(f"{folder}/{split}.safetensors: label {bad} is outside the {classes} classes")
+    if "val" not in splits:  # 10 % of train, seeded
+        x, y = splits["train"]
+        if len(y) < 10:
+            raise InputError(f"{folder}: {len(y)} training samples are too few to split off a validation set")
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+        k = max(1, len(y) // 10)
+        splits["val"], splits["train"] = (x[order[:k]], y[order[:k]]), (x[order[k:]], y[order[k:]])
+    backbone = manifest.get("backbone", folder.name)
+    short = backbone.split(":", 1)[0] + ":" + Path(backbone.split(":", 1)[-1]).name if ":" in backbone else backbone
+    return Features(folder.name, short, manifest.get("task", folder.name), classes, splits,
+                    manifest.get("modality", "text"))
+
+
+class AdamW:
+    """torch.optim.AdamW's update, vectorised over stacked models with one learning rate per model."""
+
+    def __init__(self, params: list[torch.Tensor], lr: torch.Tensor, weight_decay: float,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.wd, self.betas, self.eps = params, lr, weight_decay, betas, eps
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, scale: float) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+        for p, m, v in zip(self.params, self.m, self.v):
+            lr = (self.lr * scale).view(-1, *[1] * (p.dim() - 1))
+            if self.wd:
+                p.mul_(1 - lr * self.wd)
+            m.lerp_(p.grad, 1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            # p -= lr/c1 · m / (√(v/c2) + eps), written with one temporary
+            denom = v.sqrt().add_(self.eps * math.sqrt(c2)).div_(lr * (math.sqrt(c2) / c1))
+            p.addcdiv_(m, denom, value=-1)
+            p.grad = None
+
+
+def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: list[float], seeds: list[int],
+                batch_size: int, epochs: int, weight_decay: float, reg: str = "none", gamma: float = 0.01,
+                lam: float = 0.15, progress: Reporter | None = None) -> torch.nn.Module:
+    """Train len(lrs) × len(seeds) heads at once (model index = lr index × S + seed index)."""
+    n, d = x.shape
+    s = len(seeds)
+    head = make_head(kind, d, classes, [sd for _ in lrs for sd in seeds]).to(x.device)
+    lr = torch.tensor([v for v in lrs for _ in seeds], device=x.device)
+    opt_ = AdamW(list(head.parameters()), lr, weight_decay)
+    deltas = [torch.Generator().manual_seed(10_000 + sd) for sd in seeds]
+    steps_per_epoch = math.ceil(n / batch_size)
+    total, step = steps_per_epoch * epochs, 0
+    for epoch in range(epochs):
+        order = torch.stack([torch.randperm(n, generator=torch.Generator().manual_seed(sd * 1_000_003 + epoch))
+                             for sd in seeds]).to(x.device)
+        for start in range(0, n, batch_size):
+            idx = order[:, start:start + batch_size].repeat(len(lrs), 1)       # [M, B]
+            t, yb = x[idx], y[idx]
+            loss = cross_entropy(head(t), yb)
+            if reg != "none":
+                t_hat = torch.cat([perturb(x[order[i, start:start + batch_size]], gamma, deltas[i]).unsqueeze(0)
+                                   for i in range(s)]).repeat(len(lrs), 1, 1)
+                loss = loss + lam * penalty(head, t, yb, t_hat, reg).sum()
+            loss.backward()
+            opt_.step(0.5 * (1 + math.cos(math.pi * step / total)))
+            step += 1
+            if progress is not None:
+                progress.advance(1)
+    return head
+
+
+@torch.no_grad()
+def accuracy(head: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """Accuracy of each stacked model, shape [M]."""
+    correct = 0
+    for i in range(0, len(y), chunk):
+        correct = correct + (head(x[i:i + chunk]).argmax(-1) == y[i:i + chunk]).sum(1)
+    return correct.float() / len(y)
+
+
+def _settings(cfg: ProbeConfig, modality: str, kind: str, reg: str) -> dict:
+    recipe = cfg.recipe if cfg.recipe != "auto" else ("vision" if modality == "image" else "nlu")
+    if recipe not in RECIPES:
+        raise InputError(f"--recipe must be nlu, vision or auto, not '{cfg.recipe}'")
+    s = dict(RECIPES[recipe], recipe=recipe)
+    if recipe == "vision" and kind == "linear" and reg == "none":
+        s.update(VISION_LINEAR)
+    if cfg.lr:
+        s["lr"] = _floats(cfg.lr, "--lr")
+    if cfg.batch_size:
+        s["batch_size"] = [int(b) for b in _floats(cfg.batch_size, "--batch-size")]
+    if cfg.epochs is not None:
+        s["epochs"] = cfg.epochs
+    if cfg.weight_decay is not None:
+        s["weight_decay"] = cfg.weight_decay
+    return s
+
+
+def _check(cfg: ProbeConfig) -> tuple[list[str], list[str]]:
+    if not cfg.features:
+        raise InputError("give at least one FEATURES_DIR (written by `noisecli extract`)")
+    heads = [h.strip() for h in cfg.head.split(",") if h.strip()]
+    for h in heads:
+        if h not in HEADS:
+            raise InputError(f"unknown head '{h}' (choose from {', '.join(HEADS)})")
+    reg = "lgm" if cfg.lgm else cfg.reg
+    if reg not in REGS:
+        raise InputError(f"unknown --reg '{reg}' (choose from {', '.join(REGS)})")
+    if cfg.lgm and cfg.reg not in ("none", "lgm"):
+        raise InputError("--lgm and --reg are the same choice; give one")
+    if cfg.seeds < 1 or (cfg.epochs is not None and cfg.epochs < 1):
+        raise InputError("--seeds and --epochs must be at least 1")
+    if cfg.gamma < 0 or cfg.lam < 0:
+        raise InputError("--gamma and --lam must be non-negative")
+    return heads, ["none"] + ([reg] if reg != "none" else [])
+
+
+def fit(feats: Features, kind: str, reg: str, cfg: ProbeConfig, device: torch.device,
+        progress: Reporter | None = None) -> dict:
+    """Grid search then seeds for one features × head × method. Returns the chosen setting's row and
+    the whole grid."""
+    s = _settings(cfg, feats.modality, kind, reg)
+    seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
+    (xtr, ytr), (xva, yva), (xte, yte) = ((a.to(device), b.to(device)) for a, b in
+                                          (feats.splits[k] for k in ("train", "val", "test")))
+    grid, t0 = [], time.perf_counter()
+    for bs in s["batch_size"]:
+        head = train_heads(xtr, ytr, kind, feats.classes, s["lr"], seeds, bs, s["epochs"], s["weight_decay"],
+                           reg, cfg.gamma, cfg.lam, progress)
+        val, test = accuracy(head, xva, yva).view(len(s["lr"]), -1), accuracy(head, xte, yte).view(len(s["lr"]), -1)
+        for i, lr in enumerate(s["lr"]):
+            grid.append({"lr": lr, "batch_size": bs, "val_acc": val[i].tolist(), "test_acc": test[i].tolist()})
+    best = max(grid, key=lambda g: float(np.mean(g["val_acc"])))
+    test = np.array(best["test_acc"]) * 100
+    row = {"backbone": feats.backbone, "task": feats.task, "features": feats.name, "head": kind,
+           "method": "baseline" if reg == "none" else reg, "lr": best["lr"], "batch_size": best["batch_size"],
+           "epochs": s["epochs"], "weight_decay": s["weight_decay"], "recipe": s["recipe"],
+           "gamma": cfg.gamma if reg != "none" else None, "lam": cfg.lam if reg != "none" else None,
+           "seeds": len(seeds), "val_acc": float(np.mean(best["val_acc"]) * 100),
+           "test_acc": float(test.mean()), "test_std": float(test.std(ddof=1)) if len(test) > 1 else 0.0,
+           "train_samples": len(ytr), "seconds": round(time.perf_counter() - t0, 2)}
+    return {"row": row, "grid": [{**{k: row[k] for k in ("features", "head", "method")}, **g} for g in grid]}
+
+
+@torch.no_grad()
+def _predict_plane(head, t0: torch.Tensor, u: torch.Tensor, v: torch.Tensor, radius: float, n: int) -> np.ndarray:
+    a = torch.linspace(-radius, radius, n, device=t0.device)
+    grid = t0 + a.view(-1, 1, 1) * v + a.view(1, -1, 1) * u        # rows: v, columns: u
+    return head(grid.reshape(n * n, -1)).argmax(-1).view(n, n).cpu().numpy()
+
+
+def sensitivity_maps(feats: Features, kind: str, rows: list[dict], cfg: ProbeConfig, device: torch.device,
+                     n: int = 121) -> dict:
+    """The paper's Figure 6: one seed-`cfg.seed` head per method (none, l2, lgm) trained with the baseline's
+    chosen lr and batch size, its predicted class over t + a·u + b·v for a random orthonormal pair (u, v)
+    scaled to the sample's norm, |a|, |b| ≤ radius = 0.5."""
+    base = next(r for r in rows if r["features"] == feats.name and r["head"] == kind and r["method"] == "baseline")
+    s = _settings(cfg, feats.modality, kind, "none")
+    (xtr, ytr), (xte, yte) = ((a.to(device), b.to(device)) for a, b in (feats.splits["train"], feats.splits["test"]))
+    g = torch.Generator().manual_seed(cfg.seed)
+    sample = int(torch.randint(len(yte), (1,), generator=g))
+    q, _ = torch.linalg.qr(torch.randn(xte.shape[1], 2, generator=g, dtype=torch.float64))
+    scale = xte[sample].norm()
+    u, v = (q[:, i].float().to(device) * scale for i in range(2))
+    maps = {}
+    for reg in ("none", "l2", "lgm"):
+        head = train_heads(xtr, ytr, kind, feats.classes, [base["lr"]], [cfg.seed], base["batch_size"],
+                           s["epochs"], s["weight_decay"], reg, cfg.gamma, cfg.lam)
+        maps[reg] = _predict_plane(head, xte[sample], u, v, 0.5, n)
+    return {"maps": maps, "sample": sample, "label": int(yte[sample]), "radius": 0.5}
+
+
+def _steps(feats: list[Features], heads: list[str], methods: list[str], cfg: ProbeConfig) -> int:
+    total = 0
+    for f in feats:
+        for h in heads:
+            for m in methods:
+                s = _settings(cfg, f.modality, h, m)
+                total += sum(math.ceil(len(f.splits["train"][1]) / b) * s["epochs"] for b in s["batch_size"])
+    return total
+
+
+def probe(cfg: ProbeConfig) -> dict:
+    """Fit every features folder × head × method; write results.{json,csv,md} and grid.csv to cfg.out."""
+    from noisecli import plots, report
+    heads, methods = _check(cfg)
+    device = torch.device(cfg.device)
+    feats = [load_features(Path(f), cfg.seed) for f in cfg.features]
+    for f in feats:  # settings errors before any work
+        for h in heads:
+            for m in methods:
+                _settings(cfg, f.modality, h, m)
+    rows, grid = [], []
+    t0 = time.perf_counter()
+    with Reporter("probe", total=_steps(feats, heads, methods, cfg), unit="steps") as bar:
+        for f in feats:
+            for h in heads:
+                for m in methods:
+                    fitted = fit(f, h, m, cfg, device, bar)
+                    rows.append(fitted["row"])
+                    grid += fitted["grid"]
+    result = {"rows": rows, "config": as_dict(cfg), "elapsed_s": round(time.perf_counter() - t0, 2),
+              "std": "sample standard deviation (ddof=1) of test accuracy over seeds, in %",
+              "selection": "grid point with the best mean validation accuracy over seeds"}
+    out = Path(cfg.out)
+    with staging_dir(out) as tmp:
+        report.write_table(tmp / "grid", [{**g, "val_acc": np.mean(g["val_acc"]), "test_acc": np.mean(g["test_acc"])}
+                                          for g in grid], {"grid": grid})
+        if cfg.plot_sensitivity:
+            maps = sensitivity_maps(feats[0], heads[0], rows, cfg, device)
+            plots.decision_regions(maps, feats[0], heads[0], tmp / "sensitivity.png")
+            result["sensitivity"] = {"plot": "sensitivity.png", "sample": maps["sample"], "radius": maps["radius"]}
+        report.write_probe_tables(tmp, rows, result)
+    result["out"] = str(out)
+    return result
