@@ -28,10 +28,16 @@ def _batched(t: torch.Tensor, models: int) -> torch.Tensor:
     return t.unsqueeze(0).expand(models, *t.shape) if t.dim() == 2 else t
 
 
-def _dlogits(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """d(batch-mean CE)/d logits = (softmax − onehot) / B, per model."""
+def affine(t: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """t Wᵀ + b per model: [M, B, in] x [M, out, in] -> [M, B, out]. Written as (W tᵀ)ᵀ, which MKL runs
+    2-4x faster than t Wᵀ for the small batches and class counts of probing."""
+    return torch.bmm(weight, t.transpose(1, 2)).transpose(1, 2) + bias.unsqueeze(1)
+
+
+def _dlogits(logits: torch.Tensor, y: torch.Tensor, batch: int | None) -> torch.Tensor:
+    """d(batch-mean CE)/d logits = (softmax − onehot) / B, per model (B = `batch`, default all rows)."""
     p = torch.softmax(logits, dim=-1)
-    return (p - F.one_hot(y.expand(logits.shape[:2]), logits.shape[-1]).to(p.dtype)) / logits.shape[1]
+    return (p - F.one_hot(y.expand(logits.shape[:2]), logits.shape[-1]).to(p.dtype)) / (batch or logits.shape[1])
 
 
 class LinearHead(nn.Module):
@@ -43,12 +49,15 @@ class LinearHead(nn.Module):
         self.bias = nn.Parameter(_uniform((len(seeds), classes), b, gens, dtype))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias.unsqueeze(1), _batched(t, self.models), self.weight.transpose(1, 2))
+        return affine(_batched(t, self.models), self.weight, self.bias)
 
-    def grad_factors(self, t: torch.Tensor, y: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def grad_factors(self, t: torch.Tensor, y: torch.Tensor, batch: int | None = None) -> tuple[torch.Tensor, list]:
+        """(logits, factors): one forward pass, and grad = Σ over rows of Uᵀ V per parameter, the mean
+        taken over `batch` rows (stacked t and t̂ give each half's gradient from one pass)."""
         t = _batched(t, self.models)
-        dz = _dlogits(self(t), y)
-        return [(dz, t), (dz, torch.ones_like(dz[..., :1]))]
+        logits = self(t)
+        dz = _dlogits(logits, y, batch)
+        return logits, [(dz, t), (dz, torch.ones_like(dz[..., :1]))]
 
 
 class MLPHead(nn.Module):
@@ -66,20 +75,21 @@ class MLPHead(nn.Module):
         self.b2 = nn.Parameter(_uniform((m, classes), b2, gens, dtype))
 
     def _hidden(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pre = torch.baddbmm(self.b1.unsqueeze(1), t, self.w1.transpose(1, 2))
+        pre = affine(t, self.w1, self.b1)
         return pre, torch.relu(pre)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         h = self._hidden(_batched(t, self.models))[1]
-        return torch.baddbmm(self.b2.unsqueeze(1), h, self.w2.transpose(1, 2))
+        return affine(h, self.w2, self.b2)
 
-    def grad_factors(self, t: torch.Tensor, y: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def grad_factors(self, t: torch.Tensor, y: torch.Tensor, batch: int | None = None) -> tuple[torch.Tensor, list]:
         t = _batched(t, self.models)
         pre, h = self._hidden(t)
-        dz = _dlogits(torch.baddbmm(self.b2.unsqueeze(1), h, self.w2.transpose(1, 2)), y)
+        logits = affine(h, self.w2, self.b2)
+        dz = _dlogits(logits, y, batch)
         dh = torch.bmm(dz, self.w2) * (pre > 0).to(dz.dtype)
         ones = torch.ones_like(dz[..., :1])
-        return [(dz, h), (dz, ones), (dh, t), (dh, ones)]
+        return logits, [(dz, h), (dz, ones), (dh, t), (dh, ones)]
 
 
 def make_head(kind: str, dim: int, classes: int, seeds: list[int], dtype: torch.dtype = torch.float32) -> nn.Module:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from noisecli.heads import LinearHead, cross_entropy
+from noisecli.heads import LinearHead, affine, cross_entropy
 
 REGS = ("none", "lgm", "gradnorm", "cosine", "l2")
 
@@ -43,61 +43,97 @@ def _difference(f1: list, f2: list) -> list:
 
 
 class _LinearLGM(torch.autograd.Function):
-    """L_gm of a linear head z = tWᵀ + b with its gradient written out by hand (no autograd graph).
-    With P = softmax(z), A₁ = P₁ − onehot, the difference of the two batch-mean gradients is
-    D_W = [A₁; P₁ − P₂]ᵀ [t − t̂; t̂] / B and D_b = Σ(P₁ − P₂) / B; L = ‖D‖, E = D / L.
-    Backward: R = t E_Wᵀ + E_b, S = P ⊙ (R − ⟨P, R⟩) per row (the softmax Jacobian), and
-    ∂L/∂W = [S₁; S₁ − S₂]ᵀ [t − t̂; t̂] / B, ∂L/∂b = Σ(S₁ − S₂) / B. t and t̂ go through each matmul
-    stacked, so a step costs four batched matmuls."""
+    """c·CE + λ·L_gm of a linear head z = tWᵀ + b, summed over stacked models, with the gradient written
+    out by hand (no autograd graph). With P = softmax(z) and A₁ = P₁ − onehot, the difference of the two
+    batch-mean gradients is D_W = [A₁; P₁ − P₂]ᵀ [t − t̂; t̂] / B, D_b = Σ(P₁ − P₂) / B; L_gm = ‖D‖.
+    Backward, with E = D / L_gm, R = t E_Wᵀ + E_b and S = P ⊙ (R − ⟨P, R⟩) row-wise (the softmax
+    Jacobian): ∂/∂W = [cA₁ + λS₁; cA₁ + λ(S₁ − S₂)]ᵀ [t − t̂; t̂] / B, ∂/∂b = Σ(cA₁ + λ(S₁ − S₂)) / B.
+    t and t̂ go through each matmul stacked: a step costs four batched matmuls, the CE's included."""
 
     @staticmethod
-    def forward(ctx, weight, bias, t, t_hat, y):
+    def forward(ctx, weight, bias, t, t_hat, y, lam: float, ce: float):
         b = t.shape[1]
         both = torch.cat([t, t_hat], 1)                                               # [M, 2B, d]
-        p = torch.softmax(torch.baddbmm(bias.unsqueeze(1), both, weight.transpose(1, 2)), -1)
+        logp = torch.log_softmax(affine(both, weight, bias), -1)
+        p = logp.exp()
         p1, dp = p[:, :b], p[:, :b] - p[:, b:]
         a1 = p1.scatter_add(2, y.unsqueeze(-1), torch.full(y.shape + (1,), -1.0, dtype=p.dtype, device=p.device))
         v = torch.cat([t - t_hat, t_hat], 1)
-        d_w = torch.bmm(torch.cat([a1, dp], 1).transpose(1, 2), v) / b                # [M, C, d]
+        d_w = torch.bmm(torch.cat([a1, dp], 1).transpose(1, 2).div(b), v)             # [M, C, d]
         d_b = dp.sum(1) / b                                                           # [M, C]
-        loss = _sqrt(d_w.pow(2).sum((1, 2)) + d_b.pow(2).sum(1))
-        ctx.save_for_backward(both, v, p, d_w, d_b, loss)
-        return loss
+        loss = _sqrt(torch.linalg.vector_norm(d_w, dim=(1, 2)).square() + d_b.square().sum(1))
+        ctx.save_for_backward(both, v, p, a1, d_w, d_b, loss)
+        ctx.lam, ctx.ce = lam, ce
+        if ce:
+            return ce * -logp[:, :b].gather(2, y.unsqueeze(-1)).sum() / b + lam * loss.sum()
+        return lam * loss
 
     @staticmethod
     def backward(ctx, grad):
-        both, v, p, d_w, d_b, loss = ctx.saved_tensors
-        b = both.shape[1] // 2
-        scale = torch.where(loss > 0, grad / loss.clamp_min(torch.finfo(loss.dtype).tiny), torch.zeros_like(loss))
-        e_w, e_b = d_w * scale.view(-1, 1, 1), d_b * scale.view(-1, 1)
-        r = torch.baddbmm(e_b.unsqueeze(1), both, e_w.transpose(1, 2))               # [M, 2B, C]
+        both, v, p, a1, d_w, d_b, loss = ctx.saved_tensors
+        b, lam, ce = both.shape[1] // 2, ctx.lam, ctx.ce
+        scale = torch.where(loss > 0, grad * lam / loss.clamp_min(torch.finfo(loss.dtype).tiny),
+                            torch.zeros_like(loss))
+        r = affine(both, d_w, d_b) * scale.view(-1, 1, 1)                            # t·(λE)ᵀ, [M, 2B, C]
         s = p * (r - (p * r).sum(-1, keepdim=True))
         s1, ds = s[:, :b], s[:, :b] - s[:, b:]
-        g_w = torch.bmm(torch.cat([s1, ds], 1).transpose(1, 2), v) / b
-        return g_w, ds.sum(1) / b, None, None, None
+        if ce:
+            a1 = a1 * (grad * ce)
+            s1, ds = s1 + a1, ds + a1
+        g_w = torch.bmm(torch.cat([s1, ds], 1).transpose(1, 2).div(b), v)
+        return g_w, ds.sum(1) / b, None, None, None, None, None
+
+
+def _linear_lgm(head: LinearHead, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor, lam: float = 1.0,
+                ce: float = 0.0) -> torch.Tensor:
+    m = head.models
+    t, t_hat = (x.unsqueeze(0).expand(m, *x.shape) if x.dim() == 2 else x for x in (t, t_hat))
+    return _LinearLGM.apply(head.weight, head.bias, t, t_hat, y.expand(t.shape[:2]), lam, ce)
+
+
+def _terms(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor,
+           reg: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(regulariser per model [M], logits at t): t and t̂ go through the head once, stacked."""
+    models = getattr(head, "models", 1)
+    t, t_hat = (x.unsqueeze(0).expand(models, *x.shape) if x.dim() == 2 else x for x in (t, t_hat))
+    b = t.shape[1]
+    y = y.expand(t.shape[:2])
+    if reg == "l2":
+        z = head(torch.cat([t, t_hat], 1))
+        return (z[:, :b] - z[:, b:]).norm(dim=-1).mean(-1), z[:, :b]
+    if reg == "gradnorm":
+        z, f1 = head.grad_factors(t, y)
+        return _sqrt(sum(_inner(f, f) for f in f1)), z
+    z, f = head.grad_factors(torch.cat([t, t_hat], 1), torch.cat([y, y], 1), batch=b)
+    f1, f2 = [(u[:, :b], v[:, :b]) for u, v in f], [(u[:, b:], v[:, b:]) for u, v in f]
+    if reg == "lgm":
+        return _sqrt(sum(_inner(d, d) for d in _difference(f1, f2))), z[:, :b]
+    if reg == "cosine":
+        dot = sum(_inner(a, c) for a, c in zip(f1, f2))
+        norms = _sqrt(sum(_inner(a, a) for a in f1)) * _sqrt(sum(_inner(c, c) for c in f2))
+        return 1 - dot / norms.clamp_min(torch.finfo(norms.dtype).tiny), z[:, :b]
+    raise ValueError(f"unknown regulariser '{reg}' (choose from {', '.join(REGS)})")
 
 
 def penalty(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor, reg: str = "lgm") -> torch.Tensor:
     """The regulariser of each stacked model, shape [M]:
     lgm ‖g₁ − g₂‖, gradnorm ‖g₁‖, cosine 1 − cos(g₁, g₂) (g = batch-mean CE gradient at t and at t̂),
     l2 the batch mean of ‖head(t) − head(t̂)‖."""
-    if reg == "l2":
-        return (head(t) - head(t_hat)).norm(dim=-1).mean(-1)
     if reg == "lgm" and isinstance(head, LinearHead):
-        m = head.models
-        t, t_hat = (x.unsqueeze(0).expand(m, *x.shape) if x.dim() == 2 else x for x in (t, t_hat))
-        return _LinearLGM.apply(head.weight, head.bias, t, t_hat, y.expand(t.shape[:2]))
-    f1 = head.grad_factors(t, y)
-    if reg == "gradnorm":
-        return _sqrt(sum(_inner(f, f) for f in f1))
-    f2 = head.grad_factors(t_hat, y)
-    if reg == "lgm":
-        return _sqrt(sum(_inner(f, f) for f in _difference(f1, f2)))
-    if reg == "cosine":
-        dot = sum(_inner(a, b) for a, b in zip(f1, f2))
-        norms = _sqrt(sum(_inner(f, f) for f in f1)) * _sqrt(sum(_inner(f, f) for f in f2))
-        return 1 - dot / norms.clamp_min(torch.finfo(norms.dtype).tiny)
-    raise ValueError(f"unknown regulariser '{reg}' (choose from {', '.join(REGS)})")
+        return _linear_lgm(head, t, y, t_hat)
+    return _terms(head, t, y, t_hat, reg)[0]
+
+
+def objective(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor | None, reg: str,
+              lam: float) -> torch.Tensor:
+    """The training loss L = L_ce + λ·L_reg, summed over stacked models. The logits at t come from the
+    regulariser's own forward pass; a linear head with LGM takes the fused closed form above."""
+    if reg == "none":
+        return cross_entropy(head(t), y)
+    if reg == "lgm" and isinstance(head, LinearHead):
+        return _linear_lgm(head, t, y, t_hat, lam, 1.0)
+    reg_value, logits = _terms(head, t, y, t_hat, reg)
+    return cross_entropy(logits, y) + lam * reg_value.sum()
 
 
 def lgm_loss(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:

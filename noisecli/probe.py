@@ -20,8 +20,8 @@ import torch
 
 from noisecli.errors import InputError
 from noisecli.features import read_split
-from noisecli.heads import HEADS, cross_entropy, make_head
-from noisecli.lgm import REGS, penalty, perturb
+from noisecli.heads import HEADS, make_head
+from noisecli.lgm import REGS, objective, perturb
 from noisecli.manifest import staging_dir
 from noisecli.options import as_dict, opt
 from noisecli.progress import Reporter
@@ -165,13 +165,11 @@ def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: 
                              for sd in seeds]).to(x.device)
         for start in range(0, n, batch_size):
             idx = order[:, start:start + batch_size].repeat(len(lrs), 1)       # [M, B]
-            t, yb = x[idx], y[idx]
-            loss = cross_entropy(head(t), yb)
+            t, yb, t_hat = x[idx], y[idx], None
             if reg != "none":
                 t_hat = torch.cat([perturb(x[order[i, start:start + batch_size]], gamma, deltas[i]).unsqueeze(0)
                                    for i in range(s)]).repeat(len(lrs), 1, 1)
-                loss = loss + lam * penalty(head, t, yb, t_hat, reg).sum()
-            loss.backward()
+            objective(head, t, yb, t_hat, reg, lam).backward()
             opt_.step(0.5 * (1 + math.cos(math.pi * step / total)))
             step += 1
             if progress is not None:

@@ -1,0 +1,120 @@
+"""Probe training speed: one step of plain CE, LGM by double backprop and noisecli's LGM, and the whole
+paper grid on 8,500 × 768 features, in one run.
+
+    python bench/probe.py [--repeats 5] [--skip-grid]
+
+Step: a single head (B = 32), forward + backward + AdamW, for d ∈ {768, 4096}, C ∈ {2, 100}; medians of
+interleaved repeats. Grid: lr {3e-4, 6e-4} × batch {8, 12, 16, 32} × 5 seeds × 10 epochs (the paper's
+NLU grid) on 8,500 × 768 features, linear head, plain and with LGM, through `noisecli.probe.fit`; the
+baseline is the same training done the usual way (torch.optim.AdamW, one model at a time), timed on one
+of the 40 runs and multiplied by the steps of all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from noisecli.heads import cross_entropy, make_head
+from noisecli.lgm import lgm_loss_double_backprop, objective
+from noisecli.probe import AdamW, Features, ProbeConfig, fit
+
+
+def step_times(kind: str, d: int, c: int, repeats: int, b: int = 32) -> dict[str, float]:
+    torch.manual_seed(0)
+    head = make_head(kind, d, c, [0])
+    opt = AdamW(list(head.parameters()), torch.tensor([1e-3]), 0.01)
+    x, y = torch.randn(b, d), torch.randint(0, c, (b,))
+    x_hat = x + 0.01 * torch.randn_like(x)
+    steps = {
+        "plain": lambda: cross_entropy(head(x), y),
+        "double backprop": lambda: cross_entropy(head(x), y) + 0.15 * lgm_loss_double_backprop(head, x, y, x_hat),
+        "noisecli LGM": lambda: objective(head, x, y, x_hat, "lgm", 0.15),
+    }
+    n = 3 if (kind, d) == ("mlp", 4096) else 30
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for _ in range(repeats):
+        for name, loss in steps.items():
+            for _ in range(2):
+                loss().backward()
+                opt.step(1.0)
+            t = time.perf_counter()
+            for _ in range(n):
+                loss().backward()
+                opt.step(1.0)
+            times[name].append((time.perf_counter() - t) / n)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def naive_run_seconds(x, y, classes, lr, bs, epochs, lgm: bool) -> float:
+    """One grid run the usual way: nn.Linear, torch.optim.AdamW, a DataLoader-style shuffled loop."""
+    torch.manual_seed(0)
+    head = torch.nn.Linear(x.shape[1], classes)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * math.ceil(len(y) / bs))
+    t = time.perf_counter()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(y)).split(bs):
+            loss = F.cross_entropy(head(x[idx]), y[idx])
+            if lgm:
+                params = list(head.parameters())
+                xh = x[idx] + 0.01 * torch.randn_like(x[idx])
+                g1 = torch.autograd.grad(loss, params, create_graph=True)
+                g2 = torch.autograd.grad(F.cross_entropy(head(xh), y[idx]), params, create_graph=True)
+                loss = loss + 0.15 * torch.cat([(a - b).flatten() for a, b in zip(g1, g2)]).norm()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return time.perf_counter() - t
+
+
+def grid(n: int = 8500, d: int = 768, classes: int = 2) -> None:
+    g = torch.Generator().manual_seed(0)
+    teacher = torch.randn(d, classes, generator=g)
+    feats = {}
+    for split, size in (("train", n), ("val", n // 10), ("test", n // 4)):
+        x = torch.randn(size, d, generator=g)
+        feats[split] = (x, (x @ teacher + 2 * torch.randn(size, classes, generator=g)).argmax(1))
+    f = Features("synthetic", "synthetic", "synthetic", classes, feats)
+    cfg = ProbeConfig(features=[], seeds=5)
+    for reg in ("none", "lgm"):
+        t = time.perf_counter()
+        row = fit(f, "linear", reg, cfg, torch.device("cpu"))["row"]
+        ours = time.perf_counter() - t
+        one = naive_run_seconds(*feats["train"], classes, 3e-4, 16, 1, reg == "lgm")   # 1 epoch, batch 16
+        steps_all = sum(math.ceil(n / bs) for bs in (8, 12, 16, 32)) * 2 * 5 * 10
+        naive = one / math.ceil(n / 16) * steps_all
+        print(f"paper grid, linear head, {'LGM' if reg == 'lgm' else 'plain CE'}: noisecli {ours:.1f} s "
+              f"(40 runs, {steps_all:,} steps; test acc {row['test_acc']:.1f} ± {row['test_std']:.1f}); "
+              f"one-model-at-a-time loop ≈ {naive:.1f} s (extrapolated from one epoch); {naive / ours:.1f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--skip-grid", action="store_true")
+    args = ap.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    print("head    d     C    plain ms  double-backprop ms  noisecli-LGM ms  LGM/plain  double/plain")
+    for kind in ("linear", "mlp"):
+        for d in (768, 4096):
+            for c in (2, 100):
+                t = step_times(kind, d, c, args.repeats)
+                p, dbl, ours = (t[k] * 1e3 for k in ("plain", "double backprop", "noisecli LGM"))
+                print(f"{kind:6s} {d:5d} {c:4d} {p:10.3f} {dbl:19.3f} {ours:16.3f} {ours / p:10.2f}x "
+                      f"{dbl / p:12.2f}x", flush=True)
+    if not args.skip_grid:
+        grid()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Local Gradient Matching and its ablations against independent double-backprop computations, and
+the probe's batched training (vectorised AdamW, stacked grid) against plain one-model training."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from noisecli.heads import make_head
+from noisecli.lgm import lgm_loss, penalty
+from noisecli.probe import AdamW, train_heads
+
+
+def _double_backprop_grads(head, t, y, t_hat):
+    """E∇θℓ at t and at t̂ by autograd with create_graph, written independently of noisecli."""
+    params = list(head.parameters())
+    g1 = torch.autograd.grad(F.cross_entropy(head(t)[0], y), params, create_graph=True)
+    g2 = torch.autograd.grad(F.cross_entropy(head(t_hat)[0], y), params, create_graph=True)
+    return torch.cat([g.flatten() for g in g1]), torch.cat([g.flatten() for g in g2])
+
+
+def _data(d=24, c=5, b=16, gamma=0.01, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.randn(b, d, generator=g, dtype=torch.float64)
+    y = torch.randint(0, c, (b,), generator=g)
+    return t, y, t + gamma * torch.randn(b, d, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+@pytest.mark.parametrize("reg", ["lgm", "gradnorm", "cosine"])
+def test_penalty_and_gradient_match_double_backprop(kind, reg):
+    t, y, t_hat = _data()
+    head = make_head(kind, 24, 5, [3], torch.float64)
+    params = list(head.parameters())
+    ours = penalty(head, t, y, t_hat, reg).sum()
+    g1, g2 = _double_backprop_grads(head, t, y, t_hat)
+    ref = {"lgm": (g1 - g2).norm(), "gradnorm": g1.norm(),
+           "cosine": 1 - torch.dot(g1, g2) / (g1.norm() * g2.norm())}[reg]
+    assert ours.item() > 0
+    assert abs(ours.item() - ref.item()) <= 1e-6 * abs(ref.item())
+    ours_grad = torch.autograd.grad(ours, params)
+    ref_grad = torch.autograd.grad(ref, params)
+    for a, b in zip(ours_grad, ref_grad):
+        assert ((a - b).norm() / b.norm()).item() < 1e-6
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_lgm_loss_is_the_papers_eq4_and_zero_at_gamma_zero(kind):
+    t, y, t_hat = _data(gamma=0.0)
+    head = make_head(kind, 24, 5, [0], torch.float64)
+    loss = lgm_loss(head, t, y, t_hat)
+    assert loss.item() == 0.0
+    total = F.cross_entropy(head(t)[0], y) + 0.15 * loss
+    grads = torch.autograd.grad(total, list(head.parameters()))
+    assert all(torch.isfinite(g).all() for g in grads)
+    # with γ > 0 the penalty is positive and grows with γ (linearly for the smooth linear head;
+    # ReLU kinks bend the MLP's)
+    small, big = (lgm_loss(head, *_data(gamma=g)[:2], _data(gamma=g)[2]).item() for g in (0.01, 0.02))
+    assert 0 < small < big
+    if kind == "linear":
+        assert 1.9 < big / small < 2.1
+
+
+def test_l2_ablation_is_the_output_distance():
+    t, y, t_hat = _data()
+    head = make_head("mlp", 24, 5, [0], torch.float64)
+    want = (head(t)[0] - head(t_hat)[0]).norm(dim=-1).mean()
+    assert torch.allclose(penalty(head, t, y, t_hat, "l2")[0], want)
+
+
+def test_vectorised_adamw_is_torch_adamw():
+    x = torch.randn(32, 10)
+    heads = [make_head("linear", 10, 3, [0]) for _ in range(2)]
+    ours = AdamW(list(heads[0].parameters()), torch.tensor([3e-3]), 0.1)
+    ref = torch.optim.AdamW(heads[1].parameters(), lr=3e-3, weight_decay=0.1)
+    for step in range(6):
+        for h in heads:
+            (h(x).pow(2).mean() + h(x).mean()).backward()
+        ours.step(1.0)
+        ref.step()
+        ref.zero_grad()
+    for a, b in zip(heads[0].parameters(), heads[1].parameters()):
+        assert torch.allclose(a, b, atol=1e-6), (a - b).abs().max()
+
+
+@pytest.mark.parametrize("reg", ["none", "lgm"])
+def test_a_stacked_grid_trains_each_model_as_if_alone(reg):
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(60, 12, generator=g), torch.randint(0, 3, (60,), generator=g)
+    grid = train_heads(x, y, "mlp", 3, [1e-3, 5e-3], [0, 1], 8, 2, 0.01, reg, 0.05, 0.5)
+    alone = train_heads(x, y, "mlp", 3, [5e-3], [1], 8, 2, 0.01, reg, 0.05, 0.5)
+    for a, b in zip(grid.parameters(), alone.parameters()):
+        assert torch.allclose(a[3], b[0], atol=1e-6)   # model index = lr index × seeds + seed index
+    assert not torch.allclose(grid.w1[0], grid.w1[3])
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_training_objective_is_ce_plus_lambda_lgm(kind):
+    from noisecli.lgm import objective
+    t, y, t_hat = _data()
+    head = make_head(kind, 24, 5, [2], torch.float64)
+    params = list(head.parameters())
+    fused = objective(head, t, y, t_hat, "lgm", 0.15)
+    g1, g2 = _double_backprop_grads(head, t, y, t_hat)
+    ref = F.cross_entropy(head(t)[0], y) + 0.15 * (g1 - g2).norm()
+    assert abs(fused.item() - ref.item()) < 1e-12
+    for a, b in zip(torch.autograd.grad(fused, params), torch.autograd.grad(ref, params)):
+        assert ((a - b).norm() / b.norm()).item() < 1e-10
