@@ -151,6 +151,11 @@ def _probe(cfg) -> None:
     print_probe_table(probe(cfg))
 
 
+def _reproduce(cfg) -> None:
+    from noisecli.reproduce import reproduce
+    reproduce(cfg)
+
+
 theory_app = typer.Typer(help="The paper's \"Why\": Proposition 1, the f(ε) curve, k from checkpoints, "
                                "Lemma 1 on real data, and the predicted loss rise.", no_args_is_help=True)
 app.add_typer(theory_app, name="theory")
@@ -196,6 +201,10 @@ def _register() -> None:
     stage_command("probe", ProbeConfig, _probe,
                   "Fit linear or MLP heads on extracted features, optionally with Local Gradient Matching "
                   "(L = L_ce + λ‖E∇ℓ(g(t)) − E∇ℓ(g(t+γδ))‖), with grid search and mean ± std over seeds.")
+    from noisecli.reproduce import ReproduceConfig
+    stage_command("reproduce", ReproduceConfig, _reproduce,
+                  "The whole paper on the embedded corpus in one command (prepare, pretrain, eval-ntp, theory, "
+                  "extract, probe) and a report.md with figures, tables and findings; resumable.")
     from noisecli import theory
     for name, cls, fn, title, help in (
             ("prop1", theory.Prop1Config, "run_prop1", "Proposition 1",

@@ -40,8 +40,9 @@ class ProbeConfig:
     out: Path = opt(Path("results/probe"), "Output folder: results.json/.csv/.md, grid.csv, plots.")
     head: str = opt("linear", "Head(s), comma-separated: linear, mlp (two layers, hidden = feature dim, ReLU).")
     lgm: bool = opt(False, "Add Local Gradient Matching runs beside the baseline (same as --reg lgm).")
-    reg: str = opt("none", "Regulariser beside the baseline: lgm, gradnorm (‖∇ℓ(t)‖), cosine (1 − cos of the "
-                   "two gradients), l2 (‖g(t) − g(t̂)‖), none.")
+    reg: str = opt("none", "Regulariser(s) beside the baseline, comma-separated: lgm, gradnorm (‖∇ℓ(t)‖), "
+                   "cosine (1 − cos of the two gradients), l2 (‖g(t) − g(t̂)‖), none (the paper's Table 5 "
+                   "ablation: --reg l2,gradnorm,cosine,lgm).")
     gamma: float = opt(0.01, "γ: perturbation scale, t̂ = t + γδ with δ ~ N(0, I).")
     lam: float = opt(0.15, "λ: weight of the regulariser, L = L_ce + λ·L_reg.")
     recipe: str = opt("auto", "nlu (lr {3e-4, 6e-4} × batch {8, 12, 16, 32}, 10 epochs, wd 0.01), vision "
@@ -211,16 +212,17 @@ def _check(cfg: ProbeConfig) -> tuple[list[str], list[str]]:
     for h in heads:
         if h not in HEADS:
             raise InputError(f"unknown head '{h}' (choose from {', '.join(HEADS)})")
-    reg = "lgm" if cfg.lgm else cfg.reg
-    if reg not in REGS:
-        raise InputError(f"unknown --reg '{reg}' (choose from {', '.join(REGS)})")
-    if cfg.lgm and cfg.reg not in ("none", "lgm"):
-        raise InputError("--lgm and --reg are the same choice; give one")
+    regs = [r.strip() for r in cfg.reg.split(",") if r.strip() and r.strip() != "none"]
+    for reg in regs:
+        if reg not in REGS:
+            raise InputError(f"unknown --reg '{reg}' (choose from {', '.join(REGS)})")
+    if cfg.lgm and "lgm" not in regs:
+        regs.append("lgm")
     if cfg.seeds < 1 or (cfg.epochs is not None and cfg.epochs < 1):
         raise InputError("--seeds and --epochs must be at least 1")
     if cfg.gamma < 0 or cfg.lam < 0:
         raise InputError("--gamma and --lam must be non-negative")
-    return heads, ["none"] + ([reg] if reg != "none" else [])
+    return heads, ["none"] + list(dict.fromkeys(regs))
 
 
 def fit(feats: Features, kind: str, reg: str, cfg: ProbeConfig, device: torch.device,

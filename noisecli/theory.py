@@ -312,7 +312,9 @@ def run_predict(cfg: PredictConfig) -> dict:
         k_est = k_from_losses(row["Lc_clean"], row["Lc_noisy"], row["Ln_noisy"], row["Ln_clean"])[0]
         lc, pn = row["Lc_clean"], probability(row["Ln_clean"])
         result.update(iter=row["iter"], measured_rise=row["Lc_noisy"] - row["Lc_clean"], k_estimated=k_est)
-        k = cfg.k or k_est or 1.0
+        k = cfg.k or (k_est if k_est is not None and k_est > 0 else 1.0)
+        if cfg.k is None and (k_est is None or k_est <= 0):
+            result["k_note"] = "k could not be estimated (undefined or not positive at this checkpoint); using k = 1"
     else:
         model, info = checkpoint.load_checkpoint(cfg.clean, pick_device(cfg.device))
         data = Path(json.loads((Path(cfg.clean) / "run.json").read_text())["data"])

@@ -1,0 +1,287 @@
+"""`noisecli reproduce`: the whole paper on the embedded corpus in one command, then a report.
+
+    What  prepare: English Wikipedia clean; α ∈ {0.01, 0.05, 0.2} of the paper's `random` noise;
+          α = 0.05 Gaussian; English + French as Pⁿ (the multilingual case) — pretrain `tiny` on each
+          (same seed, iterations, batches) — eval-ntp on clean validation, each noise, NYT and movie sentences
+    Why   theory k and predict for every noisy run, lemma1 on the α = 0.2 run
+    How   extract from every run's final checkpoint for the offline tasks; probe linear and MLP heads,
+          baseline and LGM, over seeds (Table 1); the regulariser ablation on the clean run (Table 5)
+
+Every stage writes into its own folder under --out and is skipped when its manifest says it finished,
+so rerunning the command resumes; a pretraining run that was cut short continues from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from noisecli.errors import InputError
+from noisecli.manifest import provenance, write_json
+from noisecli.options import opt
+from noisecli.report import console
+
+
+@dataclass
+class ReproduceConfig:
+    out: Path = opt(Path("results/reproduce"), "Output folder: data/, runs/, eval/, theory/, features/, "
+                    "probe/, report.md, reproduce.json.")
+    budget: str = opt("small", "micro (a few minutes: CI smoke test), small (≤ 30 minutes on 2 CPU cores) or "
+                      "paper (print the full-scale plan: OpenWebText, gpt2-124m, 300,000 iterations, 8 GPUs).")
+    launch: bool = opt(False, "With --budget paper: run the plan's commands one after another.")
+    device: str = opt("auto", "cpu, cuda or auto, for every stage.")
+
+
+@dataclass
+class Budget:
+    docs: int | None              # English documents (None = all 10,033); French likewise
+    model: dict                   # pretrain preset overrides
+    iters: int
+    batch_size: int
+    eval_every: int
+    eval_tokens: int              # tokens scored per file by eval-ntp and theory
+    task_limit: int               # samples per split for extract
+    tasks: list[str]
+    seeds: int
+    epochs: int
+    lrs: str
+    batch_sizes: str
+    estimate_min: float           # minutes on a 2-core machine (measured)
+    ablation_task: str = "movie"
+
+
+BUDGETS = {
+    "micro": Budget(docs=500, model=dict(n_layer=2, n_head=2, n_embd=64, block_size=64), iters=12, batch_size=4,
+                    eval_every=6, eval_tokens=2_000, task_limit=100, tasks=["movie", "wiki-topic"], seeds=2,
+                    epochs=3, lrs="1e-3", batch_sizes="16", estimate_min=1.5),
+    "small": Budget(docs=None, model={}, iters=160, batch_size=16, eval_every=40, eval_tokens=20_000,
+                    task_limit=1000, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3,
+                    epochs=10, lrs="3e-4,6e-4", batch_sizes="16,32", estimate_min=25),
+}
+# name -> (alpha, dist, noise from the French corpus)
+DATASETS = {"clean": (0.0, "uniform", False), "random-0.01": (0.01, "random", False),
+            "random-0.05": (0.05, "random", False), "random-0.2": (0.2, "random", False),
+            "gaussian-0.05": (0.05, "gaussian", False), "french-0.2": (0.2, "french", True)}
+OTHER_CORPORA = {"nyt": "nyt", "movie": "movie"}
+
+
+@dataclass
+class Stage:
+    name: str
+    done: Callable[[], bool]
+    run: Callable[[], object]
+    seconds: float | None = None
+    skipped: bool = False
+
+
+@dataclass
+class Plan:
+    out: Path
+    budget: Budget
+    device: str
+    stages: list[Stage] = field(default_factory=list)
+
+    def add(self, name: str, done: Callable[[], bool], run: Callable[[], object]) -> None:
+        self.stages.append(Stage(name, done, run))
+
+
+def _subset(lang: str, docs: int | None, out: Path) -> str:
+    """The embedded corpus, or its first `docs` documents as a .jsonl (micro budget)."""
+    if docs is None:
+        return lang
+    from noisecli.corpus import data_path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(data_path(f"corpus/wiki_{lang}.jsonl.gz"), "rt", encoding="utf-8") as f:
+        lines = [line for _, line in zip(range(docs), f)]
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text("".join(lines))
+    tmp.replace(out)
+    return str(out)
+
+
+def _other_corpus(task: str, out: Path) -> None:
+    """A task's sentences (all splits) as an EOT-separated token file, for eval-ntp's "other corpora"."""
+    from noisecli.shards import TokenWriter
+    from noisecli.tasks import load_task
+    from noisecli.tokenizer import EOT, encode
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t = load_task(task)
+    tmp = out.with_name(out.name + ".tmp")
+    with TokenWriter(tmp) as w:
+        for split in t.splits.values():
+            for sample in split.inputs:
+                w.write(np.append(encode(sample["text"]), np.uint16(EOT)).astype(np.uint16))
+    tmp.replace(out)
+
+
+def _finished_run(run: Path, iters: int) -> bool:
+    from noisecli.checkpoint import list_checkpoints
+    ckpts = list_checkpoints(run)
+    return bool(ckpts) and ckpts[-1][0] >= iters
+
+
+def _pretrain(plan: Plan, name: str) -> None:
+    from noisecli.checkpoint import list_checkpoints
+    from noisecli.train import PretrainConfig, pretrain
+    b, run = plan.budget, plan.out / "runs" / name
+    if run.exists() and not list_checkpoints(run):
+        shutil.rmtree(run)  # started but never saved: start again
+    pretrain(PretrainConfig(data=plan.out / "data" / name, out=run, preset="tiny", **b.model,
+                            batch_size=b.batch_size, grad_accum=1, max_iters=b.iters,
+                            warmup_iters=max(1, b.iters // 10), eval_every=b.eval_every, eval_windows=32,
+                            log_every=max(1, b.iters // 30), save_every=b.eval_every, keep_last=1000,
+                            device=plan.device, resume=bool(list_checkpoints(run)), seed=1337))
+
+
+def build(cfg: ReproduceConfig) -> Plan:
+    from noisecli import theory
+    from noisecli.features import ExtractConfig, extract
+    from noisecli.ntp import EvalNtpConfig, eval_ntp
+    from noisecli.prepare import PrepareConfig, prepare
+    from noisecli.probe import ProbeConfig, probe
+    b, out = BUDGETS[cfg.budget], Path(cfg.out)
+    plan = Plan(out, b, cfg.device)
+    data, runs = out / "data", out / "runs"
+    meta = lambda folder: (lambda: (folder / "meta.json").is_file())  # noqa: E731
+
+    src = {lang: data / "src" / f"wiki_{lang}.jsonl" for lang in ("en", "fr")}
+    plan.add("prepare fr (Pⁿ of the multilingual case)", meta(data / "fr"), lambda: prepare(PrepareConfig(
+        source=_subset("fr", b.docs, src["fr"]), out=data / "fr", workers=2)))
+    for name, (alpha, dist, french) in DATASETS.items():
+        plan.add(f"prepare {name}", meta(data / name), lambda name=name, alpha=alpha, dist=dist, french=french:
+                 prepare(PrepareConfig(source=_subset("en", b.docs, src["en"]), out=data / name, alpha=alpha,
+                                       dist="uniform" if french else dist,
+                                       noise_from=data / "fr" if french else None, workers=2)))
+    for name in OTHER_CORPORA:
+        path = data / "other" / f"{name}.bin"
+        plan.add(f"tokenize other corpus {name}", path.is_file, lambda name=name, path=path: _other_corpus(name, path))
+    for name in DATASETS:
+        plan.add(f"pretrain {name}", lambda name=name: _finished_run(runs / name, b.iters),
+                 lambda name=name: _pretrain(plan, name))
+    noisy = [n for n in DATASETS if n != "clean"]
+    eval_data = [str(data / "clean")] + [str(data / n / "noise.bin") for n in noisy] + \
+        [str(data / "other" / f"{n}.bin") for n in OTHER_CORPORA]
+    plan.add("eval-ntp", lambda: (out / "eval" / "results.json").is_file(), lambda: eval_ntp(EvalNtpConfig(
+        checkpoints=[runs / n for n in noisy], data=eval_data, out=out / "eval", baseline=runs / "clean",
+        max_tokens=b.eval_tokens, device=cfg.device, plot=True)))
+    for name in noisy:
+        folder = out / "theory" / name
+        plan.add(f"theory k + predict {name}", lambda folder=folder: (folder / "predict.json").is_file(),
+                 lambda name=name, folder=folder: _theory(theory, runs, name, folder, b, cfg.device))
+    plan.add("theory lemma1", lambda: (out / "theory" / "lemma1.json").is_file(), lambda: write_json(
+        out / "theory" / "lemma1.json", theory.run_lemma1(theory.Lemma1Config(
+            checkpoint=runs / "random-0.2", data=data / "random-0.2", max_tokens=b.eval_tokens, device=cfg.device))))
+    for name in DATASETS:
+        for task in b.tasks:
+            folder = out / "features" / f"{name}__{task}"
+            plan.add(f"extract {name} {task}", lambda folder=folder: (folder / "extract.json").is_file(),
+                     lambda name=name, task=task, folder=folder: extract(ExtractConfig(
+                         backbone=f"gpt:{runs / name}", task=task, out=folder, limit=b.task_limit,
+                         device=cfg.device)))
+    probe_args = dict(seeds=b.seeds, epochs=b.epochs, lr=b.lrs, batch_size=b.batch_sizes, head="linear,mlp",
+                      device="cpu")
+    plan.add("probe Table 1 (baseline vs LGM)", lambda: (out / "probe" / "table1" / "results.json").is_file(),
+             lambda: probe(ProbeConfig(features=[out / "features" / f"{n}__{t}" for n in DATASETS for t in b.tasks],
+                                       out=out / "probe" / "table1", lgm=True, **probe_args)))
+    plan.add("probe Table 5 (ablation)", lambda: (out / "probe" / "table5" / "results.json").is_file(),
+             lambda: probe(ProbeConfig(features=[out / "features" / f"clean__{b.ablation_task}"],
+                                       out=out / "probe" / "table5", reg="l2,gradnorm,cosine,lgm",
+                                       plot_sensitivity=True, **probe_args)))
+    return plan
+
+
+def _theory(theory, runs: Path, name: str, folder: Path, b: Budget, device: str) -> None:
+    k = theory.run_k(theory.KConfig(clean=runs / "clean", noisy=runs / name, max_tokens=b.eval_tokens,
+                                    device=device, out=folder))
+    predict = theory.run_predict(theory.PredictConfig(clean=runs / "clean", noisy=runs / name,
+                                                      alpha=DATASETS[name][0], max_tokens=b.eval_tokens,
+                                                      device=device))
+    write_json(folder / "predict.json", {**predict, "k_rows": k["rows"]})
+
+
+def paper_commands(device_count: int = 8) -> list[str]:
+    """The full-scale plan: OpenWebText from the hub, gpt2-124m, the paper's recipe, 8 GPUs."""
+    cmds = []
+    for name, (alpha, dist, french) in DATASETS.items():
+        if french:
+            cmds.append("noisecli prepare --hf wikimedia/wikipedia --hf-config 20231101.fr --out data/owt/fr")
+        noise = (f" --alpha {alpha} --dist {dist}" if alpha and not french else
+                 f" --alpha {alpha} --noise-from data/owt/fr" if french else "")
+        cmds.append(f"noisecli prepare --hf Skylion007/openwebtext --val-fraction 0.0005{noise} --out data/owt/{name}")
+    for name in DATASETS:
+        cmds.append(f"noisecli pretrain --data data/owt/{name} --out runs/owt/{name} --preset gpt2-124m "
+                    f"--gpus {device_count} --compile --milestones 10000,50000,100000,200000")
+    noisy = [n for n in DATASETS if n != "clean"]
+    cmds.append("noisecli eval-ntp " + " ".join(f"runs/owt/{n}" for n in noisy) + " --baseline runs/owt/clean "
+                "--data data/owt/clean " + " ".join(f"--data data/owt/{n}/noise.bin" for n in noisy) +
+                " --max-tokens 10000000 --plot --out results/owt/eval")
+    for n in noisy:
+        cmds.append(f"noisecli theory k --clean runs/owt/clean --noisy runs/owt/{n} --out results/owt/theory/{n}")
+    for n in DATASETS:
+        for task in ("sst2", "sst-fine", "20newsgroup", "cr", "bbc", "balanced-copa", "mrpc", "wic"):
+            cmds.append(f"noisecli extract --backbone gpt:runs/owt/{n} --task {task} --out results/owt/features/{n}__{task}")
+    cmds.append("noisecli probe results/owt/features/* --head linear,mlp --lgm --gamma 0.01 --lam 0.15 "
+                "--out results/owt/probe")
+    return cmds
+
+
+def reproduce(cfg: ReproduceConfig) -> dict:
+    if cfg.budget == "paper":
+        cmds = paper_commands()
+        console.print("[bold]Paper-scale plan[/bold] (OpenWebText, gpt2-124m, 300,000 iterations × 16 × 40 × 1024 "
+                      "tokens, 8 GPUs; about 4 days per run on 8 A100s):")
+        for c in cmds:
+            console.print("  " + c, soft_wrap=True)
+        if cfg.launch:
+            for c in cmds:
+                console.print(f"[bold]$ {c}[/bold]", soft_wrap=True)
+                code = subprocess.call([sys.executable, "-m", "noisecli", *shlex.split(c)[1:]])
+                if code:
+                    raise InputError(f"stopped: `{c}` exited with {code}")
+        return {"budget": "paper", "commands": cmds, "launched": cfg.launch}
+    if cfg.budget not in BUDGETS:
+        raise InputError(f"--budget must be micro, small or paper, not '{cfg.budget}'")
+    if cfg.launch:
+        raise InputError("--launch goes with --budget paper (micro and small always run)")
+    plan = build(cfg)
+    todo = [s for s in plan.stages if not s.done()]
+    share = plan.budget.estimate_min * len(todo) / len(plan.stages)
+    console.print(f"[bold]noisecli reproduce --budget {cfg.budget}[/bold] → {plan.out}: {len(plan.stages)} stages, "
+                  f"{len(plan.stages) - len(todo)} already done; estimate ≈ {share:.0f} min on 2 CPU cores")
+    for s in plan.stages:
+        console.print(f"  {'✓' if s.done() else '·'} {s.name}")
+    t0 = time.perf_counter()
+    for s in plan.stages:
+        if s.done():
+            s.skipped = True
+            continue
+        console.print(f"[bold]▶ {s.name}[/bold]")
+        t = time.perf_counter()
+        s.run()
+        s.seconds = time.perf_counter() - t
+    from noisecli.findings import write_report
+    t = time.perf_counter()
+    report = write_report(plan.out, cfg.budget)
+    stages = [{"stage": s.name, "seconds": round(s.seconds, 1) if s.seconds is not None else None,
+               "skipped": s.skipped} for s in plan.stages] + [
+        {"stage": "report", "seconds": round(time.perf_counter() - t, 1), "skipped": False}]
+    result = {**provenance(), "budget": cfg.budget, "budget_settings": plan.budget.__dict__, "stages": stages,
+              "elapsed_s": round(time.perf_counter() - t0, 1), "report": str(report)}
+    write_json(plan.out / "reproduce.json", result)
+    from rich.table import Table
+    table = Table(title=f"reproduce --budget {cfg.budget}: {result['elapsed_s']:.0f} s  →  {report}")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for s in stages:
+        table.add_row(s["stage"], "done before" if s["skipped"] else f"{s['seconds']:.1f}")
+    console.print(table)
+    return result
