@@ -14,6 +14,7 @@ so rerunning the command resumes; a pretraining run that was cut short continues
 from __future__ import annotations
 
 import gzip
+import json
 import shlex
 import shutil
 import subprocess
@@ -33,8 +34,8 @@ from noisecli.report import console
 
 @dataclass
 class ReproduceConfig:
-    out: Path = opt(Path("results/reproduce"), "Output folder: data/, runs/, eval/, theory/, features/, "
-                    "probe/, report.md, reproduce.json.")
+    out: Path | None = opt(None, "Output folder: data/, runs/, eval/, theory/, features/, probe/, report.md, "
+                           "reproduce.json. Default: results/reproduce-<budget>.")
     budget: str = opt("small", "micro (a few minutes: CI smoke test), small (≤ 30 minutes on 2 CPU cores) or "
                       "paper (print the full-scale plan: OpenWebText, gpt2-124m, 300,000 iterations, 8 GPUs).")
     launch: bool = opt(False, "With --budget paper: run the plan's commands one after another.")
@@ -149,6 +150,12 @@ def build(cfg: ReproduceConfig) -> Plan:
     from noisecli.prepare import PrepareConfig, prepare
     from noisecli.probe import ProbeConfig, probe
     b, out = BUDGETS[cfg.budget], Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    marker = out / "budget.json"
+    if marker.is_file() and json.loads(marker.read_text())["budget"] != cfg.budget:
+        raise InputError(f"{out} holds a --budget {json.loads(marker.read_text())['budget']} reproduction; "
+                         f"use another --out for --budget {cfg.budget}")
+    write_json(marker, {"budget": cfg.budget, "settings": b.__dict__})
     plan = Plan(out, b, cfg.device)
     data, runs = out / "data", out / "runs"
     meta = lambda folder: (lambda: (folder / "meta.json").is_file())  # noqa: E731
@@ -252,6 +259,8 @@ def reproduce(cfg: ReproduceConfig) -> dict:
         raise InputError(f"--budget must be micro, small or paper, not '{cfg.budget}'")
     if cfg.launch:
         raise InputError("--launch goes with --budget paper (micro and small always run)")
+    if cfg.out is None:
+        cfg.out = Path(f"results/reproduce-{cfg.budget}")
     plan = build(cfg)
     todo = [s for s in plan.stages if not s.done()]
     share = plan.budget.estimate_min * len(todo) / len(plan.stages)
