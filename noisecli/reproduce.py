@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import typer
 
 from noisecli.errors import InputError
 from noisecli.manifest import provenance, write_json
@@ -136,11 +137,13 @@ def _pretrain(plan: Plan, name: str) -> None:
     b, run = plan.budget, plan.out / "runs" / name
     if run.exists() and not list_checkpoints(run):
         shutil.rmtree(run)  # started but never saved: start again
-    pretrain(PretrainConfig(data=plan.out / "data" / name, out=run, preset="tiny", **b.model,
+    summary = pretrain(PretrainConfig(data=plan.out / "data" / name, out=run, preset="tiny", **b.model,
                             batch_size=b.batch_size, grad_accum=1, max_iters=b.iters,
                             warmup_iters=max(1, b.iters // 10), eval_every=b.eval_every, eval_windows=32,
                             log_every=max(1, b.iters // 30), save_every=b.eval_every, keep_last=1000,
                             device=plan.device, resume=bool(list_checkpoints(run)), seed=1337))
+    if summary["status"] == "interrupted":  # SIGINT/SIGTERM: the checkpoint is saved; stop the whole plan
+        raise typer.Abort()
 
 
 def build(cfg: ReproduceConfig) -> Plan:
