@@ -121,9 +121,9 @@ def extract(cfg: ExtractConfig) -> dict:
         path = out / f"{split}.safetensors"
         meta = _meta(backbone, task, cfg, split)
         if path.is_file():
-            old = read_split(path)[2]
+            _, labels, old = read_split(path)
             if all(old.get(k) == meta[k] for k in SAME):
-                splits[split] = {"samples": int(read_split(path)[1].numel()), "skipped": True}
+                splits[split] = {"samples": int(labels.numel()), "skipped": True}
                 continue
             raise InputError(f"{path} was extracted with other settings (backbone, task, prompt, pool, seed "
                              "or limit); use another --out or delete it")

@@ -167,9 +167,8 @@ def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: 
         for start in range(0, n, batch_size):
             idx = order[:, start:start + batch_size].repeat(len(lrs), 1)       # [M, B]
             t, yb, t_hat = x[idx], y[idx], None
-            if reg != "none":
-                t_hat = torch.cat([perturb(x[order[i, start:start + batch_size]], gamma, deltas[i]).unsqueeze(0)
-                                   for i in range(s)]).repeat(len(lrs), 1, 1)
+            if reg != "none":  # one δ per seed, shared by that seed's learning rates
+                t_hat = torch.stack([perturb(t[i], gamma, deltas[i]) for i in range(s)]).repeat(len(lrs), 1, 1)
             objective(head, t, yb, t_hat, reg, lam).backward()
             opt_.step(0.5 * (1 + math.cos(math.pi * step / total)))
             step += 1
