@@ -102,8 +102,8 @@ def findings(out: Path) -> list[dict]:
             f"change the clean loss by {g['rise']:+.4f} and {u['rise']:+.4f} nats; the model reaches "
             f"{g['noise_loss']:.2f} nats on the Gaussian noise against {u['noise_loss']:.2f} on the random noise "
             f"(a concentrated noise is easier to fit, so its p_n is higher). Proposition 1 with the measured p_c, "
-            f"p_n and k bounds the rise by {_bound(pred['gaussian-0.05'])} (Gaussian) and "
-            f"{_bound(pred['random-0.05'])} (random); the measured rises "
+            f"p_n and k bounds the rise by {_bound(pred['gaussian-0.05'])} for the Gaussian noise and by "
+            f"{_bound(pred['random-0.05'])} for the random noise; the measured rises "
             f"{'stay within' if bounds_hold else 'exceed'} these bounds. {_verdict(bounds_hold)}")})
 
     ks = []

@@ -65,9 +65,9 @@ BUDGETS = {
     "micro": Budget(docs=500, model=dict(n_layer=2, n_head=2, n_embd=64, block_size=64), iters=12, batch_size=4,
                     eval_every=6, eval_tokens=2_000, task_limit=100, tasks=["movie", "wiki-topic"], seeds=2,
                     epochs=3, lrs="1e-3", batch_sizes="16", estimate_min=1.5),
-    "small": Budget(docs=None, model={}, iters=160, batch_size=16, eval_every=40, eval_tokens=20_000,
-                    task_limit=1000, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3,
-                    epochs=10, lrs="3e-4,6e-4", batch_sizes="16,32", estimate_min=25),
+    "small": Budget(docs=None, model={}, iters=120, batch_size=16, eval_every=30, eval_tokens=12_000,
+                    task_limit=800, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3,
+                    epochs=10, lrs="3e-4,6e-4", batch_sizes="16,32", estimate_min=22),
 }
 # name -> (alpha, dist, noise from the French corpus)
 DATASETS = {"clean": (0.0, "uniform", False), "random-0.01": (0.01, "random", False),
@@ -183,10 +183,10 @@ def build(cfg: ReproduceConfig) -> Plan:
     plan.add("eval-ntp", lambda: (out / "eval" / "results.json").is_file(), lambda: eval_ntp(EvalNtpConfig(
         checkpoints=[runs / n for n in noisy], data=eval_data, out=out / "eval", baseline=runs / "clean",
         max_tokens=b.eval_tokens, device=cfg.device, plot=True)))
-    for name in noisy:
-        folder = out / "theory" / name
-        plan.add(f"theory k + predict {name}", lambda folder=folder: (folder / "predict.json").is_file(),
-                 lambda name=name, folder=folder: _theory(theory, runs, name, folder, b, cfg.device))
+    results = out / "eval" / "results.json"
+    plan.add("theory k + predict (from eval-ntp's losses)",
+             lambda: all(_newer(out / "theory" / n / "predict.json", results) for n in noisy),
+             lambda: [_theory(out, n) for n in noisy])
     plan.add("theory lemma1", lambda: (out / "theory" / "lemma1.json").is_file(), lambda: write_json(
         out / "theory" / "lemma1.json", theory.run_lemma1(theory.Lemma1Config(
             checkpoint=runs / "random-0.2", data=data / "random-0.2", max_tokens=b.eval_tokens, device=cfg.device))))
@@ -209,13 +209,27 @@ def build(cfg: ReproduceConfig) -> Plan:
     return plan
 
 
-def _theory(theory, runs: Path, name: str, folder: Path, b: Budget, device: str) -> None:
-    k = theory.run_k(theory.KConfig(clean=runs / "clean", noisy=runs / name, max_tokens=b.eval_tokens,
-                                    device=device, out=folder))
-    predict = theory.run_predict(theory.PredictConfig(clean=runs / "clean", noisy=runs / name,
-                                                      alpha=DATASETS[name][0], max_tokens=b.eval_tokens,
-                                                      device=device))
-    write_json(folder / "predict.json", {**predict, "k_rows": k["rows"]})
+def _newer(path: Path, than: Path) -> bool:
+    return path.is_file() and than.is_file() and path.stat().st_mtime >= than.stat().st_mtime
+
+
+def _theory(out: Path, name: str) -> None:
+    """k over training and Proposition 1's prediction for one noisy run, from the losses eval-ntp already
+    measured (the clean run is its baseline and was scored on every file): nothing is scored twice."""
+    from noisecli import theory
+    ev = json.loads((out / "eval" / "results.json").read_text())
+    base = {(r["iter"], r["dataset"]): r["loss"] for r in ev["baseline_rows"]}
+    mine = {(r["iter"], r["dataset"]): r["loss"] for r in ev["rows"] if r["run"] == name}
+    rows = []
+    for it in sorted({i for i, _ in mine}):
+        c, n = (it, "clean/val"), (it, f"{name}/noise")
+        if all(key in base and key in mine for key in (c, n)):
+            rows.append({"iter": it, "Lc_clean": base[c], "Lc_noisy": mine[c], "Ln_noisy": mine[n], "Ln_clean": base[n]})
+    folder = out / "theory" / name
+    k = theory.k_table(rows)
+    theory.write_k(k, folder)
+    predict = theory.predict_from_losses(rows[-1], DATASETS[name][0])
+    write_json(folder / "predict.json", {**predict, "k_rows": k["rows"], "losses": "eval/results.json"})
 
 
 def paper_commands(device_count: int = 8) -> list[str]:

@@ -183,8 +183,10 @@ class KConfig:
     out: Path | None = opt(None, "Folder for k.json, k.csv and k.png (Figure 7(a)).")
 
 
-def paired_losses(clean: Path, noisy: Path, max_tokens: int | None, device: str) -> list[dict]:
-    """L_c and L_n of the clean and the noisy run's checkpoints at their common iterations."""
+def paired_losses(clean: Path, noisy: Path, max_tokens: int | None, device: str,
+                  last_only: bool = False) -> list[dict]:
+    """L_c and L_n of the clean and the noisy run's checkpoints at their common iterations (or only the
+    newest common one)."""
     from noisecli import checkpoint
     from noisecli.distributed import pick_device
     from noisecli.ntp import token_file_loss
@@ -200,6 +202,7 @@ def paired_losses(clean: Path, noisy: Path, max_tokens: int | None, device: str)
     common = sorted(set(runs["clean"]) & set(runs["noisy"]))
     if not common:
         raise InputError("the two runs have no checkpoint at a common iteration")
+    common = common[-1:] if last_only else common
     data = Path(json.loads((Path(noisy) / "run.json").read_text())["data"])
     files = {"c": open_tokens(data / "val.bin"), "n": open_tokens(data / "noise.bin")}
     files = {k: v[:max_tokens] if max_tokens else v for k, v in files.items()}
@@ -218,21 +221,29 @@ def paired_losses(clean: Path, noisy: Path, max_tokens: int | None, device: str)
 
 
 def run_k(cfg: KConfig) -> dict:
-    rows = paired_losses(cfg.clean, cfg.noisy, cfg.max_tokens, cfg.device)
+    result = k_table(paired_losses(cfg.clean, cfg.noisy, cfg.max_tokens, cfg.device))
+    if cfg.out:
+        write_k(result, Path(cfg.out))
+    return result
+
+
+def k_table(rows: list[dict]) -> dict:
+    """k per row of losses (Lc_clean, Lc_noisy, Ln_noisy, Ln_clean), as `theory k` reports it."""
     for r in rows:
         k, e, ek = k_from_losses(r["Lc_clean"], r["Lc_noisy"], r["Ln_noisy"], r["Ln_clean"])
         r.update(k=k, epsilon=e, epsilon_over_k=ek,
                  note=None if k is not None else "undefined: the noisy model is no better on the noise")
-    result = {"rows": rows, "formula": "k = ε / (ε/k), ε = e^(−L_c(h*)) − e^(−L_c(h)), "
-                                       "ε/k = e^(−L_n(h)) − e^(−L_n(h*)) (Appendix B.3)"}
-    if cfg.out:
-        from noisecli.plots import k_curve
-        from noisecli.report import write_table
-        out = Path(cfg.out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_table(out / "k", rows, result)
-        k_curve(rows, out / "k.png")
-    return result
+    return {"rows": rows, "formula": "k = ε / (ε/k), ε = e^(−L_c(h*)) − e^(−L_c(h)), "
+                                     "ε/k = e^(−L_n(h)) − e^(−L_n(h*)) (Appendix B.3)"}
+
+
+def write_k(result: dict, out: Path) -> None:
+    """k.json, k.csv and k.png (Figure 7(a)) in folder `out`."""
+    from noisecli.plots import k_curve
+    from noisecli.report import write_table
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(out / "k", result["rows"], result)
+    k_curve(result["rows"], out / "k.png")
 
 
 @dataclass
@@ -306,24 +317,32 @@ def run_predict(cfg: PredictConfig) -> dict:
         raise InputError("--clean RUN is required")
     if not 0 < cfg.alpha < 1:
         raise InputError(f"--alpha must be in (0, 1), got {cfg.alpha}")
-    result: dict = {"alpha": cfg.alpha}
     if cfg.noisy is not None:
-        row = paired_losses(cfg.clean, cfg.noisy, cfg.max_tokens, cfg.device)[-1]
-        k_est = k_from_losses(row["Lc_clean"], row["Lc_noisy"], row["Ln_noisy"], row["Ln_clean"])[0]
-        lc, pn = row["Lc_clean"], probability(row["Ln_clean"])
-        result.update(iter=row["iter"], measured_rise=row["Lc_noisy"] - row["Lc_clean"], k_estimated=k_est)
-        k = cfg.k or (k_est if k_est is not None and k_est > 0 else 1.0)
-        if cfg.k is None and (k_est is None or k_est <= 0):
-            result["k_note"] = "k could not be estimated (undefined or not positive at this checkpoint); using k = 1"
-    else:
-        model, info = checkpoint.load_checkpoint(cfg.clean, pick_device(cfg.device))
-        data = Path(json.loads((Path(cfg.clean) / "run.json").read_text())["data"])
-        tokens = open_tokens(data / "val.bin")
-        lc = token_file_loss(model, tokens[:cfg.max_tokens] if cfg.max_tokens else tokens, 8,
-                             pick_device(cfg.device))[0]
-        pn, k = 1 / 50256, cfg.k or 1.0
-        result.update(iter=info["iter"], measured_rise=None)
-    p = proposition1(cfg.alpha, probability(lc), pn, k)
+        row = paired_losses(cfg.clean, cfg.noisy, cfg.max_tokens, cfg.device, last_only=True)[-1]
+        return predict_from_losses(row, cfg.alpha, cfg.k)
+    model, info = checkpoint.load_checkpoint(cfg.clean, pick_device(cfg.device))
+    data = Path(json.loads((Path(cfg.clean) / "run.json").read_text())["data"])
+    tokens = open_tokens(data / "val.bin")
+    lc = token_file_loss(model, tokens[:cfg.max_tokens] if cfg.max_tokens else tokens, 8,
+                         pick_device(cfg.device))[0]
+    result = {"alpha": cfg.alpha, "iter": info["iter"], "measured_rise": None}
+    return _predicted(result, cfg.alpha, lc, 1 / 50256, cfg.k or 1.0)
+
+
+def predict_from_losses(row: dict, alpha: float, k: float | None = None) -> dict:
+    """Proposition 1's prediction from one row of paired losses (Lc_clean, Lc_noisy, Ln_noisy, Ln_clean)
+    beside the measured rise; k is estimated from the row unless given."""
+    k_est = k_from_losses(row["Lc_clean"], row["Lc_noisy"], row["Ln_noisy"], row["Ln_clean"])[0]
+    result: dict = {"alpha": alpha, "iter": row["iter"], "measured_rise": row["Lc_noisy"] - row["Lc_clean"],
+                    "k_estimated": k_est}
+    if k is None and (k_est is None or k_est <= 0):
+        result["k_note"] = "k could not be estimated (undefined or not positive at this checkpoint); using k = 1"
+    k = k or (k_est if k_est is not None and k_est > 0 else 1.0)
+    return _predicted(result, alpha, row["Lc_clean"], probability(row["Ln_clean"]), k)
+
+
+def _predicted(result: dict, alpha: float, lc: float, pn: float, k: float) -> dict:
+    p = proposition1(alpha, probability(lc), pn, k)
     result.update(k=k, p_c=p.p_c, p_n=p.p_n, eta=p.eta, regime=p.regime, clean_loss=lc,
                   predicted_rise_at_eta=(p.clean_loss_at_eta - lc) if p.clean_loss_at_eta is not None else None,
                   predicted_rise_bound=(p.clean_loss_bound - lc) if p.clean_loss_bound is not None else None,
