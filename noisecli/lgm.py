@@ -6,11 +6,13 @@
 
 Each head writes its batch-mean CE gradient as factors, grad = Uᵀ V per parameter (heads.py). The
 difference of two such gradients is again a product, Uᵀ V with U = [U₁; U₁ − U₂] and V = [V₁ − V₂; V₂]
-(stacked along the batch), whose blocks are both O(γ): no catastrophic cancellation in float32. Its
+(stacked along the batch): U₁ᵀ(V₁ − V₂) + (U₁ − U₂)ᵀV₂, two O(γ) terms instead of the difference of two
+O(1) ones, so float32 keeps its precision. Its
 squared norm is either materialised (out × in, cheap for a C-class layer) or taken through the Gram
 ("ghost norm") identity ‖UᵀV‖²_F = Σ (UUᵀ) ⊙ (VVᵀ), which only builds 2B × 2B matrices — whichever costs
 fewer flops. Everything is first-order differentiable, so `loss.backward()` gives exactly what double
-backprop gives (tests check it in float64).
+backprop gives (tests check it in float64). The linear head's LGM, the common case, goes through a
+fused closed form with a hand-written backward (`_LinearLGM`), which is faster still.
 """
 
 from __future__ import annotations

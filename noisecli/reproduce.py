@@ -13,6 +13,7 @@ so rerunning the command resumes; a pretraining run that was cut short continues
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import shlex
@@ -50,7 +51,7 @@ class Budget:
     iters: int
     batch_size: int
     eval_every: int
-    eval_tokens: int              # tokens scored per file by eval-ntp and theory
+    eval_tokens: int              # tokens scored per file by eval-ntp and lemma1
     task_limit: int               # samples per split for extract
     tasks: list[str]
     seeds: int
@@ -137,11 +138,11 @@ def _pretrain(plan: Plan, name: str) -> None:
     b, run = plan.budget, plan.out / "runs" / name
     if run.exists() and not list_checkpoints(run):
         shutil.rmtree(run)  # started but never saved: start again
-    summary = pretrain(PretrainConfig(data=plan.out / "data" / name, out=run, preset="tiny", **b.model,
-                            batch_size=b.batch_size, grad_accum=1, max_iters=b.iters,
-                            warmup_iters=max(1, b.iters // 10), eval_every=b.eval_every, eval_windows=32,
-                            log_every=max(1, b.iters // 30), save_every=b.eval_every, keep_last=1000,
-                            device=plan.device, resume=bool(list_checkpoints(run)), seed=1337))
+    summary = pretrain(PretrainConfig(
+        data=plan.out / "data" / name, out=run, preset="tiny", **b.model, batch_size=b.batch_size, grad_accum=1,
+        max_iters=b.iters, warmup_iters=max(1, b.iters // 10), eval_every=b.eval_every, eval_windows=32,
+        log_every=max(1, b.iters // 30), save_every=b.eval_every, keep_last=1000, device=plan.device,
+        resume=bool(list_checkpoints(run)), seed=1337))
     if summary["status"] == "interrupted":  # SIGINT/SIGTERM: the checkpoint is saved; stop the whole plan
         raise typer.Abort()
 
@@ -163,12 +164,12 @@ def build(cfg: ReproduceConfig) -> Plan:
     data, runs = out / "data", out / "runs"
     meta = lambda folder: (lambda: (folder / "meta.json").is_file())  # noqa: E731
 
-    src = {lang: data / "src" / f"wiki_{lang}.jsonl" for lang in ("en", "fr")}
+    source = functools.cache(lambda lang: _subset(lang, b.docs, data / "src" / f"wiki_{lang}.jsonl"))
     plan.add("prepare fr (Pⁿ of the multilingual case)", meta(data / "fr"), lambda: prepare(PrepareConfig(
-        source=_subset("fr", b.docs, src["fr"]), out=data / "fr", workers=2)))
+        source=source("fr"), out=data / "fr", workers=2)))
     for name, (alpha, dist, french) in DATASETS.items():
         plan.add(f"prepare {name}", meta(data / name), lambda name=name, alpha=alpha, dist=dist, french=french:
-                 prepare(PrepareConfig(source=_subset("en", b.docs, src["en"]), out=data / name, alpha=alpha,
+                 prepare(PrepareConfig(source=source("en"), out=data / name, alpha=alpha,
                                        dist="uniform" if french else dist,
                                        noise_from=data / "fr" if french else None, workers=2)))
     for name in OTHER_CORPORA:
