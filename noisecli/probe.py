@@ -116,10 +116,17 @@ def load_features(folder: Path, seed: int = 0) -> Features:
         order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
         k = max(1, len(y) // 10)
         splits["val"], splits["train"] = (x[order[:k]], y[order[:k]]), (x[order[k:]], y[order[k:]])
-    backbone = manifest.get("backbone", folder.name)
-    short = backbone.split(":", 1)[0] + ":" + Path(backbone.split(":", 1)[-1]).name if ":" in backbone else backbone
-    return Features(folder.name, short, manifest.get("task", folder.name), classes, splits,
-                    manifest.get("modality", "text"))
+    return Features(folder.name, _short_name(manifest.get("backbone", folder.name)),
+                    manifest.get("task", folder.name), classes, splits, manifest.get("modality", "text"))
+
+
+def _short_name(backbone: str) -> str:
+    """A table label: gpt:RUN@ITER for our checkpoints, kind:NAME for the others."""
+    kind, _, name = backbone.partition(":")
+    path = Path(name)
+    if kind == "gpt" and path.parent.name == "checkpoints" and path.name.startswith("iter_"):
+        return f"gpt:{path.parent.parent.name}@{int(path.name[5:])}"
+    return f"{kind}:{path.name}" if name else backbone
 
 
 class AdamW:
@@ -295,6 +302,10 @@ def probe(cfg: ProbeConfig) -> dict:
     heads, methods = _check(cfg)
     device = torch.device(cfg.device)
     feats = [load_features(Path(f), cfg.seed) for f in cfg.features]
+    pairs = [(f.backbone, f.task) for f in feats]
+    for f in feats:  # two folders with the same backbone and task: label their rows by folder instead
+        if pairs.count((f.backbone, f.task)) > 1:
+            f.backbone = f.name
     for f in feats:  # settings errors before any work
         for h in heads:
             for m in methods:

@@ -68,7 +68,7 @@ BUDGETS = {
                     epochs=3, lrs="1e-3", batch_sizes="16", estimate_min=1.5),
     "small": Budget(docs=None, model={}, iters=120, batch_size=16, eval_every=30, eval_tokens=12_000,
                     task_limit=800, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3,
-                    epochs=10, lrs="3e-4,6e-4", batch_sizes="16,32", estimate_min=22),
+                    epochs=10, lrs="3e-4,6e-4", batch_sizes="16,32", estimate_min=26),
 }
 # name -> (alpha, dist, noise from the French corpus)
 DATASETS = {"clean": (0.0, "uniform", False), "random-0.01": (0.01, "random", False),

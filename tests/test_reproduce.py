@@ -20,6 +20,12 @@ def test_micro_reproduction_writes_the_report_and_resumes(cli, tmp_path):
         for ext in ("json", "csv", "md"):
             assert (out / "probe" / table / f"results.{ext}").is_file()
     assert "| backbone | method | movie (linear) | movie (mlp) | wiki-topic (linear)" in report
+    table1 = json.loads((out / "probe" / "table1" / "results.json").read_text())["rows"]
+    assert {r["backbone"] for r in table1} == {f"gpt:{n}@12" for n in ("clean", "random-0.01", "random-0.05",
+                                                                      "random-0.2", "gaussian-0.05", "french-0.2")}
+    table1_md = report.split("Table 1")[1].split("Table 5")[0]
+    for name in ("clean", "french-0.2"):   # one table row per run and method
+        assert table1_md.count(f"| gpt:{name}@12 | baseline |") == 1 and table1_md.count(f"| gpt:{name}@12 | lgm |") == 1
     for ext in ("json", "csv"):
         assert (out / "report" / f"ntp_final.{ext}").is_file() and (out / "report" / f"findings.{ext}").is_file()
     findings = json.loads((out / "report" / "findings.json").read_text())["findings"]
