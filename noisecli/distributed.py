@@ -54,11 +54,14 @@ def pick_device(name: str) -> torch.device:
     """'auto' means CUDA when available, else the CPU."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    from noisecli.errors import InputError
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
-        from noisecli.errors import InputError
         raise InputError(f"--device must be auto, cpu, cuda or cuda:N; got '{name}'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: no CUDA device here")
+    return device
 
 
 def setup(device: str = "auto") -> Dist:

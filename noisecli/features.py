@@ -22,6 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from noisecli.backbones import Backbone, load_backbone
+from noisecli.distributed import pick_device
 from noisecli.errors import InputError
 from noisecli.manifest import provenance, write_json
 from noisecli.options import as_dict, opt
@@ -50,14 +51,6 @@ class ExtractConfig:
     float16: bool = opt(False, "Store features as float16 instead of float32.")
     device: str = opt("auto", "cpu, cuda, cuda:N, or auto (cuda when available).")
     seed: int = opt(0, "Seed of the task's splits (and of random timm weights).")
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {name}: no CUDA device here")
-    return torch.device(name)
 
 
 @torch.no_grad()
@@ -111,7 +104,7 @@ def extract(cfg: ExtractConfig) -> dict:
     if cfg.batch_size < 1:
         raise InputError("--batch-size must be at least 1")
     task = load_task(cfg.task, cfg.seed, cfg.text_field, cfg.label_field, cfg.prompt, cfg.limit)
-    backbone = load_backbone(cfg.backbone, cfg.pool, cfg.max_tokens, cfg.weights, cfg.seed, _device(cfg.device))
+    backbone = load_backbone(cfg.backbone, cfg.pool, cfg.max_tokens, cfg.weights, cfg.seed, pick_device(cfg.device))
     if backbone.modality != task.modality:
         raise InputError(f"{cfg.backbone} reads {backbone.modality}s but task '{cfg.task}' holds {task.modality}s")
     out = Path(cfg.out)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from noisecli.distributed import pick_device
 from noisecli.errors import InputError
 from noisecli.features import read_split
 from noisecli.heads import HEADS, make_head
@@ -56,7 +57,7 @@ class ProbeConfig:
     seed: int = opt(0, "First seed (seeds are seed, seed+1, ...).")
     plot_sensitivity: bool = opt(False, "Draw the paper's Figure 6: decision regions of the head on a random "
                                  "2-D plane of perturbations around one test sample, for none / L2 / LGM.")
-    device: str = opt("cpu", "cpu or cuda.")
+    device: str = opt("cpu", "cpu, cuda, cuda:N or auto (cuda when available).")
 
 
 @dataclass
@@ -300,7 +301,7 @@ def probe(cfg: ProbeConfig) -> dict:
     """Fit every features folder × head × method; write results.{json,csv,md} and grid.csv to cfg.out."""
     from noisecli import plots, report
     heads, methods = _check(cfg)
-    device = torch.device(cfg.device)
+    device = pick_device(cfg.device)
     feats = [load_features(Path(f), cfg.seed) for f in cfg.features]
     pairs = [(f.backbone, f.task) for f in feats]
     for f in feats:  # two folders with the same backbone and task: label their rows by folder instead

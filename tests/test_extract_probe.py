@@ -164,6 +164,8 @@ def test_bad_inputs_fail_with_one_line(cli, tmp_path, runs):
     (folder / "extract.json").write_text(json.dumps({"num_classes": 2}))
     assert_one_line_error(cli("probe", folder, "--out", tmp_path / "o"), "label 5 is outside the 2 classes")
     assert_one_line_error(cli("probe", _features(tmp_path / "g", {"train": ok, "test": ok}), "--head", "cnn"), "cnn")
+    if not torch.cuda.is_available():
+        assert_one_line_error(cli("probe", tmp_path / "g", "--device", "cuda", "--out", tmp_path / "o"), "CUDA")
     assert not (tmp_path / "o").exists()
     assert_one_line_error(cli("extract", "--backbone", f"gpt:{runs[0] / 'clean'}", "--task", "imdb-x",
                               "--out", tmp_path / "e"), "unknown task")
