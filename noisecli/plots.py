@@ -156,7 +156,7 @@ def k_curve(rows: list[dict], out: Path) -> None:
 def decision_regions(result: dict, feats, head: str, out: Path) -> None:
     """The paper's Figure 6: a head's predicted class on a random 2-D plane around one test sample."""
     maps = result["maps"]
-    classes = max(int(m.max()) for m in maps.values()) + 1
+    classes = feats.classes  # the same colour for a class in every panel
     fig, axes = plt.subplots(1, len(maps), figsize=(4 * len(maps), 4))
     r = result["radius"]
     from matplotlib.colors import ListedColormap
