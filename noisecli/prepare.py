@@ -73,11 +73,9 @@ def _encode_batch(parse, description: str, raw) -> tuple[bytes, np.ndarray, int]
     """Worker: parse a raw batch into documents, drop empty ones, and return the token bytes (each
     document followed by EOT), each document's length, and how many were empty."""
     texts = parse_batch(parse, description, raw)
-    parts = [tokenizer.encode(t) for t in texts if t.strip()]
-    lengths = np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=len(parts))
-    eot = np.array([tokenizer.EOT], DTYPE)
-    data = np.concatenate([x for p in parts for x in (p, eot)]).tobytes() if parts else b""
-    return data, lengths, len(texts) - len(parts)
+    kept = [t for t in texts if t.strip()]
+    ids, lengths = tokenizer.encode_documents(kept)
+    return ids.tobytes(), lengths, len(texts) - len(kept)
 
 
 def _tokenized(corpus: Corpus, pool, workers: int) -> Iterator[tuple[bytes, np.ndarray, int]]:

@@ -60,6 +60,36 @@ def test_ids_identical_on_real_documents(reference):
         assert tokenizer.encode(text).tolist() == reference.encode_ordinary(text)
 
 
+def _one_at_a_time(reference, texts):
+    return [i for t in texts for i in reference.encode_ordinary(t) + [50256]]
+
+
+def test_encode_documents_equals_one_document_at_a_time(reference):
+    """The joined fast path must give exactly the ids and lengths of per-document encoding, including
+    at boundaries where GPT-2's pattern is context dependent (trailing whitespace before `$`,
+    leading spaces, newlines) and on real documents."""
+    tricky = ["ends with spaces   ", "  starts with spaces", "\n\nnewlines\n\n", "a", " ", "x\t",
+              "'s at the start", "ends with 's", "😀", "12", "34"] + [s for s in SAMPLES if "<|endoftext|>" not in s and s]
+    docs = wiki_docs("en", 60) + tricky + wiki_docs("fr", 60)
+    ids, lengths = tokenizer.encode_documents(docs)
+    assert ids.dtype == np.uint16 and ids.tolist() == _one_at_a_time(reference, docs)
+    assert lengths.tolist() == [len(reference.encode_ordinary(t)) + 1 for t in docs]
+
+
+def test_encode_documents_keeps_eot_text_as_plain_text(reference):
+    docs = ["before", "a literal <|endoftext|> inside", "after  "]
+    ids, lengths = tokenizer.encode_documents(docs)
+    assert ids.tolist() == _one_at_a_time(reference, docs)
+    assert lengths.tolist() == [len(reference.encode_ordinary(t)) + 1 for t in docs]
+    assert tokenizer.encode_documents([])[0].size == 0
+
+
+def test_lone_surrogates_are_replaced_like_tiktoken(reference):
+    text = "bad \ud800 surrogate"
+    assert tokenizer.encode(text).tolist() == reference.encode(text)
+    assert tokenizer.encode_documents(["ok", text])[0].tolist() == reference.encode("ok") + [50256] + reference.encode(text) + [50256]
+
+
 def test_known_ids():
     # GPT-2's well-known ids: "Hello" = 15496, " world" = 995
     assert tokenizer.encode("Hello world").tolist() == [15496, 995]
