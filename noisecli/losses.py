@@ -3,9 +3,19 @@
 The LM head of GPT-2 maps every position to 50,304 logits: for a CPU micro-batch of 16 x 128 tokens
 that is 412 MB of float32, written and re-read by log-softmax, its backward and two matmuls. Here the
 rows are processed in chunks through one reused logits buffer that stays in cache (a fresh large
-tensor per chunk would cost page faults): each chunk's logits become softmax − onehot in place, and
-the gradients for the hidden states and the weight are accumulated during the forward pass (as fused
-kernels such as Liger's do). Exact up to float rounding; deterministic.
+tensor per chunk would cost page faults), and the gradients for the hidden states and the weight are
+accumulated during the forward pass (as fused kernels such as Liger's do). Exact up to float
+rounding; deterministic.
+
+In training a chunk's [rows, V] block is written by the matmul, exponentiated in place (two passes),
+summed, and read by the two gradient matmuls; it is never normalised. With E = exp(logits − shift)
+and norm its row sums, probs = E / norm, so
+    grad_h = (probs − onehot) W   = (E W) / norm − W[target]
+    grad_W = (probs − onehot)ᵀ h  = Eᵀ (h / norm) − h added to the target rows,
+where scaling the small [rows, C] factors replaces a pass over [rows, V]. The shift is the target
+logit (then loss = log norm and norm ≥ 1: no max pass, no underflow); only if some logit exceeds its
+target's by more than ~88 (exp overflows: a loss above 88 nats) is the chunk redone with the row
+maximum as the shift.
 """
 
 from __future__ import annotations
@@ -15,14 +25,10 @@ import torch
 CHUNK_ROWS = 128
 
 
-def _softmax_rows_(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """In place: logits -> softmax. Returns each row's loss, logsumexp − target logit (float64)."""
-    picked = logits.gather(1, targets[:, None]).squeeze(1)
-    top = logits.amax(dim=1)
-    logits.sub_(top[:, None]).exp_()
-    norm = logits.sum(dim=1)
-    logits.div_(norm[:, None])
-    return (top + norm.log() - picked).double()
+def _exp_shifted_(logits: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """In place: logits -> exp(logits − shift per row). Returns the row sums."""
+    logits.sub_(shift[:, None]).exp_()
+    return logits.sum(dim=1)
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -30,27 +36,37 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def forward(ctx, h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         n = h.shape[0]
         grad_h = torch.empty_like(h)
-        grad_w = torch.zeros_like(weight)
+        grad_w = torch.empty_like(weight)
         total = torch.zeros((), dtype=torch.float64, device=h.device)
         buf = torch.empty(min(CHUNK_ROWS, n), weight.shape[0], dtype=h.dtype, device=h.device)
         for start in range(0, n, CHUNK_ROWS):
             rows = slice(start, min(start + CHUNK_ROWS, n))
             hc, tc = h[rows], targets[rows]
-            probs = torch.mm(hc, weight.t(), out=buf[:hc.shape[0]])     # [R, V] logits
-            total += _softmax_rows_(probs, tc).sum()
-            probs.scatter_add_(1, tc[:, None], torch.full((len(tc), 1), -1.0, dtype=probs.dtype,
-                                                          device=probs.device))  # softmax − onehot
-            torch.mm(probs, weight, out=grad_h[rows])
-            grad_w.addmm_(probs.t(), hc)
+            exps = torch.mm(hc, weight.t(), out=buf[:hc.shape[0]])      # [R, V] logits
+            picked = exps.gather(1, tc[:, None]).squeeze(1)
+            shift = picked
+            norm = _exp_shifted_(exps, shift)
+            if not torch.isfinite(norm).all():  # a logit > target logit + 88: shift by the row max
+                torch.mm(hc, weight.t(), out=exps)
+                shift = exps.amax(dim=1)
+                norm = _exp_shifted_(exps, shift)
+            total += (shift - picked + norm.log()).sum(dtype=torch.float64)
+            scale = 1.0 / (norm * n)                                   # probs / n = exps * scale
+            torch.mm(exps, weight, out=grad_h[rows]).mul_(scale[:, None]).sub_(weight[tc], alpha=1.0 / n)
+            if start == 0:
+                torch.mm(exps.t(), hc * scale[:, None], out=grad_w)
+            else:
+                grad_w.addmm_(exps.t(), hc * scale[:, None])
+            grad_w.index_add_(0, tc, hc, alpha=-1.0 / n)
         ctx.save_for_backward(grad_h, grad_w)
-        ctx.n = n
         return (total / n).to(h.dtype)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        grad_h, grad_w = ctx.saved_tensors
-        scale = grad_out / ctx.n
-        return grad_h * scale, grad_w * scale, None
+        grad_h, grad_w = ctx.saved_tensors  # already the gradients of the mean
+        if grad_out.item() == 1.0:  # the usual case: no 25 MB copy of grad_w
+            return grad_h, grad_w, None
+        return grad_h * grad_out, grad_w * grad_out, None
 
 
 def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

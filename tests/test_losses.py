@@ -36,3 +36,23 @@ def test_model_uses_the_chunked_loss_and_trains_the_same():
     assert abs(loss_a.item() - loss_b.item()) < 1e-5
     for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
         assert torch.allclose(pa.grad, pb.grad, rtol=1e-3, atol=1e-6), name
+
+
+def test_rows_whose_logits_exceed_the_target_by_more_than_88_are_redone(monkeypatch):
+    """Shifting by the target logit overflows exp when another logit is > 88 higher (a loss above 88
+    nats); that chunk must be redone with the row maximum, in float32 as training runs."""
+    monkeypatch.setattr(losses, "CHUNK_ROWS", 32)
+    torch.manual_seed(1)
+    h = torch.randn(100, 16) * 6
+    w = torch.randn(500, 16) * 6                       # logits spread over hundreds of nats
+    t = torch.randint(0, 500, (100,))
+    h64, w64 = h.double().requires_grad_(), w.double().requires_grad_()
+    ref = F.cross_entropy(h64 @ w64.t(), t)
+    ref.backward()
+    assert ref.item() > 88                             # the overflow path is taken
+    hf, wf = h.clone().requires_grad_(), w.clone().requires_grad_()
+    got = losses.linear_cross_entropy(hf, wf, t)
+    got.backward()                                     # upstream gradient 1: the no-copy path
+    assert torch.isfinite(got) and abs(got.item() - ref.item()) < 1e-4 * ref.item()
+    for a, b in ((hf.grad, h64.grad), (wf.grad, w64.grad)):
+        assert torch.allclose(a.double(), b, rtol=1e-4, atol=1e-5)
