@@ -7,14 +7,15 @@ tensor per chunk would cost page faults), and the gradients for the hidden state
 accumulated during the forward pass (as fused kernels such as Liger's do). Exact up to float
 rounding; deterministic.
 
-In training a chunk's [rows, V] block is written by the matmul, exponentiated in place (two passes),
-summed, and read by the two gradient matmuls; it is never normalised. With E = exp(logits − shift)
-and norm its row sums, probs = E / norm, so
+In training a chunk's [rows, V] block is written by the matmul, exponentiated in place, summed, and
+read by the two gradient matmuls; it is never normalised. With E = exp(logits − shift) and norm its
+row sums, probs = E / norm, so
     grad_h = (probs − onehot) W   = (E W) / norm − W[target]
     grad_W = (probs − onehot)ᵀ h  = Eᵀ (h / norm) − h added to the target rows,
 where scaling the small [rows, C] factors replaces a pass over [rows, V]. The shift is the target
-logit (then loss = log norm and norm ≥ 1: no max pass, no underflow); only if some logit exceeds its
-target's by more than ~88 (exp overflows: a loss above 88 nats) is the chunk redone with the row
+logit (then loss = log norm and norm ≥ 1: no max pass, no underflow), and the matmul subtracts it
+itself: [h, −shift] times [W, 1]ᵀ (one more column) saves another pass. Only if some logit exceeds
+its target's by more than ~88 (exp overflows: a loss above 88 nats) is the chunk redone with the row
 maximum as the shift.
 """
 
@@ -39,20 +40,24 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_w = torch.empty_like(weight)
         total = torch.zeros((), dtype=torch.float64, device=h.device)
         buf = torch.empty(min(CHUNK_ROWS, n), weight.shape[0], dtype=h.dtype, device=h.device)
+        w_aug = torch.empty(weight.shape[0], weight.shape[1] + 1, dtype=h.dtype, device=h.device)
+        w_aug[:, :-1] = weight                                         # [W, 1]: the matmul subtracts
+        w_aug[:, -1] = 1.0                                             # each row's shift itself
         for start in range(0, n, CHUNK_ROWS):
             rows = slice(start, min(start + CHUNK_ROWS, n))
             hc, tc = h[rows], targets[rows]
-            exps = torch.mm(hc, weight.t(), out=buf[:hc.shape[0]])      # [R, V] logits
-            picked = exps.gather(1, tc[:, None]).squeeze(1)
+            w_target = weight[tc]
+            picked = (hc * w_target).sum(1)                            # the target logits
             shift = picked
-            norm = _exp_shifted_(exps, shift)
+            exps = torch.mm(torch.cat([hc, -picked[:, None]], 1), w_aug.t(), out=buf[:hc.shape[0]])
+            norm = exps.exp_().sum(1)                                  # [R, V] exps, norm ≥ 1
             if not torch.isfinite(norm).all():  # a logit > target logit + 88: shift by the row max
                 torch.mm(hc, weight.t(), out=exps)
                 shift = exps.amax(dim=1)
                 norm = _exp_shifted_(exps, shift)
             total += (shift - picked + norm.log()).sum(dtype=torch.float64)
             scale = 1.0 / (norm * n)                                   # probs / n = exps * scale
-            torch.mm(exps, weight, out=grad_h[rows]).mul_(scale[:, None]).sub_(weight[tc], alpha=1.0 / n)
+            torch.mm(exps, weight, out=grad_h[rows]).mul_(scale[:, None]).sub_(w_target, alpha=1.0 / n)
             if start == 0:
                 torch.mm(exps.t(), hc * scale[:, None], out=grad_w)
             else:
