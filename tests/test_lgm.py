@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from noisecli.heads import make_head
-from noisecli.lgm import lgm_loss, penalty
+from noisecli.lgm import lgm_loss, objective, penalty
 from noisecli.probe import AdamW, train_heads
 
 
@@ -105,3 +105,19 @@ def test_training_objective_is_ce_plus_lambda_lgm(kind):
     assert abs(fused.item() - ref.item()) < 1e-12
     for a, b in zip(torch.autograd.grad(fused, params), torch.autograd.grad(ref, params)):
         assert ((a - b).norm() / b.norm()).item() < 1e-10
+
+
+@pytest.mark.parametrize("classes", [3, 40])   # C ≤ 2B and C > 2B: the two forms of lgm._times_v
+def test_fused_linear_objective_matches_double_backprop_for_few_and_many_classes(classes):
+    g = torch.Generator().manual_seed(5)
+    t = torch.randn(8, 12, generator=g, dtype=torch.float64)
+    y = torch.randint(0, classes, (8,), generator=g)
+    t_hat = t + 0.01 * torch.randn(8, 12, generator=g, dtype=torch.float64)
+    head = make_head("linear", 12, classes, [1], torch.float64)
+    params = list(head.parameters())
+    ours = objective(head, t, y, t_hat, "lgm", 0.15)
+    g1, g2 = _double_backprop_grads(head, t, y, t_hat)
+    ref = F.cross_entropy(head(t)[0], y) + 0.15 * (g1 - g2).norm()
+    assert abs(ours.item() - ref.item()) <= 1e-10 * abs(ref.item())
+    for a, b in zip(torch.autograd.grad(ours, params), torch.autograd.grad(ref, params)):
+        assert ((a - b).norm() / b.norm()).item() < 1e-9
