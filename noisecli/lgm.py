@@ -44,13 +44,12 @@ def _difference(f1: list, f2: list) -> list:
     return [(torch.cat([u1, u1 - u2], 1), torch.cat([v1 - v2, v2], 1)) for (u1, v1), (u2, v2) in zip(f1, f2)]
 
 
-def _times_v(g: torch.Tensor, x: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:
-    """[g₁ | g₂] · [t − t̂; t̂] for g [M, C, 2B]. x is either that stacked matrix [M, 2B, d] (one product:
-    cheaper when C > 2B) or t − t̂ alone [M, B, d] (g₁(t − t̂) + g₂t̂: two products, but no copy)."""
-    if x.shape[1] == g.shape[2]:
-        return torch.bmm(g, x)
-    b = x.shape[1]
-    return torch.baddbmm(torch.bmm(g[..., :b], x), g[..., b:], t_hat)
+def _times_v(g1: torch.Tensor, g2: torch.Tensor, x: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:
+    """[g₁ | g₂] · [t − t̂; t̂] for g₁, g₂ [M, C, B]. x is either that stacked matrix [M, 2B, d] (one
+    product: cheaper when C > 2B) or t − t̂ alone [M, B, d] (g₁(t − t̂) + g₂t̂: two products, no copy)."""
+    if x.shape[1] == 2 * g1.shape[2]:
+        return torch.bmm(torch.cat([g1, g2], 2), x)
+    return torch.baddbmm(torch.bmm(g1, x), g2, t_hat)
 
 
 class _LinearLGM(torch.autograd.Function):
@@ -60,7 +59,7 @@ class _LinearLGM(torch.autograd.Function):
     Backward, with E = D / L_gm, R = t E_Wᵀ + E_b and S = P ⊙ (R − ⟨P, R⟩) row-wise (the softmax
     Jacobian): ∂/∂W = [cA₁ + λS₁; cA₁ + λ(S₁ − S₂)]ᵀ [t − t̂; t̂] / B, ∂/∂b = Σ(cA₁ + λ(S₁ − S₂)) / B.
     A probe step is tiny (B = 32, C = 2), so its cost is the number of tensor ops, not flops: class
-    scores are kept as [M, C, 2B] (one baddbmm gives z with its bias), no torch.cat after the first
+    scores are kept as [M, C, 2B] (one baddbmm gives z with its bias), no torch.cat for few classes
     (the dearest small op), the 1/B factors ride on scalars, ‖D‖ = hypot(‖D_W‖, ‖D_b‖), and products
     with [t − t̂; t̂] take the cheaper of two forms (`_times_v`): about 35 ops in all. With many classes
     the four matmuls dominate; they are 4x the flops of a plain step's two (2B rows instead of B)."""
@@ -71,19 +70,18 @@ class _LinearLGM(torch.autograd.Function):
         both = torch.cat([t, t_hat], 1)                                               # [M, 2B, d]
         logp = torch.log_softmax(torch.baddbmm(bias.unsqueeze(2), weight, both.transpose(1, 2)), 1)
         p = logp.exp()                                                                # [M, C, 2B]
-        target = y.unsqueeze(1)
-        g = p.clone()                                                                 # [A₁ | P₁ − P₂]
-        g[..., :b].scatter_add_(1, target, torch.full(target.shape, -1.0, dtype=p.dtype, device=p.device))
-        torch.sub(p[..., :b], p[..., b:], out=g[..., b:])
-        if g.shape[1] > 2 * b:                                                       # C > 2B: one product
+        p1, target = p[..., :b], y.unsqueeze(1)                                       # target [M, 1, B]
+        a1 = p1.scatter_add(1, target, torch.full(target.shape, -1.0, dtype=p.dtype, device=p.device))
+        dp = p1 - p[..., b:]
+        if p.shape[1] > 2 * b:                                                       # C > 2B: one product
             x = both.clone()                                                          # [t − t̂; t̂]
             x[:, :b].sub_(t_hat)
         else:                                                                         # two, and no copy
             x = t - t_hat
-        d_w = _times_v(g, x, t_hat)                                                   # B·D_W, [M, C, d]
-        d_b = g[..., b:].sum(2)                                                       # B·D_b, [M, C]
+        d_w = _times_v(a1, dp, x, t_hat)                                              # B·D_W, [M, C, d]
+        d_b = dp.sum(2)                                                               # B·D_b, [M, C]
         norm = torch.hypot(torch.linalg.vector_norm(d_w, dim=(1, 2)), torch.linalg.vector_norm(d_b, dim=1))
-        ctx.save_for_backward(both, x, t_hat, p, g, d_w, d_b, norm)                    # norm = B·L_gm
+        ctx.save_for_backward(both, x, t_hat, p, a1, d_w, d_b, norm)                   # norm = B·L_gm
         ctx.lam, ctx.ce = lam, ce
         if ce:
             return logp[..., :b].gather(1, target).sum().mul(-ce / b).add_(norm.sum(), alpha=lam / b)
@@ -91,16 +89,17 @@ class _LinearLGM(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        both, x, t_hat, p, g, d_w, d_b, norm = ctx.saved_tensors
+        both, x, t_hat, p, a1, d_w, d_b, norm = ctx.saved_tensors
         b, lam, ce = both.shape[1] // 2, ctx.lam, ctx.ce
         # λE/B per model; where L_gm = 0, D = 0 and so R = 0 whatever the (finite) scale
         scale = (grad * (lam / b)) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
         r = torch.baddbmm(d_b.unsqueeze(2), d_w, both.transpose(1, 2)) * scale.view(-1, 1, 1)
-        h = p * (r - (p * r).sum(1, keepdim=True))                                   # λS/B, [M, C, 2B]
-        torch.sub(h[..., :b], h[..., b:], out=h[..., b:])                            # λ[S₁ | S₁ − S₂]/B
+        s = p * (r - (p * r).sum(1, keepdim=True))                                   # λS/B, [M, C, 2B]
+        h1, h2 = s[..., :b], s[..., :b] - s[..., b:]                                 # λS₁/B, λ(S₁ − S₂)/B
         if ce:
-            h.view(*h.shape[:2], 2, b).add_(g[..., :b].mul(grad * (ce / b)).unsqueeze(2))
-        return _times_v(h, x, t_hat), h[..., b:].sum(2), None, None, None, None, None
+            ca1 = a1 * (grad * (ce / b))
+            h1, h2 = h1 + ca1, h2.add_(ca1)
+        return _times_v(h1, h2, x, t_hat), h2.sum(2), None, None, None, None, None
 
 
 def _linear_lgm(head: LinearHead, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor, lam: float = 1.0,
