@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from noisecli.heads import LinearHead, affine, cross_entropy
+from noisecli.heads import LinearHead, cross_entropy
 
 REGS = ("none", "lgm", "gradnorm", "cosine", "l2")
 
@@ -169,6 +169,22 @@ def lgm_loss_double_backprop(head: nn.Module, t: torch.Tensor, y: torch.Tensor, 
     return _sqrt(diff.pow(2).sum(1)).sum()
 
 
-def perturb(t: torch.Tensor, gamma: float, generator: torch.Generator) -> torch.Tensor:
-    """t̂ = t + γδ with a fresh δ ~ N(0, I) from the regulariser's own generator."""
-    return t + gamma * torch.randn(t.shape, generator=generator, dtype=t.dtype).to(t.device)
+class Perturbations:
+    """γδ for successive batches, δ ~ N(0, I), one generator per seed: a model's δ never depends on which
+    other models are stacked with it. Drawn `block` rows at a time for all seeds at once, so a step
+    costs a slice instead of a randn, a scale and a copy per seed."""
+
+    def __init__(self, seeds: list[int], dim: int, gamma: float, device: torch.device, block: int = 2048):
+        self.gens = [torch.Generator().manual_seed(10_000 + sd) for sd in seeds]
+        self.dim, self.gamma, self.device, self.block = dim, gamma, device, block
+        self.buf, self.pos = torch.empty(len(seeds), 0, dim, device=device), 0
+
+    def next(self, rows: int) -> torch.Tensor:
+        """γδ for the next batch of `rows` rows, [seeds, rows, dim]."""
+        if self.pos + rows > self.buf.shape[1]:
+            n = max(rows, self.block)
+            self.buf = torch.stack([torch.randn(n, self.dim, generator=g) for g in self.gens])
+            self.buf = self.buf.mul_(self.gamma).to(self.device)
+            self.pos = 0
+        self.pos += rows
+        return self.buf[:, self.pos - rows:self.pos]

@@ -22,7 +22,7 @@ from noisecli.distributed import pick_device
 from noisecli.errors import InputError
 from noisecli.features import read_split
 from noisecli.heads import HEADS, make_head
-from noisecli.lgm import REGS, objective, perturb
+from noisecli.lgm import REGS, Perturbations, objective
 from noisecli.manifest import staging_dir
 from noisecli.options import as_dict, opt
 from noisecli.progress import Reporter
@@ -162,11 +162,10 @@ def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: 
                 lam: float = 0.15, progress: Reporter | None = None) -> torch.nn.Module:
     """Train len(lrs) × len(seeds) heads at once (model index = lr index × S + seed index)."""
     n, d = x.shape
-    s = len(seeds)
     head = make_head(kind, d, classes, [sd for _ in lrs for sd in seeds]).to(x.device)
     lr = torch.tensor([v for v in lrs for _ in seeds], device=x.device)
     opt_ = AdamW(list(head.parameters()), lr, weight_decay)
-    deltas = [torch.Generator().manual_seed(10_000 + sd) for sd in seeds]
+    deltas = Perturbations(seeds, d, gamma, x.device)
     steps_per_epoch = math.ceil(n / batch_size)
     total, step = steps_per_epoch * epochs, 0
     for epoch in range(epochs):
@@ -176,7 +175,7 @@ def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: 
             idx = order[:, start:start + batch_size].repeat(len(lrs), 1)       # [M, B]
             t, yb, t_hat = x[idx], y[idx], None
             if reg != "none":  # one δ per seed, shared by that seed's learning rates
-                t_hat = torch.stack([perturb(t[i], gamma, deltas[i]) for i in range(s)]).repeat(len(lrs), 1, 1)
+                t_hat = t + deltas.next(idx.shape[1]).repeat(len(lrs), 1, 1)
             objective(head, t, yb, t_hat, reg, lam).backward()
             opt_.step(0.5 * (1 + math.cos(math.pi * step / total)))
             step += 1
