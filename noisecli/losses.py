@@ -26,6 +26,14 @@ import torch
 CHUNK_ROWS = 128
 
 
+def _with_shift_column(weight: torch.Tensor) -> torch.Tensor:
+    """[W, 1]: times [h, −shift] it gives the logits minus each row's shift, with no pass of its own."""
+    w_aug = torch.empty(weight.shape[0], weight.shape[1] + 1, dtype=weight.dtype, device=weight.device)
+    w_aug[:, :-1] = weight
+    w_aug[:, -1] = 1.0
+    return w_aug
+
+
 def _exp_shifted_(logits: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """In place: logits -> exp(logits − shift per row). Returns the row sums."""
     logits.sub_(shift[:, None]).exp_()
@@ -40,9 +48,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_w = torch.empty_like(weight)
         total = torch.zeros((), dtype=torch.float64, device=h.device)
         buf = torch.empty(min(CHUNK_ROWS, n), weight.shape[0], dtype=h.dtype, device=h.device)
-        w_aug = torch.empty(weight.shape[0], weight.shape[1] + 1, dtype=h.dtype, device=h.device)
-        w_aug[:, :-1] = weight                                         # [W, 1]: the matmul subtracts
-        w_aug[:, -1] = 1.0                                             # each row's shift itself
+        w_aug = _with_shift_column(weight)
         for start in range(0, n, CHUNK_ROWS):
             rows = slice(start, min(start + CHUNK_ROWS, n))
             hc, tc = h[rows], targets[rows]
@@ -79,33 +85,49 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.T
     return _LinearCrossEntropy.apply(h, weight, targets)
 
 
+def _logsumexp_rows(hc: torch.Tensor, weight: torch.Tensor, chunk_vocab: int) -> torch.Tensor:
+    """Each row's logsumexp over the vocabulary in blocks, with a running maximum (float32 result)."""
+    top, norm = None, None
+    for v in range(0, weight.shape[0], chunk_vocab):
+        w = weight[v:v + chunk_vocab]
+        block = (hc @ w.t()).float()                                   # [R, Vb], cache-resident
+        if top is None:
+            top = block.amax(dim=1)
+            norm = block.sub_(top[:, None]).exp_().sum(dim=1)
+            continue
+        # shift by the running maximum, skipping this block's own amax pass; exp overflows only
+        # if a logit exceeds it by > 88, and then the block is redone with its maximum
+        part = block.sub_(top[:, None]).exp_().sum(dim=1)
+        if not torch.isfinite(part).all():
+            block = (hc @ w.t()).float()
+            new_top = torch.maximum(top, block.amax(dim=1))
+            part = block.sub_(new_top[:, None]).exp_().sum(dim=1)
+            norm, top = norm * torch.exp(top - new_top), new_top
+        norm = norm + part
+    return top + norm.log()
+
+
 @torch.no_grad()
 def linear_cross_entropy_sum(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
                              chunk_rows: int = CHUNK_ROWS, chunk_vocab: int = 4096) -> torch.Tensor:
     """Summed cross-entropy of `h @ weight.T` (no gradient) for scoring. Blocks of rows x vocabulary
-    small enough to stay in a core's cache, with a running (online) logsumexp over the vocabulary
-    blocks: the full logits (3.3 GB for 16 x 1024 GPT-2 positions) never exist."""
+    small enough to stay in a core's cache: the full logits (3.3 GB for 16 x 1024 GPT-2 positions)
+    never exist. In float32 each row is shifted by its target logit inside the matmul, as in training,
+    so a block costs a matmul, an exp and a sum, and the loss is log Σ exp; a row chunk whose exp
+    overflows (a logit above its target's by > 88), and other dtypes, take a running maximum instead."""
     total = torch.zeros((), dtype=torch.float64, device=h.device)
     weight = weight.to(h.dtype) if h.dtype != weight.dtype else weight
+    w_aug = _with_shift_column(weight) if h.dtype == torch.float32 else None
     for start in range(0, h.shape[0], chunk_rows):
         hc, tc = h[start:start + chunk_rows], targets[start:start + chunk_rows]
         picked = (hc.float() * weight[tc].float()).sum(dim=1)              # the target logits
-        top, norm = None, None
-        for v in range(0, weight.shape[0], chunk_vocab):
-            w = weight[v:v + chunk_vocab]
-            block = (hc @ w.t()).float()                                   # [R, Vb], cache-resident
-            if top is None:
-                top = block.amax(dim=1)
-                norm = block.sub_(top[:, None]).exp_().sum(dim=1)
-                continue
-            # shift by the running maximum, skipping this block's own amax pass; exp overflows only
-            # if a logit exceeds it by > 88, and then the block is redone with its maximum
-            part = block.sub_(top[:, None]).exp_().sum(dim=1)
-            if not torch.isfinite(part).all():
-                block = (hc @ w.t()).float()
-                new_top = torch.maximum(top, block.amax(dim=1))
-                part = block.sub_(new_top[:, None]).exp_().sum(dim=1)
-                norm, top = norm * torch.exp(top - new_top), new_top
-            norm = norm + part
-        total += (top + norm.log() - picked).sum(dtype=torch.float64)
+        rows = None
+        if w_aug is not None:
+            hc_aug = torch.cat([hc, -picked[:, None]], 1)
+            norm = sum((hc_aug @ w_aug[v:v + chunk_vocab].t()).exp_().sum(dim=1)
+                       for v in range(0, weight.shape[0], chunk_vocab))
+            rows = norm.log() if torch.isfinite(norm).all() else None
+        if rows is None:
+            rows = _logsumexp_rows(hc, weight, chunk_vocab) - picked
+        total += rows.sum(dtype=torch.float64)
     return total

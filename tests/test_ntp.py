@@ -44,6 +44,19 @@ def test_scoring_loss_is_exact_with_extreme_logits():
     assert math.isfinite(got) and abs(got - ref) / abs(ref) < 1e-5
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_scoring_loss_matches_full_logits(dtype):
+    """float32 takes the target-logit shift inside the matmul, other dtypes the running maximum (which
+    accumulates in float32 too)."""
+    from noisecli.losses import linear_cross_entropy_sum
+    torch.manual_seed(1)
+    h, w = torch.randn(300, 16, dtype=dtype), torch.randn(5000, 16, dtype=dtype) * 2
+    t = torch.randint(0, 5000, (300,))
+    ref = F.cross_entropy(h.double() @ w.double().t(), t, reduction="sum").item()
+    got = linear_cross_entropy_sum(h, w, t, chunk_rows=64, chunk_vocab=1000).item()
+    assert abs(got - ref) / abs(ref) < 1e-6
+
+
 def test_eval_ntp_with_baseline_and_figures(cli, runs, dataset, tmp_path):
     root, clean_data = runs
     out = tmp_path / "eval"
