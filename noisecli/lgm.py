@@ -31,7 +31,9 @@ def _inner(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Te
     rows, out, inn = ua.shape[1], ua.shape[2], va.shape[2]
     if rows * (out + inn) < out * inn:       # Gram form: B×B matrices only
         return (torch.bmm(ua, ub.transpose(1, 2)) * torch.bmm(va, vb.transpose(1, 2))).sum((1, 2))
-    return (torch.bmm(ua.transpose(1, 2), va) * torch.bmm(ub.transpose(1, 2), vb)).sum((1, 2))
+    ga = torch.bmm(ua.transpose(1, 2), va)
+    gb = ga if a is b else torch.bmm(ub.transpose(1, 2), vb)  # a squared norm: one product
+    return (ga * gb).sum((1, 2))
 
 
 def _sqrt(x: torch.Tensor) -> torch.Tensor:
