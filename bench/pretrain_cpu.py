@@ -48,6 +48,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--no-bf16", action="store_true", help="skip the bf16-autocast row (slow on CPUs without bf16)")
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
@@ -63,7 +64,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     rows = (("baseline: nanoGPT-style step (full logits, foreach AdamW), float32", torch.float32, False),
             ("noisecli step (chunked LM-head loss, fused AdamW), float32", torch.float32, True),
-            ("noisecli step, bfloat16 autocast", torch.bfloat16, True))
+            ("noisecli step, bfloat16 autocast", torch.bfloat16, True))[:2 if args.no_bf16 else 3]
     results = {name: [] for name, _, _ in rows}
     for _ in range(args.repeats):  # interleaved, so drift in machine speed hits every row alike
         for name, dt, fused in rows:
