@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import torch
 
-CHUNK_ROWS = 256
+CHUNK_ROWS = 256        # training: rows per chunk of the [rows, V] block
+SCORE_CHUNK_ROWS = 128  # scoring: rows per [rows, chunk_vocab] block, kept cache-sized
 
 
 def _with_shift_column(weight: torch.Tensor) -> torch.Tensor:
@@ -110,7 +111,7 @@ def _logsumexp_rows(hc: torch.Tensor, weight: torch.Tensor, chunk_vocab: int) ->
 
 @torch.no_grad()
 def linear_cross_entropy_sum(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                             chunk_rows: int = 128, chunk_vocab: int = 4096) -> torch.Tensor:
+                             chunk_rows: int = SCORE_CHUNK_ROWS, chunk_vocab: int = 4096) -> torch.Tensor:
     """Summed cross-entropy of `h @ weight.T` (no gradient) for scoring. Blocks of rows x vocabulary
     small enough to stay in a core's cache: the full logits (3.3 GB for 16 x 1024 GPT-2 positions)
     never exist. In float32 each row is shifted by its target logit inside the matmul, as in training,
