@@ -46,62 +46,72 @@ def _difference(f1: list, f2: list) -> list:
     return [(torch.cat([u1, u1 - u2], 1), torch.cat([v1 - v2, v2], 1)) for (u1, v1), (u2, v2) in zip(f1, f2)]
 
 
-def _times_v(g1: torch.Tensor, g2: torch.Tensor, x: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:
-    """[g₁ | g₂] · [t − t̂; t̂] for g₁, g₂ [M, C, B]. x is either that stacked matrix [M, 2B, d] (one
-    product: cheaper when C > 2B) or t − t̂ alone [M, B, d] (g₁(t − t̂) + g₂t̂: two products, no copy)."""
-    if x.shape[1] == 2 * g1.shape[2]:
-        return torch.bmm(torch.cat([g1, g2], 2), x)
-    return torch.baddbmm(torch.bmm(g1, x), g2, t_hat)
+def _halves(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Views of the t and the t̂ columns of class-major scores [M, C, 2B]."""
+    return z.unflatten(2, (2, z.shape[2] // 2)).unbind(2)
 
 
 class _LinearLGM(torch.autograd.Function):
     """c·CE + λ·L_gm of a linear head z = tWᵀ + b, summed over stacked models, with the gradient written
-    out by hand (no autograd graph). With P = softmax(z) and A₁ = P₁ − onehot, the difference of the two
-    batch-mean gradients is D_W = [A₁; P₁ − P₂]ᵀ [t − t̂; t̂] / B, D_b = Σ(P₁ − P₂) / B; L_gm = ‖D‖.
-    Backward, with E = D / L_gm, R = t E_Wᵀ + E_b and S = P ⊙ (R − ⟨P, R⟩) row-wise (the softmax
-    Jacobian): ∂/∂W = [cA₁ + λS₁; cA₁ + λ(S₁ − S₂)]ᵀ [t − t̂; t̂] / B, ∂/∂b = Σ(cA₁ + λ(S₁ − S₂)) / B.
-    A probe step is tiny (B = 32, C = 2), so its cost is the number of tensor ops, not flops: class
-    scores are kept as [M, C, 2B] (one baddbmm gives z with its bias), no torch.cat for few classes
-    (the dearest small op), the 1/B factors ride on scalars, ‖D‖ = hypot(‖D_W‖, ‖D_b‖), and products
-    with [t − t̂; t̂] take the cheaper of two forms (`_times_v`): about 35 ops in all. With many classes
-    the four matmuls dominate; they are 4x the flops of a plain step's two (2B rows instead of B)."""
+    out by hand (no autograd graph). Scores are class-major, [M, C, 2B] (t's columns, then t̂'s). With
+    X = [t − t̂; t̂], P = softmax(z), A₁ = P₁ − onehot and U = [A₁ | P₁ − P₂], the difference of the two
+    batch-mean gradients is D_W = U X / B and D_b = Σ(P₁ − P₂) / B (the difference trick above), and
+    L_gm = ‖D‖. ‖U X‖ is either materialised ([C, d]) or taken through the Gram matrix K = X Xᵀ
+    ([2B, 2B]) as ‖U X‖² = Σ (U K) ⊙ U, where U K = D_W Xᵀ is what the backward needs anyway: whichever
+    costs fewer flops (Gram when B(d + C) < Cd, i.e. many classes). z itself comes from X too:
+    z₂ = W X₂ᵀ + b, z₁ = W X₁ᵀ + z₂, so [t; t̂] is never built.
+    Backward, with E = D / L_gm: R = [D_W tᵀ | D_W t̂ᵀ] + D_b where D_W tᵀ = D_W X₁ᵀ + D_W X₂ᵀ;
+    S = P ⊙ (R − ⟨P, R⟩) per column (the softmax Jacobian); ∂/∂z₁ = λS₁ + cA₁, ∂/∂z₂ = −λS₂; and since
+    t = X₁ + X₂, ∂/∂W = [H₁ | H₁ + H₂] X / B for H = ∂/∂z, ∂/∂b = Σ(H₁ + H₂) / B.
+    A probe step is tiny (B = 32), so its cost is the number of tensor ops as much as flops: halves are
+    views, 1/B rides on scalars, each product is one bmm over X; about 50 ops forward and backward."""
 
     @staticmethod
     def forward(ctx, weight, bias, t, t_hat, y, lam: float, ce: float):
-        b = t.shape[1]
-        both = torch.cat([t, t_hat], 1)                                               # [M, 2B, d]
-        logp = torch.log_softmax(torch.baddbmm(bias.unsqueeze(2), weight, both.transpose(1, 2)), 1)
-        p = logp.exp()                                                                # [M, C, 2B]
-        p1, target = p[..., :b], y.unsqueeze(1)                                       # target [M, 1, B]
-        a1 = p1.scatter_add(1, target, torch.full(target.shape, -1.0, dtype=p.dtype, device=p.device))
-        dp = p1 - p[..., b:]
-        if p.shape[1] > 2 * b:                                                       # C > 2B: one product
-            x = both.clone()                                                          # [t − t̂; t̂]
-            x[:, :b].sub_(t_hat)
-        else:                                                                         # two, and no copy
-            x = t - t_hat
-        d_w = _times_v(a1, dp, x, t_hat)                                              # B·D_W, [M, C, d]
+        b, d, c = t.shape[1], t.shape[2], weight.shape[1]
+        gram = b * (d + c) < c * d
+        x = torch.cat([t - t_hat, t_hat], 1)                                          # X, [M, 2B, d]
+        z = torch.bmm(weight, x.mT)                                                   # [W X₁ᵀ | W X₂ᵀ]
+        z1, z2 = _halves(z)
+        z1.add_(z2.add_(bias.unsqueeze(2)))                                           # z₂ += b; z₁ += z₂
+        logp = torch.log_softmax(z, 1)
+        p = logp.exp()
+        p1, p2 = _halves(p)
+        target = y.unsqueeze(1)                                                       # [M, 1, B]
+        a1 = p1.scatter_add(1, target, torch.full(target.shape, -1.0, dtype=p1.dtype, device=p1.device))
+        dp = p1 - p2
+        u = torch.cat([a1, dp], 2)                                                    # U, [M, C, 2B]
         d_b = dp.sum(2)                                                               # B·D_b, [M, C]
-        norm = torch.hypot(torch.linalg.vector_norm(d_w, dim=(1, 2)), torch.linalg.vector_norm(d_b, dim=1))
-        ctx.save_for_backward(both, x, t_hat, p, a1, d_w, d_b, norm)                   # norm = B·L_gm
-        ctx.lam, ctx.ce = lam, ce
+        if gram:
+            uk = torch.bmm(u, torch.bmm(x, x.mT))                                     # B·D_W Xᵀ
+            norm = torch.sqrt((uk * u).sum((1, 2)) + d_b.square().sum(1))
+        else:
+            uk = torch.bmm(u, x)                                                      # B·D_W, [M, C, d]
+            norm = torch.hypot(torch.linalg.vector_norm(uk, dim=(1, 2)), torch.linalg.vector_norm(d_b, dim=1))
+        ctx.save_for_backward(x, p, a1, uk, d_b, norm)                                # norm = B·L_gm
+        ctx.lam, ctx.ce, ctx.gram = lam, ce, gram
         if ce:
             return logp[..., :b].gather(1, target).sum().mul(-ce / b).add_(norm.sum(), alpha=lam / b)
         return norm * (lam / b)
 
     @staticmethod
     def backward(ctx, grad):
-        both, x, t_hat, p, a1, d_w, d_b, norm = ctx.saved_tensors
-        b, lam, ce = both.shape[1] // 2, ctx.lam, ctx.ce
+        x, p, a1, uk, d_b, norm = ctx.saved_tensors
+        b, lam, ce = x.shape[1] // 2, ctx.lam, ctx.ce
         # λE/B per model; where L_gm = 0, D = 0 and so R = 0 whatever the (finite) scale
         scale = (grad * (lam / b)) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
-        r = torch.baddbmm(d_b.unsqueeze(2), d_w, both.transpose(1, 2)) * scale.view(-1, 1, 1)
-        s = p * (r - (p * r).sum(1, keepdim=True))                                   # λS/B, [M, C, 2B]
-        h1, h2 = s[..., :b], s[..., :b] - s[..., b:]                                 # λS₁/B, λ(S₁ − S₂)/B
+        r = uk.clone() if ctx.gram else torch.bmm(uk, x.mT)                           # B·D_W Xᵀ
+        r1, r2 = _halves(r)
+        r1.add_(r2)                                                                   # D_W tᵀ = D_W(X₁ + X₂)ᵀ
+        r.add_(d_b.unsqueeze(2)).mul_(scale.view(-1, 1, 1))                           # λR/B
+        s = p * (r - (p * r).sum(1, keepdim=True))                                    # λS/B, [M, C, 2B]
+        s1, s2 = _halves(s)
+        torch.sub(s1, s2, out=s2)                                                     # [H₁ | H₁ + H₂]
         if ce:
             ca1 = a1 * (grad * (ce / b))
-            h1, h2 = h1 + ca1, h2.add_(ca1)
-        return _times_v(h1, h2, x, t_hat), h2.sum(2), None, None, None, None, None
+            s1.add_(ca1)
+            s2.add_(ca1)
+        return torch.bmm(s, x), s2.sum(2), None, None, None, None, None
 
 
 def _linear_lgm(head: LinearHead, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor, lam: float = 1.0,

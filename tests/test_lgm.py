@@ -82,15 +82,16 @@ def test_vectorised_adamw_is_torch_adamw():
         assert torch.allclose(a, b, atol=1e-6), (a - b).abs().max()
 
 
-@pytest.mark.parametrize("reg", ["none", "lgm"])
-def test_a_stacked_grid_trains_each_model_as_if_alone(reg):
-    g = torch.Generator().manual_seed(1)
-    x, y = torch.randn(60, 12, generator=g), torch.randint(0, 3, (60,), generator=g)
-    grid = train_heads(x, y, "mlp", 3, [1e-3, 5e-3], [0, 1], 8, 2, 0.01, reg, 0.05, 0.5)
-    alone = train_heads(x, y, "mlp", 3, [5e-3], [1], 8, 2, 0.01, reg, 0.05, 0.5)
+@pytest.mark.parametrize("kind,classes,reg", [("mlp", 3, "none"), ("mlp", 3, "lgm"), ("linear", 40, "lgm")])
+def test_a_stacked_grid_trains_each_model_as_if_alone(kind, classes, reg):
+    g = torch.Generator().manual_seed(1)   # linear with 40 classes: the Gram form of the fused LGM
+    x, y = torch.randn(60, 12, generator=g), torch.randint(0, classes, (60,), generator=g)
+    grid = train_heads(x, y, kind, classes, [1e-3, 5e-3], [0, 1], 8, 2, 0.01, reg, 0.05, 0.5)
+    alone = train_heads(x, y, kind, classes, [5e-3], [1], 8, 2, 0.01, reg, 0.05, 0.5)
     for a, b in zip(grid.parameters(), alone.parameters()):
         assert torch.allclose(a[3], b[0], atol=1e-6)   # model index = lr index × seeds + seed index
-    assert not torch.allclose(grid.w1[0], grid.w1[3])
+    first = next(grid.parameters())
+    assert not torch.allclose(first[0], first[3])
 
 
 @pytest.mark.parametrize("kind", ["linear", "mlp"])
@@ -107,7 +108,7 @@ def test_training_objective_is_ce_plus_lambda_lgm(kind):
         assert ((a - b).norm() / b.norm()).item() < 1e-10
 
 
-@pytest.mark.parametrize("classes", [3, 40])   # C ≤ 2B and C > 2B: the two forms of lgm._times_v
+@pytest.mark.parametrize("classes", [3, 40])   # ‖D_W‖ materialised (few classes) and by its Gram matrix
 def test_fused_linear_objective_matches_double_backprop_for_few_and_many_classes(classes):
     g = torch.Generator().manual_seed(5)
     t = torch.randn(8, 12, generator=g, dtype=torch.float64)
