@@ -108,13 +108,16 @@ def test_training_objective_is_ce_plus_lambda_lgm(kind):
         assert ((a - b).norm() / b.norm()).item() < 1e-10
 
 
-@pytest.mark.parametrize("classes", [3, 40])   # ‖D_W‖ materialised (few classes) and by its Gram matrix
-def test_fused_linear_objective_matches_double_backprop_for_few_and_many_classes(classes):
+# ‖D_W‖ of the (first) layer materialised, and through its Gram matrix: linear with few / many classes,
+# MLP with few / many features per row of the batch
+@pytest.mark.parametrize("kind,dim,classes,batch", [("linear", 12, 3, 8), ("linear", 12, 40, 8),
+                                                    ("mlp", 12, 3, 8), ("mlp", 48, 6, 4)])
+def test_fused_objective_matches_double_backprop_in_both_forms(kind, dim, classes, batch):
     g = torch.Generator().manual_seed(5)
-    t = torch.randn(8, 12, generator=g, dtype=torch.float64)
-    y = torch.randint(0, classes, (8,), generator=g)
-    t_hat = t + 0.01 * torch.randn(8, 12, generator=g, dtype=torch.float64)
-    head = make_head("linear", 12, classes, [1], torch.float64)
+    t = torch.randn(batch, dim, generator=g, dtype=torch.float64)
+    y = torch.randint(0, classes, (batch,), generator=g)
+    t_hat = t + 0.01 * torch.randn(batch, dim, generator=g, dtype=torch.float64)
+    head = make_head(kind, dim, classes, [1], torch.float64)
     params = list(head.parameters())
     ours = objective(head, t, y, t_hat, "lgm", 0.15)
     g1, g2 = _double_backprop_grads(head, t, y, t_hat)
