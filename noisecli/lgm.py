@@ -145,8 +145,8 @@ class _MLPLGM(torch.autograd.Function):
         pre = torch.bmm(w1, x.mT)
         pre1, pre2 = _halves(pre)
         pre1.add_(pre2.add_(b1.unsqueeze(2)))                                         # W₁ t̂ + b₁, W₁ t + b₁
-        mask = pre > 0
-        h = pre.mul_(mask)                                                            # relu, [M, H, 2B]
+        h = pre.relu_()                                                               # [M, H, 2B]
+        mask = torch.sign(h)                                                          # relu′ as 0/1 floats
         logp = torch.log_softmax(torch.baddbmm(b2.unsqueeze(2), w2, h), 1)
         p = logp.exp()
         target = torch.cat([y, y], 1).unsqueeze(1)                                    # [M, 1, 2B]
