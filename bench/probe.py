@@ -102,6 +102,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip-grid", action="store_true")
     args = ap.parse_args()
+    # as noisecli's probe training does (probe.flush_denormals): the step timings train one head on one
+    # batch over and over, so its probabilities soon underflow into denormals, which slow any matmul
+    torch.set_flush_denormal(True)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
     print("head    d     C    plain ms  double-backprop ms  noisecli-LGM ms  LGM/plain  double/plain")
