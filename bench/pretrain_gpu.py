@@ -1,7 +1,7 @@
 """GPU training throughput and MFU of a preset (default gpt2-124m, micro-batch 16, context 1024, bf16,
 compiled) with the exact step `pretrain` runs. MFU is relative to the GPU's dense bf16 peak.
 
-    python bench/pretrain_gpu.py [--preset gpt2-124m] [--iters 30] [--warmup 10] [--no-compile]
+    python bench/pretrain_gpu.py [--preset gpt2-124m] [--iters 30] [--warmup 10] [--no-compile | --compile-mode M]
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--compile-mode", default=None,
+                    help="torch.compile mode (default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs)")
     args = ap.parse_args()
     dev = torch.device("cuda")
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -36,7 +38,7 @@ def main() -> None:
     mcfg = preset(args.preset)
     model = GPT(mcfg).to(dev)
     opt = make_optimizer(model, 6e-4, 0.1, (0.9, 0.95), dev)
-    step_model = model if args.no_compile else torch.compile(model)
+    step_model = model if args.no_compile else torch.compile(model, mode=args.compile_mode)
     data = np.random.default_rng(0).integers(0, 50257, size=20_000_000).astype(np.uint16)
     cfg = SimpleNamespace(batch_size=args.batch_size, grad_accum=1, seed=0)
     t0 = time.perf_counter()
@@ -53,7 +55,7 @@ def main() -> None:
     tps = args.iters * args.batch_size * mcfg.block_size / dt
     fpt = model.flops_per_token()
     print(f"{args.preset}: micro-batch {args.batch_size} x {mcfg.block_size}, bf16, "
-          f"{'eager' if args.no_compile else 'compiled'}: {tps:,.0f} tokens/s, {dt / args.iters * 1000:.1f} ms/iter, "
+          f"{'eager' if args.no_compile else 'compiled ' + (args.compile_mode or 'default')}: {tps:,.0f} tokens/s, {dt / args.iters * 1000:.1f} ms/iter, "
           f"MFU {tps * fpt / peak:.1%} of spec peak ({tps * fpt / measured:.1%} of measured matmul peak); "
           f"last loss {loss.item():.3f}; max memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
 
