@@ -54,7 +54,13 @@ def _difference(f1: list, f2: list) -> list:
 
 def _halves(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Views of the t and the t̂ columns of class-major scores [M, C, 2B]."""
-    return z.unflatten(2, (2, z.shape[2] // 2)).unbind(2)
+    return z.tensor_split(2, 2)
+
+
+def _softmax_backward(g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """P ⊙ (G − ⟨P, G⟩) over dim 1: the gradient w.r.t. the scores of a softmax P, given G w.r.t. P. One
+    aten kernel (what autograd's softmax backward runs) instead of four ops."""
+    return torch._softmax_backward_data(g, p, 1, p.dtype)
 
 
 class _LinearLGM(torch.autograd.Function):
@@ -110,7 +116,7 @@ class _LinearLGM(torch.autograd.Function):
         r1, r2 = _halves(r)
         r1.add_(r2)                                                                   # D_W tᵀ = D_W(X₁ + X₂)ᵀ
         r.add_(d_b.unsqueeze(2)).mul_(scale.view(-1, 1, 1))                           # λR/B
-        s = p * (r - (p * r).sum(1, keepdim=True))                                    # λS/B, [M, C, 2B]
+        s = _softmax_backward(r, p)                                                   # λS/B, [M, C, 2B]
         s1, s2 = _halves(s)
         torch.sub(s1, s2, out=s2)                                                     # [H₁ | H₁ + H₂]
         if ce:
@@ -190,7 +196,7 @@ class _MLPLGM(torch.autograd.Function):
         g_a.baddbmm_(w2, g_e).mul_(scale)
         g_w2 = torch.bmm(a, g_e.mT)
         # through the softmax (plus the CE term on t's columns), then z = W₂h + b₂
-        g_z = p * (g_a - (p * g_a).sum(1, keepdim=True))
+        g_z = _softmax_backward(g_a, p)
         if ce:
             _halves(g_z)[0].add_(_halves(a)[0] * (grad * (ce / b)))
         g_w2 = g_w2.mul_(scale).baddbmm_(g_z, h.mT)
@@ -205,7 +211,7 @@ def _fused_lgm(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.T
                ce: float = 0.0) -> torch.Tensor:
     """c·CE + λ·L_gm through the head's hand-written form (linear or MLP)."""
     m = head.models
-    t, t_hat = (x.unsqueeze(0).expand(m, *x.shape) if x.dim() == 2 else x for x in (t, t_hat))
+    t, t_hat = (x.unsqueeze(0).expand(m, -1, -1) if x.dim() == 2 else x for x in (t, t_hat))
     y = y.expand(t.shape[:2])
     if isinstance(head, LinearHead):
         return _LinearLGM.apply(head.weight, head.bias, t, t_hat, y, lam, ce)
