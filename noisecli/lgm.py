@@ -19,9 +19,6 @@ exactly what double backprop gives (tests check both in float64).
 
 from __future__ import annotations
 
-import functools
-from concurrent.futures import ThreadPoolExecutor
-
 import torch
 import torch.nn as nn
 
@@ -280,9 +277,9 @@ def lgm_loss_double_backprop(head: nn.Module, t: torch.Tensor, y: torch.Tensor, 
 
 class Perturbations:
     """γδ for successive batches, δ ~ N(0, I), one generator per seed: a model's δ never depends on which
-    other models are stacked with it. Drawn `block` rows at a time for all seeds at once (a step then
-    costs a slice), the seeds' blocks in parallel threads: torch draws normals on one core, and with
-    LGM they are ~15 % of a linear probe's training time."""
+    other models are stacked with it. Drawn `block` rows at a time for all seeds at once, straight into
+    one buffer, so a step costs a slice. (Drawing the seeds in parallel threads made whole grids slower,
+    up to 2x, as they fought the matmuls' OpenMP threads for the two cores.)"""
 
     def __init__(self, seeds: list[int], dim: int, gamma: float, device: torch.device, block: int = 2048):
         self.gens = [torch.Generator().manual_seed(10_000 + sd) for sd in seeds]
@@ -293,13 +290,8 @@ class Perturbations:
         """γδ for the next batch of `rows` rows, [seeds, rows, dim]."""
         if self.pos + rows > self.buf.shape[1]:
             buf = torch.empty(len(self.gens), max(rows, self.block), self.dim)
-            list(_draw_pool().map(lambda i: torch.randn(buf.shape[1:], generator=self.gens[i], out=buf[i])
-                                  .mul_(self.gamma), range(len(self.gens))))
-            self.buf, self.pos = buf.to(self.device), 0
+            for g, out in zip(self.gens, buf):
+                torch.randn(out.shape, generator=g, out=out)
+            self.buf, self.pos = buf.mul_(self.gamma).to(self.device), 0
         self.pos += rows
         return self.buf[:, self.pos - rows:self.pos]
-
-
-@functools.cache
-def _draw_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max(1, torch.get_num_threads()), thread_name_prefix="noisecli-randn")
