@@ -1,8 +1,8 @@
 """Probe heads on frozen features: `linear` and `mlp` (two layers, hidden width = feature dimension, ReLU).
 
 A head holds M independent models stacked along a first axis (one per seed or learning rate of a grid),
-so a whole grid trains in one batched matmul: `head(t)` maps features [M, B, d] (or [B, d] for M = 1) to
-logits [M, B, C]. Each head also writes its batch-mean cross-entropy gradient in closed form as
+so a whole grid trains in one batched matmul: `head(t)` maps features [S, B, d], each batch shared by
+M/S consecutive models (see `inputs`; [B, d] is shared by all), to logits [M, B, C]. Each head also writes its batch-mean cross-entropy gradient in closed form as
 factors: for every parameter, grad = Uᵀ V per model (U [M, B, out], V [M, B, in]; V = ones for a bias).
 That is what Local Gradient Matching (lgm.py) needs without second-order autograd.
 """
@@ -23,15 +23,35 @@ def _uniform(shape: tuple, bound: float, generators: list[torch.Generator], dtyp
     return torch.stack([(torch.rand(shape[1:], generator=g, dtype=dtype) * 2 - 1) * bound for g in generators])
 
 
-def _batched(t: torch.Tensor, models: int) -> torch.Tensor:
-    """Features [B, d] are shared by all models: view them as [M, B, d]."""
-    return t.unsqueeze(0).expand(models, *t.shape) if t.dim() == 2 else t
+def inputs(t: torch.Tensor, models: int) -> torch.Tensor:
+    """Features as [S, B, d] where S divides M: each input batch is shared by M/S consecutive models
+    (a 2-D [B, d] by all of them). A grid's learning rates for one seed see the same batches, so they
+    share one input and the products below run once per input, not once per model."""
+    t = t.unsqueeze(0) if t.dim() == 2 else t
+    if models % t.shape[0]:
+        raise ValueError(f"{t.shape[0]} input batches cannot be shared evenly by {models} models")
+    return t
+
+
+def per_model(t: torch.Tensor, models: int) -> torch.Tensor:
+    """Features as [M, B, d], one batch per model (a view when all models share one)."""
+    t = inputs(t, models)
+    if t.shape[0] == 1:
+        return t.expand(models, -1, -1)
+    return t.repeat_interleave(models // t.shape[0], 0)
+
+
+def grouped(w: torch.Tensor, groups: int) -> torch.Tensor:
+    """Weights [M, out, in] as [S, (M/S)·out, in]: the models that share an input, stacked as one matrix."""
+    return w.view(groups, -1, w.shape[-1])
 
 
 def affine(t: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """t Wᵀ + b per model: [M, B, in] x [M, out, in] -> [M, B, out]. Written as (W tᵀ)ᵀ, which MKL runs
-    2-4x faster than t Wᵀ for the small batches and class counts of probing."""
-    return torch.bmm(weight, t.transpose(1, 2)).transpose(1, 2) + bias.unsqueeze(1)
+    """t Wᵀ + b per model: [S, B, in] x [M, out, in] -> [M, B, out] (see `inputs`). Written as (W tᵀ)ᵀ,
+    which MKL runs 2-4x faster than t Wᵀ for the small batches and class counts of probing."""
+    m, out = weight.shape[:2]
+    z = torch.bmm(grouped(weight, t.shape[0]), t.transpose(1, 2)).view(m, out, -1)
+    return z.transpose(1, 2) + bias.unsqueeze(1)
 
 
 def _dlogits(logits: torch.Tensor, y: torch.Tensor, batch: int | None) -> torch.Tensor:
@@ -49,12 +69,12 @@ class LinearHead(nn.Module):
         self.bias = nn.Parameter(_uniform((len(seeds), classes), b, gens, dtype))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return affine(_batched(t, self.models), self.weight, self.bias)
+        return affine(inputs(t, self.models), self.weight, self.bias)
 
     def grad_factors(self, t: torch.Tensor, y: torch.Tensor, batch: int | None = None) -> tuple[torch.Tensor, list]:
         """(logits, factors): one forward pass, and grad = Σ over rows of Uᵀ V per parameter, the mean
         taken over `batch` rows (stacked t and t̂ give each half's gradient from one pass)."""
-        t = _batched(t, self.models)
+        t = per_model(t, self.models)
         logits = self(t)
         dz = _dlogits(logits, y, batch)
         return logits, [(dz, t), (dz, torch.ones_like(dz[..., :1]))]
@@ -79,11 +99,11 @@ class MLPHead(nn.Module):
         return pre, torch.relu(pre)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        h = self._hidden(_batched(t, self.models))[1]
+        h = self._hidden(inputs(t, self.models))[1]
         return affine(h, self.w2, self.b2)
 
     def grad_factors(self, t: torch.Tensor, y: torch.Tensor, batch: int | None = None) -> tuple[torch.Tensor, list]:
-        t = _batched(t, self.models)
+        t = per_model(t, self.models)
         pre, h = self._hidden(t)
         logits = affine(h, self.w2, self.b2)
         dz = _dlogits(logits, y, batch)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from noisecli.heads import LinearHead, MLPHead, cross_entropy
+from noisecli.heads import LinearHead, MLPHead, cross_entropy, grouped, inputs, per_model
 
 REGS = ("none", "lgm", "gradnorm", "cosine", "l2")
 FUSED = (LinearHead, MLPHead)   # heads whose LGM has a hand-written form
@@ -77,10 +77,10 @@ class _LinearLGM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, weight, bias, t, t_hat, y, lam: float, ce: float):
-        b, d, c = t.shape[1], t.shape[2], weight.shape[1]
-        gram = b * (d + c) < c * d
-        x = torch.cat([t - t_hat, t_hat], 1)                                          # X, [M, 2B, d]
-        z = torch.bmm(weight, x.mT)                                                   # [W X₁ᵀ | W X₂ᵀ]
+        (m, c, d), (k, b) = weight.shape, t.shape[:2]                                 # k inputs, m models
+        gram = b * (d * k / m + c) < c * d                                            # K is per input
+        x = torch.cat([t - t_hat, t_hat], 1)                                          # X, [S, 2B, d]
+        z = torch.bmm(grouped(weight, k), x.mT).view(m, c, 2 * b)                     # [W X₁ᵀ | W X₂ᵀ]
         z1, z2 = _halves(z)
         z1.add_(z2.add_(bias.unsqueeze(2)))                                           # z₂ += b; z₁ += z₂
         logp = torch.log_softmax(z, 1)
@@ -92,10 +92,10 @@ class _LinearLGM(torch.autograd.Function):
         u = torch.cat([a1, dp], 2)                                                    # U, [M, C, 2B]
         d_b = dp.sum(2)                                                               # B·D_b, [M, C]
         if gram:
-            uk = torch.bmm(u, torch.bmm(x, x.mT))                                     # B·D_W Xᵀ
+            uk = torch.bmm(grouped(u, k), torch.bmm(x, x.mT)).view(m, c, 2 * b)       # B·D_W Xᵀ
             norm = torch.sqrt((uk * u).sum((1, 2)) + d_b.square().sum(1))
         else:
-            uk = torch.bmm(u, x)                                                      # B·D_W, [M, C, d]
+            uk = torch.bmm(grouped(u, k), x).view(m, c, d)                            # B·D_W, [M, C, d]
             norm = torch.hypot(torch.linalg.vector_norm(uk, dim=(1, 2)), torch.linalg.vector_norm(d_b, dim=1))
         ctx.save_for_backward(x, p, a1, uk, d_b, norm)                                # norm = B·L_gm
         ctx.lam, ctx.ce, ctx.gram = lam, ce, gram
@@ -109,7 +109,8 @@ class _LinearLGM(torch.autograd.Function):
         b, lam, ce = x.shape[1] // 2, ctx.lam, ctx.ce
         # λE/B per model; where L_gm = 0, D = 0 and so R = 0 whatever the (finite) scale
         scale = (grad * (lam / b)) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
-        r = uk.clone() if ctx.gram else torch.bmm(uk, x.mT)                           # B·D_W Xᵀ
+        m, c, k = p.shape[0], p.shape[1], x.shape[0]
+        r = uk.clone() if ctx.gram else torch.bmm(grouped(uk, k), x.mT).view(p.shape)  # B·D_W Xᵀ
         r1, r2 = _halves(r)
         r1.add_(r2)                                                                   # D_W tᵀ = D_W(X₁ + X₂)ᵀ
         r.add_(d_b.unsqueeze(2)).mul_(scale.view(-1, 1, 1))                           # λR/B
@@ -120,7 +121,7 @@ class _LinearLGM(torch.autograd.Function):
             ca1 = a1 * (grad * (ce / b))
             s1.add_(ca1)
             s2.add_(ca1)
-        return torch.bmm(s, x), s2.sum(2), None, None, None, None, None
+        return torch.bmm(grouped(s, k), x).view(m, c, -1), s2.sum(2), None, None, None, None, None
 
 
 def _undo_difference(g: torch.Tensor, g_sum: torch.Tensor) -> torch.Tensor:
@@ -147,10 +148,10 @@ class _MLPLGM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, w1, b1, w2, b2, t, t_hat, y, lam: float, ce: float):
-        b, d, hid = t.shape[1], t.shape[2], w1.shape[1]
-        gram = b * (d + hid) < hid * d
-        x = torch.cat([t - t_hat, t_hat], 1)                                          # X, [M, 2B, d]
-        pre = torch.bmm(w1, x.mT)
+        (m, hid, d), (k, b) = w1.shape, t.shape[:2]                                   # k inputs, m models
+        gram = b * (d * k / m + hid) < hid * d
+        x = torch.cat([t - t_hat, t_hat], 1)                                          # X, [S, 2B, d]
+        pre = torch.bmm(grouped(w1, k), x.mT).view(m, hid, 2 * b)
         pre1, pre2 = _halves(pre)
         pre1.add_(pre2.add_(b1.unsqueeze(2)))                                         # W₁ t̂ + b₁, W₁ t + b₁
         h = pre.relu_()                                                               # [M, H, 2B]
@@ -166,10 +167,10 @@ class _MLPLGM(torch.autograd.Function):
         d_w2 = torch.bmm(u2, v2.mT)                                                   # [M, C, H]
         d_b2, d_b1 = da.sum(2), de.sum(2)
         if gram:
-            u1k = torch.bmm(u1, torch.bmm(x, x.mT))                                   # U₁K = D_W₁Xᵀ, [M, H, 2B]
+            u1k = torch.bmm(grouped(u1, k), torch.bmm(x, x.mT)).view(m, hid, 2 * b)   # U₁K = D_W₁Xᵀ
             sq_w1 = (u1k * u1).sum((1, 2))
         else:
-            u1k = torch.bmm(u1, x)                                                    # D_W₁, [M, H, d]
+            u1k = torch.bmm(grouped(u1, k), x).view(m, hid, d)                        # D_W₁, [M, H, d]
             sq_w1 = u1k.square().sum((1, 2))
         norm = torch.sqrt(sq_w1 + d_w2.square().sum((1, 2)) + d_b2.square().sum(1) + d_b1.square().sum(1))
         ctx.save_for_backward(w1, w2, x, mask, h, p, a, u2, v2, d_w2, d_b2, u1k, d_b1, norm)
@@ -188,7 +189,8 @@ class _MLPLGM(torch.autograd.Function):
         g_h = torch.bmm(d_w2.mT, u2)                                                  # ∂/∂[h₁ − h₂ | h₂]
         gh1, gh2 = _halves(g_h)
         gh2.sub_(gh1)                                                                 # ∂/∂h
-        g_u1 = u1k.clone() if ctx.gram else torch.bmm(u1k, x.mT)
+        k = x.shape[0]                                                                # inputs
+        g_u1 = u1k.clone() if ctx.gram else torch.bmm(grouped(u1k, k), x.mT).view(h.shape)
         g_e = _undo_difference(g_u1, d_b1).mul_(mask)                                 # ∂/∂(W₂ᵀA)
         g_a.baddbmm_(w2, g_e).mul_(scale)
         g_w2 = torch.bmm(a, g_e.mT)
@@ -201,15 +203,15 @@ class _MLPLGM(torch.autograd.Function):
         g_pre = g_h.mul_(scale).baddbmm_(w2.mT, g_z).mul_(mask)                       # ∂/∂ pre-activation
         q1, q2 = _halves(g_pre)
         q2.add_(q1)                                                                   # [Q₁ | Q₁ + Q₂]
-        return torch.bmm(g_pre, x), q2.sum(2), g_w2, g_b2, None, None, None, None, None
+        return torch.bmm(grouped(g_pre, k), x).view(w1.shape), q2.sum(2), g_w2, g_b2, None, None, None, None, None
 
 
 def _fused_lgm(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor, lam: float = 1.0,
                ce: float = 0.0) -> torch.Tensor:
     """c·CE + λ·L_gm through the head's hand-written form (linear or MLP)."""
     m = head.models
-    t, t_hat = (x.unsqueeze(0).expand(m, -1, -1) if x.dim() == 2 else x for x in (t, t_hat))
-    y = y.expand(t.shape[:2])
+    t, t_hat = inputs(t, m), inputs(t_hat, m)
+    y = y.expand(m, -1)
     if isinstance(head, LinearHead):
         return _LinearLGM.apply(head.weight, head.bias, t, t_hat, y, lam, ce)
     return _MLPLGM.apply(head.w1, head.b1, head.w2, head.b2, t, t_hat, y, lam, ce)
@@ -219,7 +221,7 @@ def _terms(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tenso
            reg: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(regulariser per model [M], logits at t): t and t̂ go through the head once, stacked."""
     models = getattr(head, "models", 1)
-    t, t_hat = (x.unsqueeze(0).expand(models, *x.shape) if x.dim() == 2 else x for x in (t, t_hat))
+    t, t_hat = per_model(t, models), per_model(t_hat, models)
     b = t.shape[1]
     y = y.expand(t.shape[:2])
     if reg == "l2":

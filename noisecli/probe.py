@@ -174,10 +174,11 @@ def flush_denormals():
 def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: list[float], seeds: list[int],
                 batch_size: int, epochs: int, weight_decay: float, reg: str = "none", gamma: float = 0.01,
                 lam: float = 0.15, progress: Reporter | None = None) -> torch.nn.Module:
-    """Train len(lrs) × len(seeds) heads at once (model index = lr index × S + seed index)."""
+    """Train len(seeds) × len(lrs) heads at once (model index = seed index × len(lrs) + lr index). A seed's
+    learning rates see the same batches and δ, so each batch is gathered once and shared (heads.inputs)."""
     n, d = x.shape
-    head = make_head(kind, d, classes, [sd for _ in lrs for sd in seeds]).to(x.device)
-    lr = torch.tensor([v for v in lrs for _ in seeds], device=x.device)
+    head = make_head(kind, d, classes, [sd for sd in seeds for _ in lrs]).to(x.device)
+    lr = torch.tensor([v for _ in seeds for v in lrs], device=x.device)
     opt_ = AdamW(list(head.parameters()), lr, weight_decay)
     deltas = Perturbations(seeds, d, gamma, x.device)
     steps_per_epoch = math.ceil(n / batch_size)
@@ -186,10 +187,10 @@ def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: 
         order = torch.stack([torch.randperm(n, generator=torch.Generator().manual_seed(sd * 1_000_003 + epoch))
                              for sd in seeds]).to(x.device)
         for start in range(0, n, batch_size):
-            idx = order[:, start:start + batch_size].repeat(len(lrs), 1)       # [M, B]
-            t, yb, t_hat = x[idx], y[idx], None
-            if reg != "none":  # one δ per seed, shared by that seed's learning rates
-                t_hat = t + deltas.next(idx.shape[1]).repeat(len(lrs), 1, 1)
+            idx = order[:, start:start + batch_size]                            # [seeds, B]
+            t, yb, t_hat = x[idx], y[idx].repeat_interleave(len(lrs), 0), None
+            if reg != "none":  # one δ per seed
+                t_hat = t + deltas.next(idx.shape[1])
             objective(head, t, yb, t_hat, reg, lam).backward()
             opt_.step(0.5 * (1 + math.cos(math.pi * step / total)))
             step += 1
@@ -257,7 +258,7 @@ def fit(feats: Features, kind: str, reg: str, cfg: ProbeConfig, device: torch.de
     for bs in s["batch_size"]:
         head = train_heads(xtr, ytr, kind, feats.classes, s["lr"], seeds, bs, s["epochs"], s["weight_decay"],
                            reg, cfg.gamma, cfg.lam, progress)
-        val, test = accuracy(head, xva, yva).view(len(s["lr"]), -1), accuracy(head, xte, yte).view(len(s["lr"]), -1)
+        val, test = (accuracy(head, a, b).view(len(seeds), -1).T for a, b in ((xva, yva), (xte, yte)))  # [lr, seed]
         for i, lr in enumerate(s["lr"]):
             grid.append({"lr": lr, "batch_size": bs, "val_acc": val[i].tolist(), "test_acc": test[i].tolist()})
     best = max(grid, key=lambda g: float(np.mean(g["val_acc"])))

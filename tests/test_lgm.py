@@ -89,7 +89,7 @@ def test_a_stacked_grid_trains_each_model_as_if_alone(kind, classes, reg):
     grid = train_heads(x, y, kind, classes, [1e-3, 5e-3], [0, 1], 8, 2, 0.01, reg, 0.05, 0.5)
     alone = train_heads(x, y, kind, classes, [5e-3], [1], 8, 2, 0.01, reg, 0.05, 0.5)
     for a, b in zip(grid.parameters(), alone.parameters()):
-        assert torch.allclose(a[3], b[0], atol=1e-6)   # model index = lr index × seeds + seed index
+        assert torch.allclose(a[3], b[0], atol=1e-6)   # model index = seed index × lrs + lr index
     first = next(grid.parameters())
     assert not torch.allclose(first[0], first[3])
 
@@ -125,3 +125,24 @@ def test_fused_objective_matches_double_backprop_in_both_forms(kind, dim, classe
     assert abs(ours.item() - ref.item()) <= 1e-10 * abs(ref.item())
     for a, b in zip(torch.autograd.grad(ours, params), torch.autograd.grad(ref, params)):
         assert ((a - b).norm() / b.norm()).item() < 1e-9
+
+
+@pytest.mark.parametrize("kind,dim,classes", [("linear", 12, 3), ("linear", 12, 40), ("mlp", 12, 3), ("mlp", 48, 6)])
+def test_models_sharing_an_input_batch_match_models_with_their_own_copy(kind, dim, classes):
+    """Grids share each seed's batch among its learning rates (heads.inputs): 2 batches for 6 models must
+    give what 6 per-model copies give, in value and gradient, in both forms of the fused LGM."""
+    g = torch.Generator().manual_seed(7)
+    t = torch.randn(2, 4, dim, generator=g, dtype=torch.float64)
+    t_hat = t + 0.01 * torch.randn(2, 4, dim, generator=g, dtype=torch.float64)
+    y = torch.randint(0, classes, (6, 4), generator=g)
+    head = make_head(kind, dim, classes, [0, 0, 0, 1, 1, 1], torch.float64)
+    with torch.no_grad():
+        for p in head.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))   # six different models
+    params = list(head.parameters())
+    for reg in ("lgm", "none"):
+        shared = objective(head, t, y, t_hat, reg, 0.15)
+        copies = objective(head, t.repeat_interleave(3, 0), y, t_hat.repeat_interleave(3, 0), reg, 0.15)
+        assert abs(shared.item() - copies.item()) <= 1e-12 * abs(copies.item())
+        for a, b in zip(torch.autograd.grad(shared, params), torch.autograd.grad(copies, params)):
+            assert torch.allclose(a, b, rtol=1e-10, atol=1e-14)
