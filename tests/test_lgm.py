@@ -146,3 +146,19 @@ def test_models_sharing_an_input_batch_match_models_with_their_own_copy(kind, di
         assert abs(shared.item() - copies.item()) <= 1e-12 * abs(copies.item())
         for a, b in zip(torch.autograd.grad(shared, params), torch.autograd.grad(copies, params)):
             assert torch.allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+def test_the_grid_reports_each_learning_rate_and_seed_as_trained_alone():
+    from noisecli.probe import Features, ProbeConfig, accuracy, fit
+    g = torch.Generator().manual_seed(0)
+    splits = {}
+    for name, n in (("train", 120), ("val", 40), ("test", 40)):
+        x = torch.randn(n, 8, generator=g)
+        splits[name] = (x, (x[:, 0] + 0.3 * torch.randn(n, generator=g) > 0).long())
+    cfg = ProbeConfig(features=[], seeds=2, lr="1e-5,3e-2", batch_size="16", epochs=2)
+    grid = fit(Features("f", "b", "t", 2, splits), "linear", "lgm", cfg, torch.device("cpu"))["grid"]
+    for point in grid:   # lr 1e-5 barely moves from chance, lr 3e-2 learns: a mix-up would show
+        alone = [accuracy(train_heads(*splits["train"], "linear", 2, [point["lr"]], [sd], 16, 2, 0.01, "lgm"),
+                          *splits["val"])[0].item() for sd in (0, 1)]
+        assert point["val_acc"] == pytest.approx(alone, abs=1e-6)
+    assert grid[1]["val_acc"][0] > grid[0]["val_acc"][0] + 0.1
