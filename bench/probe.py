@@ -1,13 +1,14 @@
 """Probe training speed: one step of plain CE, LGM by double backprop and noisecli's LGM, and the whole
 paper grid on 8,500 × 768 features, in one run.
 
-    python bench/probe.py [--repeats 5] [--skip-grid]
+    python bench/probe.py [--repeats 9] [--skip-grid]
 
 Step: a single head (B = 32), forward + backward + AdamW, for d ∈ {768, 4096}, C ∈ {2, 100}; medians of
-interleaved repeats. Grid: lr {3e-4, 6e-4} × batch {8, 12, 16, 32} × 5 seeds × 10 epochs (the paper's
-NLU grid) on 8,500 × 768 features, linear head, plain and with LGM, through `noisecli.probe.fit`; the
-baseline is the same training done the usual way (torch.optim.AdamW, one model at a time), timed on one
-of the 40 runs and multiplied by the steps of all of them.
+interleaved repeats, ratios as medians of within-repeat ratios. Grid: lr {3e-4, 6e-4} × batch
+{8, 12, 16, 32} × 5 seeds × 10 epochs (the paper's NLU grid) on 8,500 × 768 features, linear head, plain
+and with LGM, through `noisecli.probe.fit`; the baseline is the same training done the usual way
+(torch.optim.AdamW, one model at a time), timed on one of the 40 runs and multiplied by the steps of all
+of them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from noisecli.lgm import lgm_loss_double_backprop, objective
 from noisecli.probe import AdamW, Features, ProbeConfig, fit
 
 
-def step_times(kind: str, d: int, c: int, repeats: int, b: int = 32) -> dict[str, float]:
+def step_times(kind: str, d: int, c: int, repeats: int, b: int = 32) -> dict[str, list[float]]:
     torch.manual_seed(0)
     head = make_head(kind, d, c, [0])
     opt = AdamW(list(head.parameters()), torch.tensor([1e-3]), 0.01)
@@ -50,7 +51,7 @@ def step_times(kind: str, d: int, c: int, repeats: int, b: int = 32) -> dict[str
                 loss().backward()
                 opt.step(1.0)
             times[name].append((time.perf_counter() - t) / n)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
 
 
 def naive_run_seconds(x, y, classes, lr, bs, epochs, lgm: bool) -> float:
@@ -99,7 +100,7 @@ def grid(n: int = 8500, d: int = 768, classes: int = 2) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--skip-grid", action="store_true")
     args = ap.parse_args()
     # as noisecli's probe training does (probe.flush_denormals): the step timings train one head on one
@@ -107,14 +108,18 @@ def main() -> None:
     torch.set_flush_denormal(True)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
+    print("times: medians over repeats; ratios: medians of the ratios within each repeat (the three steps of a")
+    print("repeat run back to back, so a change in machine speed between repeats cancels out)")
     print("head    d     C    plain ms  double-backprop ms  noisecli-LGM ms  LGM/plain  double/plain")
     for kind in ("linear", "mlp"):
         for d in (768, 4096):
             for c in (2, 100):
                 t = step_times(kind, d, c, args.repeats)
-                p, dbl, ours = (t[k] * 1e3 for k in ("plain", "double backprop", "noisecli LGM"))
-                print(f"{kind:6s} {d:5d} {c:4d} {p:10.3f} {dbl:19.3f} {ours:16.3f} {ours / p:10.2f}x "
-                      f"{dbl / p:12.2f}x", flush=True)
+                p, dbl, ours = (statistics.median(t[k]) * 1e3 for k in ("plain", "double backprop", "noisecli LGM"))
+                ratio = {k: statistics.median(a / b for a, b in zip(t[k], t["plain"]))
+                         for k in ("double backprop", "noisecli LGM")}
+                print(f"{kind:6s} {d:5d} {c:4d} {p:10.3f} {dbl:19.3f} {ours:16.3f} {ratio['noisecli LGM']:10.2f}x "
+                      f"{ratio['double backprop']:12.2f}x", flush=True)
     if not args.skip_grid:
         grid()
 
