@@ -53,9 +53,10 @@ def main() -> None:
     torch.cuda.synchronize()
     dt = time.perf_counter() - t0
     tps = args.iters * args.batch_size * mcfg.block_size / dt
+    mode = "eager" if args.no_compile else f"compiled ({args.compile_mode or 'default'})"
     fpt = model.flops_per_token()
     print(f"{args.preset}: micro-batch {args.batch_size} x {mcfg.block_size}, bf16, "
-          f"{'eager' if args.no_compile else 'compiled ' + (args.compile_mode or 'default')}: {tps:,.0f} tokens/s, {dt / args.iters * 1000:.1f} ms/iter, "
+          f"{mode}: {tps:,.0f} tokens/s, {dt / args.iters * 1000:.1f} ms/iter, "
           f"MFU {tps * fpt / peak:.1%} of spec peak ({tps * fpt / measured:.1%} of measured matmul peak); "
           f"last loss {loss.item():.3f}; max memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
 

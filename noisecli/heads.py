@@ -2,9 +2,10 @@
 
 A head holds M independent models stacked along a first axis (one per seed or learning rate of a grid),
 so a whole grid trains in one batched matmul: `head(t)` maps features [S, B, d], each batch shared by
-M/S consecutive models (see `inputs`; [B, d] is shared by all), to logits [M, B, C]. Each head also writes its batch-mean cross-entropy gradient in closed form as
-factors: for every parameter, grad = Uᵀ V per model (U [M, B, out], V [M, B, in]; V = ones for a bias).
-That is what Local Gradient Matching (lgm.py) needs without second-order autograd.
+M/S consecutive models (see `inputs`; [B, d] is shared by all), to logits [M, B, C]. Each head also
+writes its batch-mean cross-entropy gradient in closed form as factors: for every parameter,
+grad = Uᵀ V per model (U [M, B, out], V [M, B, in]; V = ones for a bias). That is what Local Gradient
+Matching (lgm.py) needs without second-order autograd.
 """
 
 from __future__ import annotations
