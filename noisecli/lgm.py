@@ -67,19 +67,20 @@ class _LinearLGM(torch.autograd.Function):
     batch-mean gradients is D_W = U X / B and D_b = Σ(P₁ − P₂) / B (the difference trick above), and
     L_gm = ‖D‖. ‖U X‖ is either materialised ([C, d]) or taken through the Gram matrix K = X Xᵀ
     ([2B, 2B]) as ‖U X‖² = Σ (U K) ⊙ U, where U K = D_W Xᵀ is what the backward needs anyway: whichever
-    costs fewer flops (Gram when B(d + C) < Cd, i.e. many classes). z itself comes from X too:
+    costs fewer flops (Gram when B(d + C) < Cd, i.e. many classes; K is made once per input batch, and
+    t, t̂ may hold one batch per group of models, see heads.inputs). z itself comes from X too:
     z₂ = W X₂ᵀ + b, z₁ = W X₁ᵀ + z₂, so [t; t̂] is never built.
     Backward, with E = D / L_gm: R = [D_W tᵀ | D_W t̂ᵀ] + D_b where D_W tᵀ = D_W X₁ᵀ + D_W X₂ᵀ;
     S = P ⊙ (R − ⟨P, R⟩) per column (the softmax Jacobian); ∂/∂z₁ = λS₁ + cA₁, ∂/∂z₂ = −λS₂; and since
     t = X₁ + X₂, ∂/∂W = [H₁ | H₁ + H₂] X / B for H = ∂/∂z, ∂/∂b = Σ(H₁ + H₂) / B.
     A probe step is tiny (B = 32), so its cost is the number of tensor ops as much as flops: halves are
-    views, 1/B rides on scalars, each product is one bmm over X; about 50 ops forward and backward."""
+    views, 1/B rides on scalars, each product is one bmm over X; about 45 ops forward and backward."""
 
     @staticmethod
     def forward(ctx, weight, bias, t, t_hat, y, lam: float, ce: float):
         (m, c, d), (k, b) = weight.shape, t.shape[:2]                                 # k inputs, m models
         gram = b * (d * k / m + c) < c * d                                            # K is per input
-        x = torch.cat([t - t_hat, t_hat], 1)                                          # X, [S, 2B, d]
+        x = torch.cat([t - t_hat, t_hat], 1)                                          # X, [k, 2B, d]
         z = torch.bmm(grouped(weight, k), x.mT).view(m, c, 2 * b)                     # [W X₁ᵀ | W X₂ᵀ]
         z1, z2 = _halves(z)
         z1.add_(z2.add_(bias.unsqueeze(2)))                                           # z₂ += b; z₁ += z₂
@@ -150,7 +151,7 @@ class _MLPLGM(torch.autograd.Function):
     def forward(ctx, w1, b1, w2, b2, t, t_hat, y, lam: float, ce: float):
         (m, hid, d), (k, b) = w1.shape, t.shape[:2]                                   # k inputs, m models
         gram = b * (d * k / m + hid) < hid * d
-        x = torch.cat([t - t_hat, t_hat], 1)                                          # X, [S, 2B, d]
+        x = torch.cat([t - t_hat, t_hat], 1)                                          # X, [k, 2B, d]
         pre = torch.bmm(grouped(w1, k), x.mT).view(m, hid, 2 * b)
         pre1, pre2 = _halves(pre)
         pre1.add_(pre2.add_(b1.unsqueeze(2)))                                         # W₁ t̂ + b₁, W₁ t + b₁
