@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from noisecli.heads import LinearHead, MLPHead, cross_entropy, grouped, inputs, per_model
+from noisecli.heads import LinearHead, MLPHead, cross_entropy, grouped_bmm, inputs, per_model
 
 REGS = ("none", "lgm", "gradnorm", "cosine", "l2")
 FUSED = (LinearHead, MLPHead)   # heads whose LGM has a hand-written form
@@ -60,6 +60,45 @@ def _softmax_backward(g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     return torch._softmax_backward_data(g, p, 1, p.dtype)
 
 
+def _scores(w: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """W Tᵀ + b for T = [t; t̂], from X = [t − t̂; t̂] alone: [W X₁ᵀ | W X₂ᵀ], then z₂ += b, z₁ += z₂.
+    w [M, out, d], x [k, 2B, d] shared by groups of M/k models (heads.inputs) -> [M, out, 2B]."""
+    z = grouped_bmm(w, x.mT)
+    z1, z2 = _halves(z)
+    z1.add_(z2.add_(bias.unsqueeze(2)))
+    return z
+
+
+def _norm(u: torch.Tensor, x: torch.Tensor, gram: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(‖U X‖ per model, what the backward needs from it): through K = X Xᵀ (then U K = (U X) Xᵀ) or
+    with U X materialised."""
+    if gram:
+        uk = grouped_bmm(u, torch.bmm(x, x.mT))
+        return (uk * u).sum((1, 2)).clamp_min_(0).sqrt_(), uk   # ≥ 0 but for rounding
+    ux = grouped_bmm(u, x)
+    return torch.linalg.vector_norm(ux, dim=(1, 2)), ux
+
+
+def _norm_grad(saved: torch.Tensor, x: torch.Tensor, gram: bool) -> torch.Tensor:
+    """(U X) Xᵀ from what `_norm` kept, as a fresh tensor the caller may change in place."""
+    return saved.clone() if gram else grouped_bmm(saved, x.mT)
+
+
+def _value(logp: torch.Tensor, target: torch.Tensor, norm: torch.Tensor, lam: float, ce: float) -> torch.Tensor:
+    """c·CE at t + λ·L_gm from class-major log-probabilities [M, C, 2B], t's targets [M, 1, B] and
+    norm = B·L_gm."""
+    b = target.shape[2]
+    if ce:
+        return logp[..., :b].gather(1, target).sum().mul(-ce / b).add_(norm.sum(), alpha=lam / b)
+    return norm * (lam / b)
+
+
+def _scale(grad: torch.Tensor, norm: torch.Tensor, lam: float, b: int) -> torch.Tensor:
+    """λ·grad / (B·norm) per model, [M, 1, 1]: times the unscaled D, the gradient of λ·L_gm w.r.t. it.
+    Where L_gm = 0, D = 0, so any finite value serves."""
+    return ((grad * (lam / b)) / norm.clamp_min(torch.finfo(norm.dtype).tiny)).view(-1, 1, 1)
+
+
 class _LinearLGM(torch.autograd.Function):
     """c·CE + λ·L_gm of a linear head z = tWᵀ + b, summed over stacked models, with the gradient written
     out by hand (no autograd graph). Scores are class-major, [M, C, 2B] (t's columns, then t̂'s). With
@@ -81,10 +120,7 @@ class _LinearLGM(torch.autograd.Function):
         (m, c, d), (k, b) = weight.shape, t.shape[:2]                                 # k inputs, m models
         gram = b * (d * k / m + c) < c * d                                            # K is per input
         x = torch.cat([t - t_hat, t_hat], 1)                                          # X, [k, 2B, d]
-        z = torch.bmm(grouped(weight, k), x.mT).view(m, c, 2 * b)                     # [W X₁ᵀ | W X₂ᵀ]
-        z1, z2 = _halves(z)
-        z1.add_(z2.add_(bias.unsqueeze(2)))                                           # z₂ += b; z₁ += z₂
-        logp = torch.log_softmax(z, 1)
+        logp = torch.log_softmax(_scores(weight, bias, x), 1)
         p = logp.exp()
         p1, p2 = _halves(p)
         target = y.unsqueeze(1)                                                       # [M, 1, B]
@@ -92,29 +128,20 @@ class _LinearLGM(torch.autograd.Function):
         dp = p1 - p2
         u = torch.cat([a1, dp], 2)                                                    # U, [M, C, 2B]
         d_b = dp.sum(2)                                                               # B·D_b, [M, C]
-        if gram:
-            uk = torch.bmm(grouped(u, k), torch.bmm(x, x.mT)).view(m, c, 2 * b)       # B·D_W Xᵀ
-            norm = torch.sqrt((uk * u).sum((1, 2)) + d_b.square().sum(1))
-        else:
-            uk = torch.bmm(grouped(u, k), x).view(m, c, d)                            # B·D_W, [M, C, d]
-            norm = torch.hypot(torch.linalg.vector_norm(uk, dim=(1, 2)), torch.linalg.vector_norm(d_b, dim=1))
-        ctx.save_for_backward(x, p, a1, uk, d_b, norm)                                # norm = B·L_gm
+        norm_w, uk = _norm(u, x, gram)
+        norm = torch.hypot(norm_w, torch.linalg.vector_norm(d_b, dim=1))              # B·L_gm
+        ctx.save_for_backward(x, p, a1, uk, d_b, norm)
         ctx.lam, ctx.ce, ctx.gram = lam, ce, gram
-        if ce:
-            return logp[..., :b].gather(1, target).sum().mul(-ce / b).add_(norm.sum(), alpha=lam / b)
-        return norm * (lam / b)
+        return _value(logp, target, norm, lam, ce)
 
     @staticmethod
     def backward(ctx, grad):
         x, p, a1, uk, d_b, norm = ctx.saved_tensors
         b, lam, ce = x.shape[1] // 2, ctx.lam, ctx.ce
-        # λE/B per model; where L_gm = 0, D = 0 and so R = 0 whatever the (finite) scale
-        scale = (grad * (lam / b)) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
-        m, c, k = p.shape[0], p.shape[1], x.shape[0]
-        r = uk.clone() if ctx.gram else torch.bmm(grouped(uk, k), x.mT).view(p.shape)  # B·D_W Xᵀ
+        r = _norm_grad(uk, x, ctx.gram)                                               # B·D_W Xᵀ
         r1, r2 = _halves(r)
         r1.add_(r2)                                                                   # D_W tᵀ = D_W(X₁ + X₂)ᵀ
-        r.add_(d_b.unsqueeze(2)).mul_(scale.view(-1, 1, 1))                           # λR/B
+        r.add_(d_b.unsqueeze(2)).mul_(_scale(grad, norm, lam, b))                     # λR/B
         s = _softmax_backward(r, p)                                                   # λS/B, [M, C, 2B]
         s1, s2 = _halves(s)
         torch.sub(s1, s2, out=s2)                                                     # [H₁ | H₁ + H₂]
@@ -122,7 +149,7 @@ class _LinearLGM(torch.autograd.Function):
             ca1 = a1 * (grad * (ce / b))
             s1.add_(ca1)
             s2.add_(ca1)
-        return torch.bmm(grouped(s, k), x).view(m, c, -1), s2.sum(2), None, None, None, None, None
+        return grouped_bmm(s, x), s2.sum(2), None, None, None, None, None
 
 
 def _undo_difference(g: torch.Tensor, g_sum: torch.Tensor) -> torch.Tensor:
@@ -152,10 +179,7 @@ class _MLPLGM(torch.autograd.Function):
         (m, hid, d), (k, b) = w1.shape, t.shape[:2]                                   # k inputs, m models
         gram = b * (d * k / m + hid) < hid * d
         x = torch.cat([t - t_hat, t_hat], 1)                                          # X, [k, 2B, d]
-        pre = torch.bmm(grouped(w1, k), x.mT).view(m, hid, 2 * b)
-        pre1, pre2 = _halves(pre)
-        pre1.add_(pre2.add_(b1.unsqueeze(2)))                                         # W₁ t̂ + b₁, W₁ t + b₁
-        h = pre.relu_()                                                               # [M, H, 2B]
+        h = _scores(w1, b1, x).relu_()                                                # [M, H, 2B]
         mask = torch.sign(h)                                                          # relu′ as 0/1 floats
         logp = torch.log_softmax(torch.baddbmm(b2.unsqueeze(2), w2, h), 1)
         p = logp.exp()
@@ -167,32 +191,23 @@ class _MLPLGM(torch.autograd.Function):
         u2, v2, u1 = torch.cat([a1, da], 2), torch.cat([h1 - h2, h2], 2), torch.cat([e1, de], 2)
         d_w2 = torch.bmm(u2, v2.mT)                                                   # [M, C, H]
         d_b2, d_b1 = da.sum(2), de.sum(2)
-        if gram:
-            u1k = torch.bmm(grouped(u1, k), torch.bmm(x, x.mT)).view(m, hid, 2 * b)   # U₁K = D_W₁Xᵀ
-            sq_w1 = (u1k * u1).sum((1, 2))
-        else:
-            u1k = torch.bmm(grouped(u1, k), x).view(m, hid, d)                        # D_W₁, [M, H, d]
-            sq_w1 = u1k.square().sum((1, 2))
-        norm = torch.sqrt(sq_w1 + d_w2.square().sum((1, 2)) + d_b2.square().sum(1) + d_b1.square().sum(1))
+        norm_w1, u1k = _norm(u1, x, gram)
+        norm = torch.sqrt(norm_w1.square() + d_w2.square().sum((1, 2)) + d_b2.square().sum(1) + d_b1.square().sum(1))
         ctx.save_for_backward(w1, w2, x, mask, h, p, a, u2, v2, d_w2, d_b2, u1k, d_b1, norm)
         ctx.lam, ctx.ce, ctx.gram = lam, ce, gram
-        if ce:
-            return logp[..., :b].gather(1, target[..., :b]).sum().mul(-ce / b).add_(norm.sum(), alpha=lam / b)
-        return norm * (lam / b)
+        return _value(logp, target[..., :b], norm, lam, ce)
 
     @staticmethod
     def backward(ctx, grad):
         w1, w2, x, mask, h, p, a, u2, v2, d_w2, d_b2, u1k, d_b1, norm = ctx.saved_tensors
         b, lam, ce = x.shape[1] // 2, ctx.lam, ctx.ce
-        scale = ((grad * (lam / b)) / norm.clamp_min(torch.finfo(norm.dtype).tiny)).view(-1, 1, 1)
-        # ∂(λL_gm)/∂ of A, h, E (scale = λ/(B·‖B·D‖), the gradient of the unscaled D is scale·D)
+        scale = _scale(grad, norm, lam, b)
+        # ∂(λL_gm)/∂ of A, h, E (the gradient of the unscaled D is scale·D)
         g_a = _undo_difference(torch.bmm(d_w2, v2), d_b2)                             # ∂/∂A
         g_h = torch.bmm(d_w2.mT, u2)                                                  # ∂/∂[h₁ − h₂ | h₂]
         gh1, gh2 = _halves(g_h)
         gh2.sub_(gh1)                                                                 # ∂/∂h
-        k = x.shape[0]                                                                # inputs
-        g_u1 = u1k.clone() if ctx.gram else torch.bmm(grouped(u1k, k), x.mT).view(h.shape)
-        g_e = _undo_difference(g_u1, d_b1).mul_(mask)                                 # ∂/∂(W₂ᵀA)
+        g_e = _undo_difference(_norm_grad(u1k, x, ctx.gram), d_b1).mul_(mask)         # ∂/∂(W₂ᵀA)
         g_a.baddbmm_(w2, g_e).mul_(scale)
         g_w2 = torch.bmm(a, g_e.mT)
         # through the softmax (plus the CE term on t's columns), then z = W₂h + b₂
@@ -204,7 +219,7 @@ class _MLPLGM(torch.autograd.Function):
         g_pre = g_h.mul_(scale).baddbmm_(w2.mT, g_z).mul_(mask)                       # ∂/∂ pre-activation
         q1, q2 = _halves(g_pre)
         q2.add_(q1)                                                                   # [Q₁ | Q₁ + Q₂]
-        return torch.bmm(grouped(g_pre, k), x).view(w1.shape), q2.sum(2), g_w2, g_b2, None, None, None, None, None
+        return grouped_bmm(g_pre, x), q2.sum(2), g_w2, g_b2, None, None, None, None, None
 
 
 def _fused_lgm(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor, lam: float = 1.0,
@@ -254,7 +269,7 @@ def penalty(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tens
 def objective(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor | None, reg: str,
               lam: float) -> torch.Tensor:
     """The training loss L = L_ce + λ·L_reg, summed over stacked models. The logits at t come from the
-    regulariser's own forward pass; a linear head with LGM takes the fused closed form above."""
+    regulariser's own forward pass; LGM on the linear and MLP heads takes their fused forms above."""
     if reg == "none":
         return cross_entropy(head(t), y)
     if reg == "lgm" and isinstance(head, FUSED):
