@@ -4,7 +4,9 @@ paper grid on 8,500 × 768 features, in one run.
     python bench/probe.py [--repeats 9] [--skip-grid]
 
 Step: a single head (B = 32), forward + backward + AdamW, for d ∈ {768, 4096}, C ∈ {2, 100}; medians of
-interleaved repeats, ratios as medians of within-repeat ratios. Grid: lr {3e-4, 6e-4} × batch
+interleaved repeats, ratios as medians of within-repeat ratios. Each step starts from the batch t and, for
+the two LGM steps, the drawn γδ, and makes what it needs from them (t̂ = t + γδ for double backprop,
+X = [t − t̂; t̂] for noisecli's, whose gradient is then written in closed form, as probe.train_heads does). Grid: lr {3e-4, 6e-4} × batch
 {8, 12, 16, 32} × 5 seeds × 10 epochs (the paper's NLU grid) on 8,500 × 768 features, linear head, plain
 and with LGM, through `noisecli.probe.fit`; the baseline is the same training done the usual way
 (torch.optim.AdamW, one model at a time), timed on one of the 40 runs and multiplied by the steps of all
@@ -24,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from noisecli.heads import cross_entropy, make_head
-from noisecli.lgm import lgm_loss_double_backprop, objective
+from noisecli.lgm import add_fused_gradient, lgm_loss_double_backprop
 from noisecli.probe import AdamW, Features, ProbeConfig, fit
 
 
@@ -33,22 +35,29 @@ def step_times(kind: str, d: int, c: int, repeats: int, b: int = 32) -> dict[str
     head = make_head(kind, d, c, [0])
     opt = AdamW(list(head.parameters()), torch.tensor([1e-3]), 0.01)
     x, y = torch.randn(b, d), torch.randint(0, c, (b,))
-    x_hat = x + 0.01 * torch.randn_like(x)
-    steps = {
-        "plain": lambda: cross_entropy(head(x), y),
-        "double backprop": lambda: cross_entropy(head(x), y) + 0.15 * lgm_loss_double_backprop(head, x, y, x_hat),
-        "noisecli LGM": lambda: objective(head, x, y, x_hat, "lgm", 0.15),
-    }
+    offset = -0.01 * torch.randn_like(x)            # t − t̂ = −γδ, drawn beforehand as probe.train_heads does
+
+    def plain():
+        cross_entropy(head(x), y).backward()
+
+    def double_backprop():
+        x_hat = x - offset
+        (cross_entropy(head(x), y) + 0.15 * lgm_loss_double_backprop(head, x, y, x_hat)).backward()
+
+    def noisecli():                                  # probe.train_heads' LGM step
+        add_fused_gradient(head, torch.cat([offset, x - offset]), y, 0.15)
+
+    steps = {"plain": plain, "double backprop": double_backprop, "noisecli LGM": noisecli}
     n = 3 if (kind, d) == ("mlp", 4096) else 30
     times: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(repeats):
-        for name, loss in steps.items():
+        for name, gradient in steps.items():
             for _ in range(2):
-                loss().backward()
+                gradient()
                 opt.step(1.0)
             t = time.perf_counter()
             for _ in range(n):
-                loss().backward()
+                gradient()
                 opt.step(1.0)
             times[name].append((time.perf_counter() - t) / n)
     return times

@@ -11,16 +11,18 @@ O(1) ones, so float32 keeps its precision. Its squared norm is either materialis
 a C-class layer) or taken through the Gram ("ghost norm") identity ‖UᵀV‖²_F = Σ (UUᵀ) ⊙ (VVᵀ), which
 only builds 2B × 2B matrices — whichever costs fewer flops.
 
-LGM itself, for both heads, goes through a fused form with a hand-written backward (`_LinearLGM`,
-`_MLPLGM`): no autograd graph, and the Gram products reused by the backward. The ablations (gradnorm,
-cosine) take the factor form above through first-order autograd. Either way `loss.backward()` gives
-exactly what double backprop gives (tests check both in float64).
+LGM itself, for both heads, goes through a fused form (`_linear`, `_mlp`) that writes the value and
+the gradient in closed form: no autograd graph, and the Gram products reused by the gradient. Training
+takes that gradient directly (`add_fused_gradient`); `lgm_loss` and `objective` wrap it in one autograd
+node. The ablations (gradnorm, cosine) take the factor form above through first-order autograd. Either
+way the gradient is exactly what double backprop gives (tests check both in float64).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from noisecli.heads import LinearHead, MLPHead, cross_entropy, grouped_bmm, inputs, per_model
 
@@ -62,7 +64,9 @@ def _softmax_backward(g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 def _scores(w: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """W Tᵀ + b for T = [t; t̂], from X = [t − t̂; t̂] alone: [W X₁ᵀ | W X₂ᵀ], then z₂ += b, z₁ += z₂.
-    w [M, out, d], x [k, 2B, d] shared by groups of M/k models (heads.inputs) -> [M, out, 2B]."""
+    w [M, out, d], x [k, 2B, d] shared by groups of M/k models (heads.inputs) -> [M, out, 2B]. z₁ − z₂
+    comes from t − t̂ alone, so at γ = 0 the halves are bit-identical (a matmul of [t; t̂] may round
+    identical columns differently: MKL does on AVX2 machines)."""
     z = grouped_bmm(w, x.mT)
     z1, z2 = _halves(z)
     z1.add_(z2.add_(bias.unsqueeze(2)))
@@ -70,18 +74,13 @@ def _scores(w: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tenso
 
 
 def _norm(u: torch.Tensor, x: torch.Tensor, gram: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(‖U X‖ per model, what the backward needs from it): through K = X Xᵀ (then U K = (U X) Xᵀ) or
-    with U X materialised."""
+    """(‖U X‖ per model, what the gradient needs from it): through K = X Xᵀ (then U K = (U X) Xᵀ, free to
+    change in place) or with U X materialised."""
     if gram:
         uk = grouped_bmm(u, torch.bmm(x, x.mT))
         return (uk * u).sum((1, 2)).clamp_min_(0).sqrt_(), uk   # ≥ 0 but for rounding
     ux = grouped_bmm(u, x)
     return torch.linalg.vector_norm(ux, dim=(1, 2)), ux
-
-
-def _norm_grad(saved: torch.Tensor, x: torch.Tensor, gram: bool) -> torch.Tensor:
-    """(U X) Xᵀ from what `_norm` kept, as a fresh tensor the caller may change in place."""
-    return saved.clone() if gram else grouped_bmm(saved, x.mT)
 
 
 def _value(logp: torch.Tensor, target: torch.Tensor, norm: torch.Tensor, lam: float, ce: float) -> torch.Tensor:
@@ -93,63 +92,92 @@ def _value(logp: torch.Tensor, target: torch.Tensor, norm: torch.Tensor, lam: fl
     return norm * (lam / b)
 
 
-def _scale(grad: torch.Tensor, norm: torch.Tensor, lam: float, b: int) -> torch.Tensor:
-    """λ·grad / (B·norm) per model, [M, 1, 1]: times the unscaled D, the gradient of λ·L_gm w.r.t. it.
-    Where L_gm = 0, D = 0, so any finite value serves."""
-    return ((grad * (lam / b)) / norm.clamp_min(torch.finfo(norm.dtype).tiny)).view(-1, 1, 1)
+def _scale(norm: torch.Tensor, lam: float, b: int) -> torch.Tensor:
+    """λ / (B·norm) per model, [M, 1, 1]: times the unscaled D, the gradient of λ·L_gm w.r.t. it. Where
+    L_gm = 0, D = 0, so any finite value serves."""
+    return norm.clamp_min(torch.finfo(norm.dtype).tiny).reciprocal_().mul_(lam / b).view(-1, 1, 1)
 
 
-class _LinearLGM(torch.autograd.Function):
-    """c·CE + λ·L_gm of a linear head z = tWᵀ + b, summed over stacked models, with the gradient written
-    out by hand (no autograd graph). Scores are class-major, [M, C, 2B] (t's columns, then t̂'s). With
+def _linear(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: torch.Tensor, lam: float, ce: float,
+            value: bool = True) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
+    """(c·CE + λ·L_gm summed over models, its gradient w.r.t. (weight, bias)) of a linear head
+    z = tWᵀ + b, in closed form. Scores are class-major, [M, C, 2B] (t's columns, then t̂'s). With
     X = [t − t̂; t̂], P = softmax(z), A₁ = P₁ − onehot and U = [A₁ | P₁ − P₂], the difference of the two
     batch-mean gradients is D_W = U X / B and D_b = Σ(P₁ − P₂) / B (the difference trick above), and
     L_gm = ‖D‖. ‖U X‖ is either materialised ([C, d]) or taken through the Gram matrix K = X Xᵀ
-    ([2B, 2B]) as ‖U X‖² = Σ (U K) ⊙ U, where U K = D_W Xᵀ is what the backward needs anyway: whichever
+    ([2B, 2B]) as ‖U X‖² = Σ (U K) ⊙ U, where U K = D_W Xᵀ is what the gradient needs anyway: whichever
     costs fewer flops (Gram when B(d + C) < Cd, i.e. many classes; K is made once per input batch, and
-    t, t̂ may hold one batch per group of models, see heads.inputs). z itself comes from X too:
+    x may hold one batch per group of models, see heads.inputs). z itself comes from X too:
     z₂ = W X₂ᵀ + b, z₁ = W X₁ᵀ + z₂, so [t; t̂] is never built.
-    Backward, with E = D / L_gm: R = [D_W tᵀ | D_W t̂ᵀ] + D_b where D_W tᵀ = D_W X₁ᵀ + D_W X₂ᵀ;
+    Gradient, with E = D / L_gm: R = [D_W tᵀ | D_W t̂ᵀ] + D_b where D_W tᵀ = D_W X₁ᵀ + D_W X₂ᵀ;
     S = P ⊙ (R − ⟨P, R⟩) per column (the softmax Jacobian); ∂/∂z₁ = λS₁ + cA₁, ∂/∂z₂ = −λS₂; and since
     t = X₁ + X₂, ∂/∂W = [H₁ | H₁ + H₂] X / B for H = ∂/∂z, ∂/∂b = Σ(H₁ + H₂) / B.
-    A probe step is tiny (B = 32), so its cost is the number of tensor ops as much as flops: halves are
-    views, 1/B rides on scalars, each product is one bmm over X; about 45 ops forward and backward."""
+    A probe step is tiny (B = 32): it costs its number of tensor ops (~7 µs each on the 2-core machines
+    here) as much as its flops, so halves are views, 1/B rides on scalars, each product is one bmm over X,
+    and the loss value (a few reductions) is only made when asked for."""
+    (m, c, d), (k, b) = weight.shape, (x.shape[0], x.shape[1] // 2)                # k inputs, m models
+    gram = b * (d * k / m + c) < c * d                                            # K is per input
+    logp = torch.log_softmax(_scores(weight, bias, x), 1)
+    p = logp.exp()
+    p1, p2 = _halves(p)
+    target = y.unsqueeze(1)                                                       # [M, 1, B]
+    a1 = p1.scatter_add(1, target, torch.full(target.shape, -1.0, dtype=p1.dtype, device=p1.device))
+    dp = p1 - p2
+    d_b = dp.sum(2)                                                               # B·D_b, [M, C]
+    norm_w, r = _norm(torch.cat([a1, dp], 2), x, gram)
+    norm = torch.hypot(norm_w, torch.linalg.vector_norm(d_b, dim=1))              # B·L_gm
+    val = _value(logp, target, norm, lam, ce) if value else None
+    r = r if gram else grouped_bmm(r, x.mT)                                       # B·D_W Xᵀ
+    r1, r2 = _halves(r)
+    r1.add_(r2)                                                                   # D_W tᵀ = D_W(X₁ + X₂)ᵀ
+    r.add_(d_b.unsqueeze(2)).mul_(_scale(norm, lam, b))                           # λR/B
+    s = _softmax_backward(r, p)                                                   # λS/B, [M, C, 2B]
+    s1, s2 = _halves(s)
+    torch.sub(s1, s2, out=s2)                                                     # [H₁ | H₁ + H₂]
+    if ce:
+        s1.add_(a1, alpha=ce / b)
+        s2.add_(a1, alpha=ce / b)
+    return val, (grouped_bmm(s, x), s2.sum(2))
 
-    @staticmethod
-    def forward(ctx, weight, bias, t, t_hat, y, lam: float, ce: float):
-        (m, c, d), (k, b) = weight.shape, t.shape[:2]                                 # k inputs, m models
-        gram = b * (d * k / m + c) < c * d                                            # K is per input
-        x = torch.cat([t - t_hat, t_hat], 1)                                          # X, [k, 2B, d]
-        logp = torch.log_softmax(_scores(weight, bias, x), 1)
-        p = logp.exp()
-        p1, p2 = _halves(p)
-        target = y.unsqueeze(1)                                                       # [M, 1, B]
-        a1 = p1.scatter_add(1, target, torch.full(target.shape, -1.0, dtype=p1.dtype, device=p1.device))
-        dp = p1 - p2
-        u = torch.cat([a1, dp], 2)                                                    # U, [M, C, 2B]
-        d_b = dp.sum(2)                                                               # B·D_b, [M, C]
-        norm_w, uk = _norm(u, x, gram)
-        norm = torch.hypot(norm_w, torch.linalg.vector_norm(d_b, dim=1))              # B·L_gm
-        ctx.save_for_backward(x, p, a1, uk, d_b, norm)
-        ctx.lam, ctx.ce, ctx.gram = lam, ce, gram
-        return _value(logp, target, norm, lam, ce)
 
-    @staticmethod
-    def backward(ctx, grad):
-        x, p, a1, uk, d_b, norm = ctx.saved_tensors
-        b, lam, ce = x.shape[1] // 2, ctx.lam, ctx.ce
-        r = _norm_grad(uk, x, ctx.gram)                                               # B·D_W Xᵀ
-        r1, r2 = _halves(r)
-        r1.add_(r2)                                                                   # D_W tᵀ = D_W(X₁ + X₂)ᵀ
-        r.add_(d_b.unsqueeze(2)).mul_(_scale(grad, norm, lam, b))                     # λR/B
-        s = _softmax_backward(r, p)                                                   # λS/B, [M, C, 2B]
-        s1, s2 = _halves(s)
-        torch.sub(s1, s2, out=s2)                                                     # [H₁ | H₁ + H₂]
-        if ce:
-            ca1 = a1 * (grad * (ce / b))
-            s1.add_(ca1)
-            s2.add_(ca1)
-        return grouped_bmm(s, x), s2.sum(2), None, None, None, None, None
+def _binary(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: torch.Tensor, lam: float, ce: float,
+            value: bool = True) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
+    """`_linear` for two classes. A softmax over two scores depends on their difference only, so all of it
+    goes through w̄ = w₀ − w₁, b̄ = b₀ − b₁ and q = σ(z₀ − z₁), the probability of class 0: U's two rows
+    are ±ū with ū = [q₁ − 1{y = 0} | q₁ − q₂], so D_W = [v; −v] with v = ū X, ‖D‖² = 2(‖v‖² + D_b̄²),
+    and every product over X is a matrix-vector one (about half the time of the two-row products on the
+    CPUs here). Vectors are laid out [k, 2B, M/k] (k inputs, models sharing one last) so that X needs no
+    transposed copy; the gradient follows `_linear`'s with σ′ = q(1 − q) for the softmax Jacobian."""
+    m, (k, b2, d) = weight.shape[0], x.shape
+    b, g = b2 // 2, m // k
+    z = torch.bmm(x, (weight[:, 0] - weight[:, 1]).view(k, g, d).mT)            # z₀ − z₁, [k, 2B, g]
+    z1, z2 = z.tensor_split(2, 1)
+    z1.add_(z2.add_((bias[:, 0] - bias[:, 1]).view(k, 1, g)))                     # as in `_scores`
+    q = torch.sigmoid(z)
+    q1, q2 = q.tensor_split(2, 1)
+    y0 = y.view(k, g, b).mT == 0                                                  # [k, B, g]
+    a1, dq = q1 - y0.to(q.dtype), q1 - q2
+    v = torch.bmm(x.mT, torch.cat([a1, dq], 1))                                   # [k, d, g]
+    d_b = dq.sum(1, keepdim=True)                                                 # B·D_b̄, [k, 1, g]
+    norm = torch.hypot(torch.linalg.vector_norm(v, dim=1, keepdim=True), d_b).mul_(2 ** 0.5)   # B·L_gm
+    val = None
+    if value:
+        val = norm.view(m) * (lam / b)
+        if ce:   # the CE term: −log σ(±(z₀ − z₁)), + for y = 0
+            val = F.logsigmoid(torch.where(y0, z1, -z1)).sum().mul(-ce / b).add_(val.sum())
+    r = torch.bmm(x, v)                                                           # v·X
+    r1, r2 = r.tensor_split(2, 1)
+    r1.add_(r2)                                                                   # v·t, v·t̂
+    r.add_(d_b).mul_(norm.clamp_min(torch.finfo(norm.dtype).tiny).reciprocal_().mul_(2 * lam / b))
+    h = r.mul_(q * (1 - q))                                                       # λ·∂L_gm/∂z, with σ′
+    h1, h2 = h.tensor_split(2, 1)
+    torch.sub(h1, h2, out=h2)                                                     # [H₁ | H₁ + H₂]
+    if ce:
+        h1.add_(a1, alpha=ce / b)
+        h2.add_(a1, alpha=ce / b)
+    g_w = torch.bmm(x.mT, h).mT.reshape(m, 1, d)                                  # ∂/∂w̄
+    g_b = h2.sum(1).view(m, 1)
+    return val, (torch.cat([g_w, -g_w], 1), torch.cat([g_b, -g_b], 1))
 
 
 def _undo_difference(g: torch.Tensor, g_sum: torch.Tensor) -> torch.Tensor:
@@ -162,75 +190,105 @@ def _undo_difference(g: torch.Tensor, g_sum: torch.Tensor) -> torch.Tensor:
     return g
 
 
-class _MLPLGM(torch.autograd.Function):
-    """c·CE + λ·L_gm of the MLP head z = W₂ relu(W₁t + b₁) + b₂, summed over stacked models, with the
-    gradient written out by hand. Everything is feature-major, [M, features, 2B] (t's columns, then t̂'s),
-    X = [t − t̂; t̂] as in _LinearLGM. With A = P − onehot, the error at the hidden layer
-    E = (W₂ᵀA) ⊙ relu′ and the difference trick, B·D is
+def _mlp(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+         lam: float, ce: float, value: bool = True) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
+    """(c·CE + λ·L_gm summed over models, its gradient w.r.t. (w1, b1, w2, b2)) of the MLP head
+    z = W₂ relu(W₁t + b₁) + b₂, in closed form. Everything is feature-major, [M, features, 2B] (t's
+    columns, then t̂'s), X = [t − t̂; t̂] as in `_linear`. With A = P − onehot, the error at the hidden
+    layer E = (W₂ᵀA) ⊙ relu′ and the difference trick, B·D is
         D_W₂ = [A₁ | A₁ − A₂] [h₁ − h₂ | h₂]ᵀ,  D_b₂ = Σ(A₁ − A₂),  D_W₁ = [E₁ | E₁ − E₂] X,  D_b₁ = Σ(E₁ − E₂);
     ‖D_W₁‖ (hidden × d) goes through the Gram matrix K = X Xᵀ unless the layer is small, and then
-    ∂‖D_W₁‖²/∂U₁ = 2 U₁K is a product already made. The backward runs the chain rule back through E, A,
+    ∂‖D_W₁‖²/∂U₁ = 2 U₁K is a product already made. The gradient runs the chain rule back through E, A,
     the softmax, h and W₁ by hand: two [hidden × d] products over 2B columns (W₁'s forward and its
-    gradient) plus [2B × 2B] ones, and about 95 tensor ops in all where autograd through the factor
+    gradient) plus [2B × 2B] ones, and about 90 tensor ops in all where autograd through the factor
     form ran about 200 (profiled at d = 768)."""
+    (m, hid, d), (k, b) = w1.shape, (x.shape[0], x.shape[1] // 2)                 # k inputs, m models
+    gram = b * (d * k / m + hid) < hid * d
+    h = _scores(w1, b1, x).relu_()                                                # [M, H, 2B]
+    mask = torch.sign(h)                                                          # relu′ as 0/1 floats
+    h1, h2 = _halves(h)
+    v2 = torch.cat([h1 - h2, h2], 2)
+    logp = torch.log_softmax(_scores(w2, b2, v2.mT), 1)                           # z₁ − z₂ = W₂(h₁ − h₂)
+    p = logp.exp()
+    target = torch.cat([y, y], 1).unsqueeze(1)                                    # [M, 1, 2B]
+    a = p.scatter_add(1, target, torch.full(target.shape, -1.0, dtype=p.dtype, device=p.device))
+    a1, a2 = _halves(a)
+    da = a1 - a2
+    u2 = torch.cat([a1, da], 2)
+    e = torch.bmm(w2.mT, u2)                                                      # W₂ᵀ[A₁ | A₁ − A₂]
+    e1, e2 = _halves(e)
+    torch.sub(e1, e2, out=e2)                                                     # (exact at γ = 0)
+    e.mul_(mask)                                                                  # E, [M, H, 2B]
+    de = e1 - e2
+    d_w2 = torch.bmm(u2, v2.mT)                                                   # [M, C, H]
+    d_b2, d_b1 = da.sum(2), de.sum(2)
+    norm_w1, g_e = _norm(torch.cat([e1, de], 2), x, gram)
+    norm = torch.sqrt(norm_w1.square() + d_w2.square().sum((1, 2)) + d_b2.square().sum(1) + d_b1.square().sum(1))
+    val = _value(logp, target[..., :b], norm, lam, ce) if value else None
+    scale = _scale(norm, lam, b)
+    # ∂(λL_gm)/∂ of A, h, E (the gradient of the unscaled D is scale·D)
+    g_a = _undo_difference(torch.bmm(d_w2, v2), d_b2)                             # ∂/∂A
+    g_h = torch.bmm(d_w2.mT, u2)                                                  # ∂/∂[h₁ − h₂ | h₂]
+    gh1, gh2 = _halves(g_h)
+    gh2.sub_(gh1)                                                                 # ∂/∂h
+    g_e = g_e if gram else grouped_bmm(g_e, x.mT)                                 # ∂/∂[E₁ | E₁ − E₂]
+    g_e = _undo_difference(g_e, d_b1).mul_(mask)                                  # ∂/∂(W₂ᵀA)
+    g_a.baddbmm_(w2, g_e).mul_(scale)
+    g_w2 = torch.bmm(a, g_e.mT)
+    # through the softmax (plus the CE term on t's columns), then z = W₂h + b₂
+    g_z = _softmax_backward(g_a, p)
+    if ce:
+        _halves(g_z)[0].add_(a1, alpha=ce / b)
+    g_w2 = g_w2.mul_(scale).baddbmm_(g_z, h.mT)
+    g_b2 = g_z.sum(2)
+    g_pre = g_h.mul_(scale).baddbmm_(w2.mT, g_z).mul_(mask)                       # ∂/∂ pre-activation
+    q1, q2 = _halves(g_pre)
+    q2.add_(q1)                                                                   # [Q₁ | Q₁ + Q₂]
+    return val, (grouped_bmm(g_pre, x), q2.sum(2), g_w2, g_b2)
+
+
+class _FusedLGM(torch.autograd.Function):
+    """c·CE + λ·L_gm as an autograd node: the forward makes the value and, in closed form, the gradient
+    (`_linear` / `_mlp`); the backward scales that gradient. No second-order graph is ever built."""
 
     @staticmethod
-    def forward(ctx, w1, b1, w2, b2, t, t_hat, y, lam: float, ce: float):
-        (m, hid, d), (k, b) = w1.shape, t.shape[:2]                                   # k inputs, m models
-        gram = b * (d * k / m + hid) < hid * d
-        x = torch.cat([t - t_hat, t_hat], 1)                                          # X, [k, 2B, d]
-        h = _scores(w1, b1, x).relu_()                                                # [M, H, 2B]
-        mask = torch.sign(h)                                                          # relu′ as 0/1 floats
-        logp = torch.log_softmax(torch.baddbmm(b2.unsqueeze(2), w2, h), 1)
-        p = logp.exp()
-        target = torch.cat([y, y], 1).unsqueeze(1)                                    # [M, 1, 2B]
-        a = p.scatter_add(1, target, torch.full(target.shape, -1.0, dtype=p.dtype, device=p.device))
-        e = torch.bmm(w2.mT, a).mul_(mask)                                            # E, [M, H, 2B]
-        (a1, a2), (h1, h2), (e1, e2) = _halves(a), _halves(h), _halves(e)
-        da, de = a1 - a2, e1 - e2
-        u2, v2, u1 = torch.cat([a1, da], 2), torch.cat([h1 - h2, h2], 2), torch.cat([e1, de], 2)
-        d_w2 = torch.bmm(u2, v2.mT)                                                   # [M, C, H]
-        d_b2, d_b1 = da.sum(2), de.sum(2)
-        norm_w1, u1k = _norm(u1, x, gram)
-        norm = torch.sqrt(norm_w1.square() + d_w2.square().sum((1, 2)) + d_b2.square().sum(1) + d_b1.square().sum(1))
-        ctx.save_for_backward(w1, w2, x, mask, h, p, a, u2, v2, d_w2, d_b2, u1k, d_b1, norm)
-        ctx.lam, ctx.ce, ctx.gram = lam, ce, gram
-        return _value(logp, target[..., :b], norm, lam, ce)
+    def forward(ctx, fn, x, y, lam: float, ce: float, *params):
+        value, grads = fn(*params, x, y, lam, ce)
+        ctx.save_for_backward(*grads)
+        return value
 
     @staticmethod
     def backward(ctx, grad):
-        w1, w2, x, mask, h, p, a, u2, v2, d_w2, d_b2, u1k, d_b1, norm = ctx.saved_tensors
-        b, lam, ce = x.shape[1] // 2, ctx.lam, ctx.ce
-        scale = _scale(grad, norm, lam, b)
-        # ∂(λL_gm)/∂ of A, h, E (the gradient of the unscaled D is scale·D)
-        g_a = _undo_difference(torch.bmm(d_w2, v2), d_b2)                             # ∂/∂A
-        g_h = torch.bmm(d_w2.mT, u2)                                                  # ∂/∂[h₁ − h₂ | h₂]
-        gh1, gh2 = _halves(g_h)
-        gh2.sub_(gh1)                                                                 # ∂/∂h
-        g_e = _undo_difference(_norm_grad(u1k, x, ctx.gram), d_b1).mul_(mask)         # ∂/∂(W₂ᵀA)
-        g_a.baddbmm_(w2, g_e).mul_(scale)
-        g_w2 = torch.bmm(a, g_e.mT)
-        # through the softmax (plus the CE term on t's columns), then z = W₂h + b₂
-        g_z = _softmax_backward(g_a, p)
-        if ce:
-            _halves(g_z)[0].add_(_halves(a)[0] * (grad * (ce / b)))
-        g_w2 = g_w2.mul_(scale).baddbmm_(g_z, h.mT)
-        g_b2 = g_z.sum(2)
-        g_pre = g_h.mul_(scale).baddbmm_(w2.mT, g_z).mul_(mask)                       # ∂/∂ pre-activation
-        q1, q2 = _halves(g_pre)
-        q2.add_(q1)                                                                   # [Q₁ | Q₁ + Q₂]
-        return grouped_bmm(g_pre, x), q2.sum(2), g_w2, g_b2, None, None, None, None, None
+        return (None, None, None, None, None) + tuple(g * grad for g in ctx.saved_tensors)
+
+
+def perturbed_pair(t: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:
+    """X = [t − t̂; t̂] along the batch, [S, 2B, d]: the one input of the fused forms."""
+    return torch.cat([t - t_hat, t_hat], -2)
+
+
+def _fused(head: nn.Module) -> tuple:
+    if isinstance(head, LinearHead):
+        return (_binary if head.weight.shape[1] == 2 else _linear), head.weight, head.bias
+    return _mlp, head.w1, head.b1, head.w2, head.b2
 
 
 def _fused_lgm(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor, lam: float = 1.0,
                ce: float = 0.0) -> torch.Tensor:
-    """c·CE + λ·L_gm through the head's hand-written form (linear or MLP)."""
+    """c·CE + λ·L_gm through the head's closed form (linear or MLP), as an autograd node."""
     m = head.models
-    t, t_hat = inputs(t, m), inputs(t_hat, m)
-    y = y.expand(m, -1)
-    if isinstance(head, LinearHead):
-        return _LinearLGM.apply(head.weight, head.bias, t, t_hat, y, lam, ce)
-    return _MLPLGM.apply(head.w1, head.b1, head.w2, head.b2, t, t_hat, y, lam, ce)
+    fn, *params = _fused(head)
+    return _FusedLGM.apply(fn, inputs(perturbed_pair(t, t_hat), m), y.expand(m, -1), lam, ce, *params)
+
+
+@torch.no_grad()
+def add_fused_gradient(head: nn.Module, x: torch.Tensor, y: torch.Tensor, lam: float) -> None:
+    """For training: adds the gradient of L_ce + λ·L_gm (each stacked model's own) to the head's .grad,
+    from X = [t − t̂; t̂] ([S, 2B, d], see `perturbed_pair`), without autograd and without making the loss
+    value, which training does not need. Linear and MLP heads (FUSED) only."""
+    fn, *params = _fused(head)
+    for p, g in zip(params, fn(*params, inputs(x, head.models), y.expand(head.models, -1), lam, 1.0, False)[1]):
+        p.grad = g if p.grad is None else p.grad.add_(g)
 
 
 def _terms(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor,
@@ -294,7 +352,7 @@ def lgm_loss_double_backprop(head: nn.Module, t: torch.Tensor, y: torch.Tensor, 
 
 
 class Perturbations:
-    """γδ for successive batches, δ ~ N(0, I), one generator per seed: a model's δ never depends on which
+    """t − t̂ = −γδ for successive batches, δ ~ N(0, I), one generator per seed: a model's δ never depends on which
     other models are stacked with it. Drawn `block` rows at a time for all seeds at once, straight into
     one buffer, so a step costs a slice. (Drawing the seeds in parallel threads made whole grids slower,
     up to 2x, as they fought the matmuls' OpenMP threads for the two cores.)"""
@@ -305,11 +363,12 @@ class Perturbations:
         self.buf, self.pos = torch.empty(len(seeds), 0, dim, device=device), 0
 
     def next(self, rows: int) -> torch.Tensor:
-        """γδ for the next batch of `rows` rows, [seeds, rows, dim]."""
+        """t − t̂ = −γδ for the next batch of `rows` rows, [seeds, rows, dim]: t̂ = t − it, and as drawn it
+        is the first half of the fused forms' X = [t − t̂; t̂]."""
         if self.pos + rows > self.buf.shape[1]:
             buf = torch.empty(len(self.gens), max(rows, self.block), self.dim)
             for g, out in zip(self.gens, buf):
                 torch.randn(out.shape, generator=g, out=out)
-            self.buf, self.pos = buf.mul_(self.gamma).to(self.device), 0
+            self.buf, self.pos = buf.mul_(-self.gamma).to(self.device), 0
         self.pos += rows
         return self.buf[:, self.pos - rows:self.pos]

@@ -23,7 +23,7 @@ from noisecli.distributed import pick_device
 from noisecli.errors import InputError
 from noisecli.features import read_split
 from noisecli.heads import HEADS, make_head
-from noisecli.lgm import REGS, Perturbations, objective
+from noisecli.lgm import FUSED, REGS, Perturbations, add_fused_gradient, objective
 from noisecli.manifest import staging_dir
 from noisecli.options import as_dict, opt
 from noisecli.progress import Reporter
@@ -181,6 +181,7 @@ def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: 
     lr = torch.tensor([v for _ in seeds for v in lrs], device=x.device)
     opt_ = AdamW(list(head.parameters()), lr, weight_decay)
     deltas = Perturbations(seeds, d, gamma, x.device)
+    fused = reg == "lgm" and isinstance(head, FUSED)
     steps_per_epoch = math.ceil(n / batch_size)
     total, step = steps_per_epoch * epochs, 0
     for epoch in range(epochs):
@@ -188,10 +189,14 @@ def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: 
                              for sd in seeds]).to(x.device)
         for start in range(0, n, batch_size):
             idx = order[:, start:start + batch_size]                            # [seeds, B]
-            t, yb, t_hat = x[idx], y[idx].repeat_interleave(len(lrs), 0), None
-            if reg != "none":  # one δ per seed
-                t_hat = t + deltas.next(idx.shape[1])
-            objective(head, t, yb, t_hat, reg, lam).backward()
+            t, yb = x[idx], y[idx].repeat_interleave(len(lrs), 0)
+            if reg == "none":
+                objective(head, t, yb, None, reg, lam).backward()
+            elif fused:   # LGM on a linear or MLP head: its gradient in closed form, from X = [t − t̂; t̂]
+                offset = deltas.next(idx.shape[1])                              # t − t̂, one δ per seed
+                add_fused_gradient(head, torch.cat([offset, t - offset], 1), yb, lam)
+            else:
+                objective(head, t, yb, t - deltas.next(idx.shape[1]), reg, lam).backward()
             opt_.step(0.5 * (1 + math.cos(math.pi * step / total)))
             step += 1
             if progress is not None:

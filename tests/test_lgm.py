@@ -108,9 +108,9 @@ def test_training_objective_is_ce_plus_lambda_lgm(kind):
         assert ((a - b).norm() / b.norm()).item() < 1e-10
 
 
-# ‖D_W‖ of the (first) layer materialised, and through its Gram matrix: linear with few / many classes,
-# MLP with few / many features per row of the batch
-@pytest.mark.parametrize("kind,dim,classes,batch", [("linear", 12, 3, 8), ("linear", 12, 40, 8),
+# ‖D_W‖ of the (first) layer materialised, and through its Gram matrix: linear with few / many classes
+# (and two, its own form), MLP with few / many features per row of the batch
+@pytest.mark.parametrize("kind,dim,classes,batch", [("linear", 12, 2, 8), ("linear", 12, 3, 8), ("linear", 12, 40, 8),
                                                     ("mlp", 12, 3, 8), ("mlp", 48, 6, 4)])
 def test_fused_objective_matches_double_backprop_in_both_forms(kind, dim, classes, batch):
     g = torch.Generator().manual_seed(5)
@@ -127,7 +127,28 @@ def test_fused_objective_matches_double_backprop_in_both_forms(kind, dim, classe
         assert ((a - b).norm() / b.norm()).item() < 1e-9
 
 
-@pytest.mark.parametrize("kind,dim,classes", [("linear", 12, 3), ("linear", 12, 40), ("mlp", 12, 3), ("mlp", 48, 6)])
+@pytest.mark.parametrize("kind,dim,classes", [("linear", 12, 2), ("linear", 12, 3), ("linear", 12, 40), ("mlp", 48, 6)])
+def test_training_adds_the_gradient_that_the_objective_backpropagates(kind, dim, classes):
+    """probe.train_heads takes the fused gradient straight into .grad (no autograd): it must be the gradient
+    of objective(..., "lgm", λ), and add to what .grad already holds."""
+    from noisecli.lgm import add_fused_gradient, objective, perturbed_pair
+    g = torch.Generator().manual_seed(3)
+    t = torch.randn(8, dim, generator=g, dtype=torch.float64)
+    t_hat = t + 0.01 * torch.randn(8, dim, generator=g, dtype=torch.float64)
+    y = torch.randint(0, classes, (8,), generator=g)
+    head = make_head(kind, dim, classes, [4], torch.float64)
+    params = list(head.parameters())
+    ref = torch.autograd.grad(objective(head, t, y, t_hat, "lgm", 0.15), params)
+    add_fused_gradient(head, perturbed_pair(t, t_hat), y, 0.15)
+    for p, r in zip(params, ref):
+        assert torch.allclose(p.grad, r, rtol=1e-12, atol=1e-15)
+    add_fused_gradient(head, perturbed_pair(t, t_hat), y, 0.15)
+    for p, r in zip(params, ref):
+        assert torch.allclose(p.grad, 2 * r, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("kind,dim,classes", [("linear", 12, 2), ("linear", 12, 3), ("linear", 12, 40), ("mlp", 12, 3),
+                                              ("mlp", 48, 6)])
 def test_models_sharing_an_input_batch_match_models_with_their_own_copy(kind, dim, classes):
     """Grids share each seed's batch among its learning rates (heads.inputs): 2 batches for 6 models must
     give what 6 per-model copies give, in value and gradient, in both forms of the fused LGM."""
