@@ -144,39 +144,34 @@ def _binary(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: torch.
             value: bool = True) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
     """`_linear` for two classes. A softmax over two scores depends on their difference only, so all of it
     goes through w̄ = w₀ − w₁, b̄ = b₀ − b₁ and q = σ(z₀ − z₁), the probability of class 0: U's two rows
-    are ±ū with ū = [q₁ − 1{y = 0} | q₁ − q₂], so D_W = [v; −v] with v = ū X, ‖D‖² = 2(‖v‖² + D_b̄²),
-    and every product over X is a matrix-vector one (about half the time of the two-row products on the
-    CPUs here). Vectors are laid out [k, 2B, M/k] (k inputs, models sharing one last) so that X needs no
-    transposed copy; the gradient follows `_linear`'s with σ′ = q(1 − q) for the softmax Jacobian."""
-    m, (k, b2, d) = weight.shape[0], x.shape
-    b, g = b2 // 2, m // k
-    z = torch.bmm(x, (weight[:, 0] - weight[:, 1]).view(k, g, d).mT)            # z₀ − z₁, [k, 2B, g]
-    z1, z2 = z.tensor_split(2, 1)
-    z1.add_(z2.add_((bias[:, 0] - bias[:, 1]).view(k, 1, g)))                     # as in `_scores`
+    are ±ū with ū = [q₁ − 1{y = 0} | q₁ − q₂], so D_W = [v; −v] with v = ū X and
+    ‖D‖² = 2(‖v‖² + D_b̄²), and every product over X has one row per model where `_linear`'s have two
+    (about half the time on the CPUs here). The gradient is `_linear`'s with σ′ = q(1 − q) in place of
+    the softmax Jacobian, and goes to w₀ and w₁ with opposite signs."""
+    b = x.shape[1] // 2
+    z = _scores(weight[:, :1] - weight[:, 1:], bias[:, :1] - bias[:, 1:], x)     # z₀ − z₁, [M, 1, 2B]
     q = torch.sigmoid(z)
-    q1, q2 = q.tensor_split(2, 1)
-    y0 = y.view(k, g, b).mT == 0                                                  # [k, B, g]
+    q1, q2 = _halves(q)
+    y0 = (y == 0).unsqueeze(1)                                                    # [M, 1, B]
     a1, dq = q1 - y0.to(q.dtype), q1 - q2
-    v = torch.bmm(x.mT, torch.cat([a1, dq], 1))                                   # [k, d, g]
-    d_b = dq.sum(1, keepdim=True)                                                 # B·D_b̄, [k, 1, g]
-    norm = torch.hypot(torch.linalg.vector_norm(v, dim=1, keepdim=True), d_b).mul_(2 ** 0.5)   # B·L_gm
+    d_b = dq.sum(2, keepdim=True)                                                 # B·D_b̄, [M, 1, 1]
+    norm_v, v = _norm(torch.cat([a1, dq], 2), x, False)                           # v: [M, 1, d]
+    norm = torch.hypot(norm_v, d_b.view(-1)).mul_(2 ** 0.5)                       # B·L_gm
     val = None
     if value:
-        val = norm.view(m) * (lam / b)
+        val = norm * (lam / b)
         if ce:   # the CE term: −log σ(±(z₀ − z₁)), + for y = 0
-            val = F.logsigmoid(torch.where(y0, z1, -z1)).sum().mul(-ce / b).add_(val.sum())
-    r = torch.bmm(x, v)                                                           # v·X
-    r1, r2 = r.tensor_split(2, 1)
-    r1.add_(r2)                                                                   # v·t, v·t̂
-    r.add_(d_b).mul_(norm.clamp_min(torch.finfo(norm.dtype).tiny).reciprocal_().mul_(2 * lam / b))
-    h = r.mul_(q * (1 - q))                                                       # λ·∂L_gm/∂z, with σ′
-    h1, h2 = h.tensor_split(2, 1)
+            val = F.logsigmoid(torch.where(y0, _halves(z)[0], -_halves(z)[0])).sum().mul(-ce / b).add_(val.sum())
+    r = grouped_bmm(v, x.mT)                                                      # v Xᵀ
+    r1, r2 = _halves(r)
+    r1.add_(r2)                                                                   # v tᵀ, v t̂ᵀ
+    h = r.add_(d_b).mul_(_scale(norm, 2 * lam, b)).mul_(q * (1 - q))              # λ·∂L_gm/∂z, with σ′
+    h1, h2 = _halves(h)
     torch.sub(h1, h2, out=h2)                                                     # [H₁ | H₁ + H₂]
     if ce:
         h1.add_(a1, alpha=ce / b)
         h2.add_(a1, alpha=ce / b)
-    g_w = torch.bmm(x.mT, h).mT.reshape(m, 1, d)                                  # ∂/∂w̄
-    g_b = h2.sum(1).view(m, 1)
+    g_w, g_b = grouped_bmm(h, x), h2.sum(2)                                       # ∂/∂w̄, ∂/∂b̄
     return val, (torch.cat([g_w, -g_w], 1), torch.cat([g_b, -g_b], 1))
 
 
