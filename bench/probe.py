@@ -63,6 +63,43 @@ def step_times(kind: str, d: int, c: int, repeats: int, b: int = 32) -> dict[str
     return times
 
 
+def products_floor(d: int, c: int, repeats: int, b: int = 32) -> tuple[float, float, float]:
+    """Medians (s) of a linear step's matrix products alone: plain's two (W tᵀ, G t), noisecli LGM's (W Xᵀ,
+    the norm's, G X; two-class heads take one row, as lgm._binary does), and of the AdamW update. With the
+    plain step's time, (LGM products + AdamW) / plain step bounds from below what LGM/plain could reach
+    if everything else in the LGM step were free."""
+    rows = 1 if c == 2 else c
+    w, t, x = torch.randn(1, rows, d), torch.randn(1, b, d), torch.randn(1, 2 * b, d)
+    g, u = torch.randn(1, rows, b), torch.randn(1, rows, 2 * b)
+    gram = b * (d + rows) < rows * d
+    head = make_head("linear", d, c, [0])
+    opt = AdamW(list(head.parameters()), torch.tensor([1e-3]), 0.01)
+
+    def plain():
+        torch.bmm(w, t.mT), torch.bmm(g, t)
+
+    def lgm():
+        torch.bmm(w, x.mT), torch.bmm(u, x)
+        if gram:
+            torch.bmm(u, torch.bmm(x, x.mT))
+        else:
+            torch.bmm(torch.bmm(u, x), x.mT)
+
+    def adamw():
+        for p in head.parameters():
+            p.grad = torch.ones_like(p)
+        opt.step(1.0)
+
+    times: dict = {f: [] for f in (plain, lgm, adamw)}
+    for _ in range(repeats):
+        for f in times:
+            t0 = time.perf_counter()
+            for _ in range(20):
+                f()
+            times[f].append((time.perf_counter() - t0) / 20)
+    return tuple(statistics.median(times[f]) for f in (plain, lgm, adamw))
+
+
 def naive_run_seconds(x, y, classes, lr, bs, epochs, lgm: bool) -> float:
     """One grid run the usual way: nn.Linear, torch.optim.AdamW, a DataLoader-style shuffled loop."""
     torch.manual_seed(0)
@@ -120,6 +157,7 @@ def main() -> None:
     print("times: medians over repeats; ratios: medians of the ratios within each repeat (the three steps of a")
     print("repeat run back to back, so a change in machine speed between repeats cancels out)")
     print("head    d     C    plain ms  double-backprop ms  noisecli-LGM ms  LGM/plain  double/plain")
+    floors: list = []
     for kind in ("linear", "mlp"):
         for d in (768, 4096):
             for c in (2, 100):
@@ -129,6 +167,14 @@ def main() -> None:
                          for k in ("double backprop", "noisecli LGM")}
                 print(f"{kind:6s} {d:5d} {c:4d} {p:10.3f} {dbl:19.3f} {ours:16.3f} {ratio['noisecli LGM']:10.2f}x "
                       f"{ratio['double backprop']:12.2f}x", flush=True)
+                if kind == "linear":
+                    floors.append((d, c, p, *products_floor(d, c, args.repeats)))
+        if kind == "linear":
+            print("linear steps' matrix products alone (ms): plain's, LGM's, the AdamW update; the floor is "
+                  "(LGM products + AdamW) / plain step")
+            for d, c, p, pp, lp, ad in floors:
+                print(f"  d {d:5d} C {c:4d}: plain {pp * 1e3:.3f}, LGM {lp * 1e3:.3f}, AdamW {ad * 1e3:.3f}; "
+                      f"floor {(lp + ad) * 1e3 / p:.2f}x", flush=True)
     if not args.skip_grid:
         grid()
 

@@ -161,7 +161,8 @@ def _binary(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: torch.
     if value:
         val = norm * (lam / b)
         if ce:   # the CE term: −log σ(±(z₀ − z₁)), + for y = 0
-            val = F.logsigmoid(torch.where(y0, _halves(z)[0], -_halves(z)[0])).sum().mul(-ce / b).add_(val.sum())
+            z1 = _halves(z)[0]
+            val = F.logsigmoid(torch.where(y0, z1, -z1)).sum().mul(-ce / b).add_(val.sum())
     r = grouped_bmm(v, x.mT)                                                      # v Xᵀ
     r1, r2 = _halves(r)
     r1.add_(r2)                                                                   # v tᵀ, v t̂ᵀ
@@ -244,7 +245,7 @@ def _mlp(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
 
 class _FusedLGM(torch.autograd.Function):
     """c·CE + λ·L_gm as an autograd node: the forward makes the value and, in closed form, the gradient
-    (`_linear` / `_mlp`); the backward scales that gradient. No second-order graph is ever built."""
+    (`_linear`, `_binary`, `_mlp`); the backward scales that gradient. No second-order graph is built."""
 
     @staticmethod
     def forward(ctx, fn, x, y, lam: float, ce: float, *params):
