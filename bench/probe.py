@@ -5,12 +5,13 @@ paper grid on 8,500 × 768 features, in one run.
 
 Step: a single head (B = 32), forward + backward + AdamW, for d ∈ {768, 4096}, C ∈ {2, 100}; medians of
 interleaved repeats, ratios as medians of within-repeat ratios. Each step starts from the batch t and, for
-the two LGM steps, the drawn γδ, and makes what it needs from them (t̂ = t + γδ for double backprop,
-X = [t − t̂; t̂] for noisecli's, whose gradient is then written in closed form, as probe.train_heads does). Grid: lr {3e-4, 6e-4} × batch
-{8, 12, 16, 32} × 5 seeds × 10 epochs (the paper's NLU grid) on 8,500 × 768 features, linear head, plain
-and with LGM, through `noisecli.probe.fit`; the baseline is the same training done the usual way
-(torch.optim.AdamW, one model at a time), timed on one of the 40 runs and multiplied by the steps of all
-of them.
+the two LGM steps, the drawn γδ, and makes what it needs from them (t̂ = t + γδ for double backprop;
+X = [t − t̂; t̂] for noisecli's, whose gradient is then written in closed form, as probe.train_heads
+does). The linear steps' matrix products and the AdamW update are also timed alone.
+Grid: lr {3e-4, 6e-4} × batch {8, 12, 16, 32} × 5 seeds × 10 epochs (the paper's NLU grid) on
+8,500 × 768 features, linear head, plain and with LGM, through `noisecli.probe.fit`; the baseline is
+the same training done the usual way (torch.optim.AdamW, one model at a time), timed on one of the 40
+runs and multiplied by the steps of all of them.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from noisecli.heads import make_head
-from noisecli.lgm import lgm_loss, objective, penalty
+from noisecli.lgm import add_fused_gradient, lgm_loss, objective, penalty, perturbed_pair
 from noisecli.probe import AdamW, train_heads
 
 
@@ -82,9 +82,10 @@ def test_vectorised_adamw_is_torch_adamw():
         assert torch.allclose(a, b, atol=1e-6), (a - b).abs().max()
 
 
-@pytest.mark.parametrize("kind,classes,reg", [("mlp", 3, "none"), ("mlp", 3, "lgm"), ("linear", 40, "lgm")])
+@pytest.mark.parametrize("kind,classes,reg", [("mlp", 3, "none"), ("mlp", 3, "lgm"), ("linear", 40, "lgm"),
+                                               ("linear", 2, "lgm")])
 def test_a_stacked_grid_trains_each_model_as_if_alone(kind, classes, reg):
-    g = torch.Generator().manual_seed(1)   # linear with 40 classes: the Gram form of the fused LGM
+    g = torch.Generator().manual_seed(1)   # linear with 40 classes: the Gram form; with 2, lgm._binary
     x, y = torch.randn(60, 12, generator=g), torch.randint(0, classes, (60,), generator=g)
     grid = train_heads(x, y, kind, classes, [1e-3, 5e-3], [0, 1], 8, 2, 0.01, reg, 0.05, 0.5)
     alone = train_heads(x, y, kind, classes, [5e-3], [1], 8, 2, 0.01, reg, 0.05, 0.5)
@@ -96,7 +97,6 @@ def test_a_stacked_grid_trains_each_model_as_if_alone(kind, classes, reg):
 
 @pytest.mark.parametrize("kind", ["linear", "mlp"])
 def test_training_objective_is_ce_plus_lambda_lgm(kind):
-    from noisecli.lgm import objective
     t, y, t_hat = _data()
     head = make_head(kind, 24, 5, [2], torch.float64)
     params = list(head.parameters())
@@ -131,7 +131,6 @@ def test_fused_objective_matches_double_backprop_in_both_forms(kind, dim, classe
 def test_training_adds_the_gradient_that_the_objective_backpropagates(kind, dim, classes):
     """probe.train_heads takes the fused gradient straight into .grad (no autograd): it must be the gradient
     of objective(..., "lgm", λ), and add to what .grad already holds."""
-    from noisecli.lgm import add_fused_gradient, objective, perturbed_pair
     g = torch.Generator().manual_seed(3)
     t = torch.randn(8, dim, generator=g, dtype=torch.float64)
     t_hat = t + 0.01 * torch.randn(8, dim, generator=g, dtype=torch.float64)
