@@ -11,11 +11,12 @@ O(1) ones, so float32 keeps its precision. Its squared norm is either materialis
 a C-class layer) or taken through the Gram ("ghost norm") identity ‖UᵀV‖²_F = Σ (UUᵀ) ⊙ (VVᵀ), which
 only builds 2B × 2B matrices — whichever costs fewer flops.
 
-LGM itself, for both heads, goes through a fused form (`_linear`, `_mlp`) that writes the value and
-the gradient in closed form: no autograd graph, and the Gram products reused by the gradient. Training
-takes that gradient directly (`add_fused_gradient`); `lgm_loss` and `objective` wrap it in one autograd
-node. The ablations (gradnorm, cosine) take the factor form above through first-order autograd. Either
-way the gradient is exactly what double backprop gives (tests check both in float64).
+LGM itself, for both heads, goes through a fused form (`_linear`, `_binary` for two classes, `_mlp`)
+that writes the value and the gradient in closed form: no autograd graph, and the Gram products reused
+by the gradient. Training takes that gradient directly (`add_fused_gradient`); `lgm_loss` and
+`objective` wrap it in one autograd node. The ablations (gradnorm, cosine) take the factor form above
+through first-order autograd. Either way the gradient is exactly what double backprop gives (tests
+check both in float64).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from noisecli.heads import LinearHead, MLPHead, cross_entropy, grouped_bmm, inputs, per_model
 
 REGS = ("none", "lgm", "gradnorm", "cosine", "l2")
-FUSED = (LinearHead, MLPHead)   # heads whose LGM has a hand-written form
+FUSED = (LinearHead, MLPHead)   # heads whose LGM has a closed form
 
 
 def _inner(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
