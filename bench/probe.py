@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from noisecli.heads import cross_entropy, make_head
-from noisecli.lgm import add_fused_gradient, lgm_loss_double_backprop
+from noisecli.lgm import add_fused_gradient, lgm_loss_double_backprop, perturbed_batch
 from noisecli.probe import AdamW, Features, ProbeConfig, fit
 
 
@@ -46,7 +46,7 @@ def step_times(kind: str, d: int, c: int, repeats: int, b: int = 32) -> dict[str
         (cross_entropy(head(x), y) + 0.15 * lgm_loss_double_backprop(head, x, y, x_hat)).backward()
 
     def noisecli():                                  # probe.train_heads' LGM step
-        add_fused_gradient(head, torch.cat([offset, x - offset]), y, 0.15)
+        add_fused_gradient(head, perturbed_batch(x, offset), y, 0.15)
 
     steps = {"plain": plain, "double backprop": double_backprop, "noisecli LGM": noisecli}
     n = 3 if (kind, d) == ("mlp", 4096) else 30

@@ -264,6 +264,11 @@ def perturbed_pair(t: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:
     return torch.cat([t - t_hat, t_hat], -2)
 
 
+def perturbed_batch(t: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """The same X from t and offset = t − t̂ as `Perturbations` draws it: [offset; t − offset]."""
+    return torch.cat([offset, t - offset], -2)
+
+
 def _fused(head: nn.Module) -> tuple:
     if isinstance(head, LinearHead):
         return (_binary if head.weight.shape[1] == 2 else _linear), head.weight, head.bias
@@ -349,9 +354,9 @@ def lgm_loss_double_backprop(head: nn.Module, t: torch.Tensor, y: torch.Tensor, 
 
 
 class Perturbations:
-    """t − t̂ = −γδ for successive batches, δ ~ N(0, I), one generator per seed: a model's δ never depends on which
-    other models are stacked with it. Drawn `block` rows at a time for all seeds at once, straight into
-    one buffer, so a step costs a slice. (Drawing the seeds in parallel threads made whole grids slower,
+    """t − t̂ = −γδ for successive batches, δ ~ N(0, I), one generator per seed: a model's δ never depends
+    on which other models are stacked with it. Drawn `block` rows at a time for all seeds at once, straight
+    into one buffer, so a step costs a slice. (Drawing the seeds in parallel threads made whole grids slower,
     up to 2x, as they fought the matmuls' OpenMP threads for the two cores.)"""
 
     def __init__(self, seeds: list[int], dim: int, gamma: float, device: torch.device, block: int = 2048):
