@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from noisecli.heads import cross_entropy, make_head
 from noisecli.lgm import add_fused_gradient, lgm_loss_double_backprop, perturbed_batch
-from noisecli.probe import AdamW, Features, ProbeConfig, fit
+from noisecli.probe import AdamW, Features, ProbeConfig, fit, keep_freed_memory
 
 
 def step_times(kind: str, d: int, c: int, repeats: int, b: int = 32) -> dict[str, list[float]]:
@@ -150,8 +150,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--skip-grid", action="store_true")
     args = ap.parse_args()
-    # as noisecli's probe training does (probe.flush_denormals): the step timings train one head on one
-    # batch over and over, so its probabilities soon underflow into denormals, which slow any matmul
+    # as noisecli's probe training does (probe.cpu_training): freed memory kept, and denormals flushed, since
+    # the step timings train one head on one batch over and over, so its probabilities soon underflow
+    keep_freed_memory()
     torch.set_flush_denormal(True)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")

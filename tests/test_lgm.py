@@ -1,6 +1,10 @@
 """Local Gradient Matching and its ablations against independent double-backprop computations, and
 the probe's batched training (vectorised AdamW, stacked grid) against plain one-model training."""
 
+import platform
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -80,6 +84,25 @@ def test_vectorised_adamw_is_torch_adamw():
         ref.zero_grad()
     for a, b in zip(heads[0].parameters(), heads[1].parameters()):
         assert torch.allclose(a, b, atol=1e-6), (a - b).abs().max()
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc setting")
+def test_probe_training_reuses_freed_memory_instead_of_faulting_in_fresh_pages():
+    """A step's MB-sized temporaries, freed together. glibc's default maps blocks over 128 KiB afresh (it
+    raises that threshold as it goes, by a history that varies from run to run, so the test pins it), and
+    each step page-faults them in again; after keep_freed_memory (which probe training applies) none do."""
+    script = ("import ctypes, resource, sys, torch\n"
+              "from noisecli.probe import keep_freed_memory\n"
+              "ctypes.CDLL(None).mallopt(-3, 128 << 10)\n"                   # M_MMAP_THRESHOLD, its default
+              "if sys.argv[1] == 'keep': keep_freed_memory()\n"
+              "def step(): [torch.ones(1 << 20) for _ in range(3)]\n"      # three 4 MiB temporaries
+              "for _ in range(5): step()\n"
+              "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+              "for _ in range(20): step()\n"
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n")
+    faults = {mode: int(subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True,
+                                       check=True).stdout) for mode in ("default", "keep")}
+    assert faults["default"] > 20 * 3 * 1000 and faults["keep"] < 100, faults   # 1,024 pages per 4 MiB
 
 
 @pytest.mark.parametrize("kind,classes,reg", [("mlp", 3, "none"), ("mlp", 3, "lgm"), ("linear", 40, "lgm"),
