@@ -6,8 +6,8 @@ paper grid on 8,500 × 768 features, in one run.
 Step: a single head (B = 32), forward + backward + AdamW, for d ∈ {768, 4096}, C ∈ {2, 100}; medians of
 interleaved repeats, ratios as medians of within-repeat ratios. Each step starts from the batch t and, for
 the two LGM steps, the drawn γδ, and makes what it needs from them (t̂ = t + γδ for double backprop;
-X = [t − t̂; t̂] for noisecli's, whose gradient is then written in closed form, as probe.train_heads
-does). The linear steps' matrix products and the AdamW update are also timed alone.
+noisecli's takes t and t − t̂ = −γδ as they are and writes its gradient in closed form, as
+probe.train_heads does). The linear steps' matrix products and the AdamW update are also timed alone.
 Grid: lr {3e-4, 6e-4} × batch {8, 12, 16, 32} × 5 seeds × 10 epochs (the paper's NLU grid) on
 8,500 × 768 features, linear head, plain and with LGM, through `noisecli.probe.fit`; the baseline is
 the same training done the usual way (torch.optim.AdamW, one model at a time), timed on one of the 40
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from noisecli.heads import cross_entropy, make_head
-from noisecli.lgm import add_fused_gradient, lgm_loss_double_backprop, perturbed_batch
+from noisecli.lgm import add_fused_gradient, lgm_loss_double_backprop
 from noisecli.probe import AdamW, Features, ProbeConfig, fit, keep_freed_memory
 
 
@@ -46,7 +46,7 @@ def step_times(kind: str, d: int, c: int, repeats: int, b: int = 32) -> dict[str
         (cross_entropy(head(x), y) + 0.15 * lgm_loss_double_backprop(head, x, y, x_hat)).backward()
 
     def noisecli():                                  # probe.train_heads' LGM step
-        add_fused_gradient(head, perturbed_batch(x, offset), y, 0.15)
+        add_fused_gradient(head, x, offset, y, 0.15)
 
     steps = {"plain": plain, "double backprop": double_backprop, "noisecli LGM": noisecli}
     n = 3 if (kind, d) == ("mlp", 4096) else 30
@@ -65,13 +65,14 @@ def step_times(kind: str, d: int, c: int, repeats: int, b: int = 32) -> dict[str
 
 
 def products_floor(d: int, c: int, repeats: int, b: int = 32) -> tuple[float, float, float]:
-    """Medians (s) of a linear step's matrix products alone: plain's two (W tᵀ, G t), noisecli LGM's (W Xᵀ,
-    the norm's, G X; two-class heads take one row, as lgm._binary does), and of the AdamW update. With the
-    plain step's time, (LGM products + AdamW) / plain step bounds from below what LGM/plain could reach
-    if everything else in the LGM step were free."""
+    """Medians (s) of a linear step's matrix products alone: plain's two (W tᵀ, G t), noisecli LGM's (over
+    Y = [t; u], u = t − t̂: W Yᵀ, the norm's, G Y; stacked into one tensor where lgm._linear takes the Gram
+    form, else over t and u apart, and two-class heads with one row, as lgm._binary does), and of the
+    AdamW update. With the plain step's time, (LGM products + AdamW) / plain step bounds from below what
+    LGM/plain could reach if everything else in the LGM step were free."""
     rows = 1 if c == 2 else c
-    w, t, x = torch.randn(1, rows, d), torch.randn(1, b, d), torch.randn(1, 2 * b, d)
-    g, u = torch.randn(1, rows, b), torch.randn(1, rows, 2 * b)
+    w, t, off, ys = torch.randn(1, rows, d), torch.randn(1, b, d), torch.randn(1, b, d), torch.randn(1, 2 * b, d)
+    g, cf, cf_half = torch.randn(1, rows, b), torch.randn(1, rows, 2 * b), torch.randn(1, rows, b)
     gram = b * (d + rows) < rows * d
     head = make_head("linear", d, c, [0])
     opt = AdamW(list(head.parameters()), torch.tensor([1e-3]), 0.01)
@@ -80,11 +81,12 @@ def products_floor(d: int, c: int, repeats: int, b: int = 32) -> tuple[float, fl
         torch.bmm(w, t.mT), torch.bmm(g, t)
 
     def lgm():
-        torch.bmm(w, x.mT), torch.bmm(u, x)
         if gram:
-            torch.bmm(u, torch.bmm(x, x.mT))
+            torch.bmm(w, ys.mT), torch.bmm(cf, torch.bmm(ys, ys.mT)), torch.bmm(cf, ys)
         else:
-            torch.bmm(torch.bmm(u, x), x.mT)
+            v = torch.bmm(cf_half, t) + torch.bmm(cf_half, off)
+            for half in (t, off):
+                torch.bmm(w, half.mT), torch.bmm(v, half.mT), torch.bmm(cf_half, half)
 
     def adamw():
         for p in head.parameters():

@@ -13,7 +13,7 @@ only builds 2B × 2B matrices — whichever costs fewer flops.
 
 LGM itself, for both heads, goes through a fused form (`_linear`, `_binary` for two classes, `_mlp`)
 that writes the value and the gradient in closed form: no autograd graph, and the Gram products reused
-by the gradient. Training takes that gradient directly (`add_fused_gradient`); `lgm_loss` and
+by the gradient. It takes the batch t and u = t − t̂ = −γδ as drawn, and never builds t̂. Training takes that gradient directly (`add_fused_gradient`); `lgm_loss` and
 `objective` wrap it in one autograd node. The ablations (gradnorm, cosine) take the factor form above
 through first-order autograd. Either way the gradient is exactly what double backprop gives (tests
 check both in float64).
@@ -53,7 +53,7 @@ def _difference(f1: list, f2: list) -> list:
 
 
 def _halves(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Views of the t and the t̂ columns of class-major scores [M, C, 2B]."""
+    """Views of the first and the second half of the columns of [M, rows, 2B] (t's, then t̂'s or u's)."""
     return z.tensor_split(2, 2)
 
 
@@ -63,25 +63,43 @@ def _softmax_backward(g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     return torch._softmax_backward_data(g, p, 1, p.dtype)
 
 
-def _scores(w: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """W Tᵀ + b for T = [t; t̂], from X = [t − t̂; t̂] alone: [W X₁ᵀ | W X₂ᵀ], then z₂ += b, z₁ += z₂.
-    w [M, out, d], x [k, 2B, d] shared by groups of M/k models (heads.inputs) -> [M, out, 2B]. z₁ − z₂
-    comes from t − t̂ alone, so at γ = 0 the halves are bit-identical (a matmul of [t; t̂] may round
-    identical columns differently: MKL does on AVX2 machines)."""
-    z = grouped_bmm(w, x.mT)
+def _columns(zs: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat(zs, 2) if len(zs) > 1 else zs[0]
+
+
+def _rows(t: torch.Tensor, u: torch.Tensor, stack: bool) -> tuple[torch.Tensor, ...]:
+    """Y = [t; u] (stacked along the batch, [S, 2B, d]) as the products below take it: as one tensor, so
+    each product is one bigger matmul, worth copying the batch where they are compute-bound (many
+    classes, an MLP's hidden layer); or as its two halves, with no copy, where they are memory-bound."""
+    return (torch.cat([t, u], 1),) if stack else (t, u)
+
+
+def _scores(w: torch.Tensor, bias: torch.Tensor, ys: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """[W tᵀ + b | W t̂ᵀ + b] with t̂ = t − u, the second half as z₁ − W uᵀ: w [M, out, d], Y (`_rows`)
+    shared by groups of M/S models (heads.inputs) -> [M, out, 2B]. At γ = 0 (u = 0) the halves are
+    bit-identical (a matmul of [t; t̂] may round identical columns differently: MKL does on AVX2)."""
+    z = _columns([grouped_bmm(w, y.mT) for y in ys])
     z1, z2 = _halves(z)
-    z1.add_(z2.add_(bias.unsqueeze(2)))
+    torch.sub(z1.add_(bias.unsqueeze(2)), z2, out=z2)
     return z
 
 
-def _norm(u: torch.Tensor, x: torch.Tensor, gram: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(‖U X‖ per model, what the gradient needs from it): through K = X Xᵀ (then U K = (U X) Xᵀ, free to
-    change in place) or with U X materialised."""
+def _times_y(cf: torch.Tensor, ys: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """cf Y (`_rows`): one product, or cf_t t + cf_u u."""
+    if len(ys) == 1:
+        return grouped_bmm(cf, ys[0])
+    (c_t, c_u), (t, u) = _halves(cf), ys
+    return grouped_bmm(c_t, t).add_(grouped_bmm(c_u, u))
+
+
+def _norm(cf: torch.Tensor, ys: tuple[torch.Tensor, ...], gram: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(‖D‖ per model, D Yᵀ = [D tᵀ | D uᵀ]) for D = cf Y: through K = Y Yᵀ (‖D‖² = Σ (cf K) ⊙ cf, and
+    cf K = D Yᵀ; Y stacked, as `_rows` gives it where the Gram form pays), or with D materialised."""
     if gram:
-        uk = grouped_bmm(u, torch.bmm(x, x.mT))
-        return (uk * u).sum((1, 2)).clamp_min_(0).sqrt_(), uk   # ≥ 0 but for rounding
-    ux = grouped_bmm(u, x)
-    return torch.linalg.vector_norm(ux, dim=(1, 2)), ux
+        r = grouped_bmm(cf, torch.bmm(ys[0], ys[0].mT))
+        return (r * cf).sum((1, 2)).clamp_min_(0).sqrt_(), r                    # ≥ 0 but for rounding
+    dm = _times_y(cf, ys)
+    return torch.linalg.vector_norm(dm, dim=(1, 2)), _columns([grouped_bmm(dm, y.mT) for y in ys])
 
 
 def _value(logp: torch.Tensor, target: torch.Tensor, norm: torch.Tensor, lam: float, ce: float) -> torch.Tensor:
@@ -99,64 +117,63 @@ def _scale(norm: torch.Tensor, lam: float, b: int) -> torch.Tensor:
     return norm.clamp_min(torch.finfo(norm.dtype).tiny).reciprocal_().mul_(lam / b).view(-1, 1, 1)
 
 
-def _linear(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: torch.Tensor, lam: float, ce: float,
-            value: bool = True) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
+def _linear(weight: torch.Tensor, bias: torch.Tensor, t: torch.Tensor, u: torch.Tensor, y: torch.Tensor,
+            lam: float, ce: float, value: bool = True) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
     """(c·CE + λ·L_gm summed over models, its gradient w.r.t. (weight, bias)) of a linear head
-    z = tWᵀ + b, in closed form. Scores are class-major, [M, C, 2B] (t's columns, then t̂'s). With
-    X = [t − t̂; t̂], P = softmax(z), A₁ = P₁ − onehot and U = [A₁ | P₁ − P₂], the difference of the two
-    batch-mean gradients is D_W = U X / B and D_b = Σ(P₁ − P₂) / B (the difference trick above), and
-    L_gm = ‖D‖. ‖U X‖ is either materialised ([C, d]) or taken through the Gram matrix K = X Xᵀ
-    ([2B, 2B]) as ‖U X‖² = Σ (U K) ⊙ U, where U K = D_W Xᵀ is what the gradient needs anyway: whichever
-    costs fewer flops (Gram when B(d + C) < Cd, i.e. many classes; K is made once per input batch, and
-    x may hold one batch per group of models, see heads.inputs). z itself comes from X too:
-    z₂ = W X₂ᵀ + b, z₁ = W X₁ᵀ + z₂, so [t; t̂] is never built.
-    Gradient, with E = D / L_gm: R = [D_W tᵀ | D_W t̂ᵀ] + D_b where D_W tᵀ = D_W X₁ᵀ + D_W X₂ᵀ;
-    S = P ⊙ (R − ⟨P, R⟩) per column (the softmax Jacobian); ∂/∂z₁ = λS₁ + cA₁, ∂/∂z₂ = −λS₂; and since
-    t = X₁ + X₂, ∂/∂W = [H₁ | H₁ + H₂] X / B for H = ∂/∂z, ∂/∂b = Σ(H₁ + H₂) / B.
+    z = tWᵀ + b, in closed form, from t and u = t − t̂. Scores are class-major, [M, C, 2B] (t's columns,
+    then t̂'s). With P = softmax(z), A = P − onehot and the difference trick, the difference of the two
+    batch-mean gradients is B·D_W = A₁t − A₂t̂ = (P₁ − P₂) t + A₂ u and B·D_b = Σ(P₁ − P₂): both terms
+    O(γ), and L_gm = ‖D‖. ‖D_W‖ is either materialised ([C, d]) or taken through the Gram matrix
+    K = Y Yᵀ of Y = [t; u] ([2B, 2B]) as Σ (U K) ⊙ U with U = [P₁ − P₂ | A₂], where U K = D_W Yᵀ is what
+    the gradient needs anyway: whichever costs fewer flops (Gram when B(d + C) < Cd, i.e. many classes;
+    K is made once per input batch, shared by a group of models, see heads.inputs).
+    Gradient, with E = D / L_gm: R = [D_W tᵀ | D_W t̂ᵀ] + D_b where D_W t̂ᵀ = D_W tᵀ − D_W uᵀ;
+    S = P ⊙ (R − ⟨P, R⟩) per column (the softmax Jacobian); H₁ = ∂/∂z₁ = λS₁ + cA₁, H₂ = ∂/∂z₂ = −λS₂;
+    ∂/∂W = H₁t + H₂t̂ = (H₁ + H₂) t − H₂ u, ∂/∂b = Σ(H₁ + H₂).
     A probe step is tiny (B = 32): it costs its number of tensor ops (~7 µs each on the 2-core machines
-    here) as much as its flops, so halves are views, 1/B rides on scalars, each product is one bmm over X,
-    and the loss value (a few reductions) is only made when asked for."""
-    (m, c, d), (k, b) = weight.shape, (x.shape[0], x.shape[1] // 2)                # k inputs, m models
+    here) and its memory traffic as much as its flops, so halves are views, 1/B rides on scalars, t̂ and
+    [t; u] are never built (each would be a fresh copy of the batch), and the loss value (a few
+    reductions) is only made when asked for."""
+    (m, c, d), (k, b) = weight.shape, t.shape[:2]                                  # k inputs, m models
     gram = b * (d * k / m + c) < c * d                                            # K is per input
-    logp = torch.log_softmax(_scores(weight, bias, x), 1)
+    ys = _rows(t, u, gram)
+    logp = torch.log_softmax(_scores(weight, bias, ys), 1)
     p = logp.exp()
     p1, p2 = _halves(p)
     target = y.unsqueeze(1)                                                       # [M, 1, B]
-    a1 = p1.scatter_add(1, target, torch.full(target.shape, -1.0, dtype=p1.dtype, device=p1.device))
+    a2 = p2.scatter_add(1, target, torch.full(target.shape, -1.0, dtype=p.dtype, device=p.device))
     dp = p1 - p2
     d_b = dp.sum(2)                                                               # B·D_b, [M, C]
-    norm_w, r = _norm(torch.cat([a1, dp], 2), x, gram)
+    norm_w, r = _norm(torch.cat([dp, a2], 2), ys, gram)                         # r = B·[D_W tᵀ | D_W uᵀ]
     norm = torch.hypot(norm_w, torch.linalg.vector_norm(d_b, dim=1))              # B·L_gm
     val = _value(logp, target, norm, lam, ce) if value else None
-    r = r if gram else grouped_bmm(r, x.mT)                                       # B·D_W Xᵀ
     r1, r2 = _halves(r)
-    r1.add_(r2)                                                                   # D_W tᵀ = D_W(X₁ + X₂)ᵀ
+    torch.sub(r1, r2, out=r2)                                                     # D_W t̂ᵀ
     r.add_(d_b.unsqueeze(2)).mul_(_scale(norm, lam, b))                           # λR/B
     s = _softmax_backward(r, p)                                                   # λS/B, [M, C, 2B]
     s1, s2 = _halves(s)
-    torch.sub(s1, s2, out=s2)                                                     # [H₁ | H₁ + H₂]
+    s1.sub_(s2)                                                                   # [H₁ + H₂ | −H₂] / B
     if ce:
-        s1.add_(a1, alpha=ce / b)
-        s2.add_(a1, alpha=ce / b)
-    return val, (grouped_bmm(s, x), s2.sum(2))
+        s1.add_(dp.add_(a2), alpha=ce / b)                                        # A₁ = (P₁ − P₂) + A₂
+    return val, (_times_y(s, ys), s1.sum(2))
 
 
-def _binary(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: torch.Tensor, lam: float, ce: float,
-            value: bool = True) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
+def _binary(weight: torch.Tensor, bias: torch.Tensor, t: torch.Tensor, u: torch.Tensor, y: torch.Tensor,
+            lam: float, ce: float, value: bool = True) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
     """`_linear` for two classes. A softmax over two scores depends on their difference only, so all of it
     goes through w̄ = w₀ − w₁, b̄ = b₀ − b₁ and q = σ(z₀ − z₁), the probability of class 0: U's two rows
-    are ±ū with ū = [q₁ − 1{y = 0} | q₁ − q₂], so D_W = [v; −v] with v = ū X and
-    ‖D‖² = 2(‖v‖² + D_b̄²), and every product over X has one row per model where `_linear`'s have two
+    are ±ū with ū = [q₁ − q₂ | q₂ − 1{y = 0}], so D_W = [v; −v] with v = ū Y and
+    ‖D‖² = 2(‖v‖² + D_b̄²), and every product has one row per model where `_linear`'s have two
     (about half the time on the CPUs here). The gradient is `_linear`'s with σ′ = q(1 − q) in place of
     the softmax Jacobian, and goes to w₀ and w₁ with opposite signs."""
-    b = x.shape[1] // 2
-    z = _scores(weight[:, :1] - weight[:, 1:], bias[:, :1] - bias[:, 1:], x)     # z₀ − z₁, [M, 1, 2B]
+    b, ys = t.shape[1], (t, u)
+    z = _scores(weight[:, :1] - weight[:, 1:], bias[:, :1] - bias[:, 1:], ys)    # z₀ − z₁, [M, 1, 2B]
     q = torch.sigmoid(z)
     q1, q2 = _halves(q)
     y0 = (y == 0).unsqueeze(1)                                                    # [M, 1, B]
-    a1, dq = q1 - y0.to(q.dtype), q1 - q2
+    dq, a2 = q1 - q2, q2 - y0.to(q.dtype)
     d_b = dq.sum(2, keepdim=True)                                                 # B·D_b̄, [M, 1, 1]
-    norm_v, v = _norm(torch.cat([a1, dq], 2), x, False)                           # v: [M, 1, d]
+    norm_v, r = _norm(torch.cat([dq, a2], 2), ys, False)                          # r = [v tᵀ | v uᵀ]
     norm = torch.hypot(norm_v, d_b.view(-1)).mul_(2 ** 0.5)                       # B·L_gm
     val = None
     if value:
@@ -164,16 +181,14 @@ def _binary(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: torch.
         if ce:   # the CE term: −log σ(±(z₀ − z₁)), + for y = 0
             z1 = _halves(z)[0]
             val = F.logsigmoid(torch.where(y0, z1, -z1)).sum().mul(-ce / b).add_(val.sum())
-    r = grouped_bmm(v, x.mT)                                                      # v Xᵀ
     r1, r2 = _halves(r)
-    r1.add_(r2)                                                                   # v tᵀ, v t̂ᵀ
+    torch.sub(r1, r2, out=r2)                                                     # v tᵀ, v t̂ᵀ
     h = r.add_(d_b).mul_(_scale(norm, 2 * lam, b)).mul_(q * (1 - q))              # λ·∂L_gm/∂z, with σ′
     h1, h2 = _halves(h)
-    torch.sub(h1, h2, out=h2)                                                     # [H₁ | H₁ + H₂]
+    h1.sub_(h2)                                                                   # [H₁ + H₂ | −H₂]
     if ce:
-        h1.add_(a1, alpha=ce / b)
-        h2.add_(a1, alpha=ce / b)
-    g_w, g_b = grouped_bmm(h, x), h2.sum(2)                                       # ∂/∂w̄, ∂/∂b̄
+        h1.add_(dq.add_(a2), alpha=ce / b)                                        # A₁ = (q₁ − q₂) + A₂
+    g_w, g_b = _times_y(h, ys), h1.sum(2)                                         # ∂/∂w̄, ∂/∂b̄
     return val, (torch.cat([g_w, -g_w], 1), torch.cat([g_b, -g_b], 1))
 
 
@@ -187,25 +202,26 @@ def _undo_difference(g: torch.Tensor, g_sum: torch.Tensor) -> torch.Tensor:
     return g
 
 
-def _mlp(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-         lam: float, ce: float, value: bool = True) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
+def _mlp(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor, t: torch.Tensor, u: torch.Tensor,
+         y: torch.Tensor, lam: float, ce: float, value: bool = True) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
     """(c·CE + λ·L_gm summed over models, its gradient w.r.t. (w1, b1, w2, b2)) of the MLP head
     z = W₂ relu(W₁t + b₁) + b₂, in closed form. Everything is feature-major, [M, features, 2B] (t's
-    columns, then t̂'s), X = [t − t̂; t̂] as in `_linear`. With A = P − onehot, the error at the hidden
-    layer E = (W₂ᵀA) ⊙ relu′ and the difference trick, B·D is
-        D_W₂ = [A₁ | A₁ − A₂] [h₁ − h₂ | h₂]ᵀ,  D_b₂ = Σ(A₁ − A₂),  D_W₁ = [E₁ | E₁ − E₂] X,  D_b₁ = Σ(E₁ − E₂);
-    ‖D_W₁‖ (hidden × d) goes through the Gram matrix K = X Xᵀ unless the layer is small, and then
+    columns, then t̂'s); t, u = t − t̂ and Y = [t; u] as in `_linear`. With A = P − onehot, the error at the
+    hidden layer E = (W₂ᵀA) ⊙ relu′ and the difference trick, B·D is
+        D_W₂ = [A₁ | A₁ − A₂] [h₁ − h₂ | h₂]ᵀ,  D_b₂ = Σ(A₁ − A₂),  D_W₁ = [E₁ − E₂ | E₂] Y,  D_b₁ = Σ(E₁ − E₂);
+    ‖D_W₁‖ (hidden × d) goes through the Gram matrix K = Y Yᵀ unless the layer is small, and then
     ∂‖D_W₁‖²/∂U₁ = 2 U₁K is a product already made. The gradient runs the chain rule back through E, A,
     the softmax, h and W₁ by hand: two [hidden × d] products over 2B columns (W₁'s forward and its
     gradient) plus [2B × 2B] ones, and about 90 tensor ops in all where autograd through the factor
     form ran about 200 (profiled at d = 768)."""
-    (m, hid, d), (k, b) = w1.shape, (x.shape[0], x.shape[1] // 2)                 # k inputs, m models
+    (m, hid, d), (k, b) = w1.shape, t.shape[:2]                                   # k inputs, m models
     gram = b * (d * k / m + hid) < hid * d
-    h = _scores(w1, b1, x).relu_()                                                # [M, H, 2B]
+    ys = _rows(t, u, gram)
+    h = _scores(w1, b1, ys).relu_()                                             # [M, H, 2B]
     mask = torch.sign(h)                                                          # relu′ as 0/1 floats
     h1, h2 = _halves(h)
     v2 = torch.cat([h1 - h2, h2], 2)
-    logp = torch.log_softmax(_scores(w2, b2, v2.mT), 1)                           # z₁ − z₂ = W₂(h₁ − h₂)
+    logp = torch.log_softmax(_scores(w2, b2, (h1.mT, v2[..., :b].mT)), 1)         # z₁ − z₂ = W₂(h₁ − h₂)
     p = logp.exp()
     target = torch.cat([y, y], 1).unsqueeze(1)                                    # [M, 1, 2B]
     a = p.scatter_add(1, target, torch.full(target.shape, -1.0, dtype=p.dtype, device=p.device))
@@ -219,7 +235,7 @@ def _mlp(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
     de = e1 - e2
     d_w2 = torch.bmm(u2, v2.mT)                                                   # [M, C, H]
     d_b2, d_b1 = da.sum(2), de.sum(2)
-    norm_w1, g_e = _norm(torch.cat([e1, de], 2), x, gram)
+    norm_w1, g_e = _norm(torch.cat([de, e2], 2), ys, gram)                        # g_e = B·D_W₁ Yᵀ
     norm = torch.sqrt(norm_w1.square() + d_w2.square().sum((1, 2)) + d_b2.square().sum(1) + d_b1.square().sum(1))
     val = _value(logp, target[..., :b], norm, lam, ce) if value else None
     scale = _scale(norm, lam, b)
@@ -228,8 +244,10 @@ def _mlp(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
     g_h = torch.bmm(d_w2.mT, u2)                                                  # ∂/∂[h₁ − h₂ | h₂]
     gh1, gh2 = _halves(g_h)
     gh2.sub_(gh1)                                                                 # ∂/∂h
-    g_e = g_e if gram else grouped_bmm(g_e, x.mT)                                 # ∂/∂[E₁ | E₁ − E₂]
-    g_e = _undo_difference(g_e, d_b1).mul_(mask)                                  # ∂/∂(W₂ᵀA)
+    ge1, ge2 = _halves(g_e)                                                       # ∂/∂[E₁ − E₂ | E₂]
+    ge1.add_(d_b1.unsqueeze(2))
+    ge2.sub_(ge1)                                                                 # ∂/∂[E₁ | E₂]
+    g_e.mul_(mask)                                                                # ∂/∂(W₂ᵀA)
     g_a.baddbmm_(w2, g_e).mul_(scale)
     g_w2 = torch.bmm(a, g_e.mT)
     # through the softmax (plus the CE term on t's columns), then z = W₂h + b₂
@@ -240,8 +258,9 @@ def _mlp(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
     g_b2 = g_z.sum(2)
     g_pre = g_h.mul_(scale).baddbmm_(w2.mT, g_z).mul_(mask)                       # ∂/∂ pre-activation
     q1, q2 = _halves(g_pre)
-    q2.add_(q1)                                                                   # [Q₁ | Q₁ + Q₂]
-    return val, (grouped_bmm(g_pre, x), q2.sum(2), g_w2, g_b2)
+    q1.add_(q2)
+    q2.neg_()                                                                     # [Q₁ + Q₂ | −Q₂] over Y
+    return val, (_times_y(g_pre, ys), q1.sum(2), g_w2, g_b2)
 
 
 class _FusedLGM(torch.autograd.Function):
@@ -249,24 +268,14 @@ class _FusedLGM(torch.autograd.Function):
     (`_linear`, `_binary`, `_mlp`); the backward scales that gradient. No second-order graph is built."""
 
     @staticmethod
-    def forward(ctx, fn, x, y, lam: float, ce: float, *params):
-        value, grads = fn(*params, x, y, lam, ce)
+    def forward(ctx, fn, t, u, y, lam: float, ce: float, *params):
+        value, grads = fn(*params, t, u, y, lam, ce)
         ctx.save_for_backward(*grads)
         return value
 
     @staticmethod
     def backward(ctx, grad):
-        return (None, None, None, None, None) + tuple(g * grad for g in ctx.saved_tensors)
-
-
-def perturbed_pair(t: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:
-    """X = [t − t̂; t̂] along the batch, [S, 2B, d]: the one input of the fused forms."""
-    return torch.cat([t - t_hat, t_hat], -2)
-
-
-def perturbed_batch(t: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
-    """The same X from t and offset = t − t̂ as `Perturbations` draws it: [offset; t − offset]."""
-    return torch.cat([offset, t - offset], -2)
+        return (None,) * 6 + tuple(g * grad for g in ctx.saved_tensors)
 
 
 def _fused(head: nn.Module) -> tuple:
@@ -280,16 +289,17 @@ def _fused_lgm(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.T
     """c·CE + λ·L_gm through the head's closed form (linear or MLP), as an autograd node."""
     m = head.models
     fn, *params = _fused(head)
-    return _FusedLGM.apply(fn, inputs(perturbed_pair(t, t_hat), m), y.expand(m, -1), lam, ce, *params)
+    return _FusedLGM.apply(fn, inputs(t, m), inputs(t - t_hat, m), y.expand(m, -1), lam, ce, *params)
 
 
 @torch.no_grad()
-def add_fused_gradient(head: nn.Module, x: torch.Tensor, y: torch.Tensor, lam: float) -> None:
+def add_fused_gradient(head: nn.Module, t: torch.Tensor, offset: torch.Tensor, y: torch.Tensor, lam: float) -> None:
     """For training: adds the gradient of L_ce + λ·L_gm (each stacked model's own) to the head's .grad,
-    from X = [t − t̂; t̂] ([S, 2B, d], see `perturbed_pair`), without autograd and without making the loss
-    value, which training does not need. Linear and MLP heads (FUSED) only."""
+    from the batch t and offset = t − t̂ ([S, B, d] each, as `Perturbations` draws it), without autograd
+    and without making the loss value, which training does not need. Linear and MLP heads (FUSED) only."""
     fn, *params = _fused(head)
-    for p, g in zip(params, fn(*params, inputs(x, head.models), y.expand(head.models, -1), lam, 1.0, False)[1]):
+    m = head.models
+    for p, g in zip(params, fn(*params, inputs(t, m), inputs(offset, m), y.expand(m, -1), lam, 1.0, False)[1]):
         p.grad = g if p.grad is None else p.grad.add_(g)
 
 
@@ -366,7 +376,7 @@ class Perturbations:
 
     def next(self, rows: int) -> torch.Tensor:
         """t − t̂ = −γδ for the next batch of `rows` rows, [seeds, rows, dim]: t̂ = t − it, and as drawn it
-        is the first half of the fused forms' X = [t − t̂; t̂]."""
+        is what the fused forms take beside t (`add_fused_gradient`)."""
         if self.pos + rows > self.buf.shape[1]:
             buf = torch.empty(len(self.gens), max(rows, self.block), self.dim)
             for g, out in zip(self.gens, buf):

@@ -25,7 +25,7 @@ from noisecli.distributed import pick_device
 from noisecli.errors import InputError
 from noisecli.features import read_split
 from noisecli.heads import HEADS, make_head
-from noisecli.lgm import FUSED, REGS, Perturbations, add_fused_gradient, objective, perturbed_batch
+from noisecli.lgm import FUSED, REGS, Perturbations, add_fused_gradient, objective
 from noisecli.manifest import staging_dir
 from noisecli.options import as_dict, opt
 from noisecli.progress import Reporter
@@ -211,8 +211,8 @@ def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: 
             t, yb = x[idx], y[idx].repeat_interleave(len(lrs), 0)
             if reg == "none":
                 objective(head, t, yb, None, reg, lam).backward()
-            elif fused:   # LGM on a linear or MLP head: its gradient in closed form, from X = [t − t̂; t̂]
-                add_fused_gradient(head, perturbed_batch(t, deltas.next(idx.shape[1])), yb, lam)   # δ per seed
+            elif fused:   # LGM on a linear or MLP head: its gradient in closed form, from t and t − t̂
+                add_fused_gradient(head, t, deltas.next(idx.shape[1]), yb, lam)   # δ per seed
             else:
                 objective(head, t, yb, t - deltas.next(idx.shape[1]), reg, lam).backward()
             opt_.step(0.5 * (1 + math.cos(math.pi * step / total)))
