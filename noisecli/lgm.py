@@ -64,6 +64,7 @@ def _softmax_backward(g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 
 def _columns(zs: list[torch.Tensor]) -> torch.Tensor:
+    """Blocks of columns side by side ([M, rows, ·] each); one block as it is."""
     return torch.cat(zs, 2) if len(zs) > 1 else zs[0]
 
 
