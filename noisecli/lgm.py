@@ -13,10 +13,10 @@ only builds 2B × 2B matrices — whichever costs fewer flops.
 
 LGM itself, for both heads, goes through a fused form (`_linear`, `_binary` for two classes, `_mlp`)
 that writes the value and the gradient in closed form: no autograd graph, and the Gram products reused
-by the gradient. It takes the batch t and u = t − t̂ = −γδ as drawn, and never builds t̂. Training takes that gradient directly (`add_fused_gradient`); `lgm_loss` and
-`objective` wrap it in one autograd node. The ablations (gradnorm, cosine) take the factor form above
-through first-order autograd. Either way the gradient is exactly what double backprop gives (tests
-check both in float64).
+by the gradient. It takes the batch t and u = t − t̂ = −γδ as drawn and never builds t̂. Training takes
+that gradient directly (`add_fused_gradient`); `lgm_loss` and `objective` wrap it in one autograd node.
+The ablations (gradnorm, cosine) take the factor form above through first-order autograd. Either way
+the gradient is exactly what double backprop gives (tests check both in float64).
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def _linear(weight: torch.Tensor, bias: torch.Tensor, t: torch.Tensor, u: torch.
     a2 = p2.scatter_add(1, target, torch.full(target.shape, -1.0, dtype=p.dtype, device=p.device))
     dp = p1 - p2
     d_b = dp.sum(2)                                                               # B·D_b, [M, C]
-    norm_w, r = _norm(torch.cat([dp, a2], 2), ys, gram)                         # r = B·[D_W tᵀ | D_W uᵀ]
+    norm_w, r = _norm(torch.cat([dp, a2], 2), ys, gram)                           # r = B·D_W Yᵀ
     norm = torch.hypot(norm_w, torch.linalg.vector_norm(d_b, dim=1))              # B·L_gm
     val = _value(logp, target, norm, lam, ce) if value else None
     r1, r2 = _halves(r)
@@ -204,7 +204,8 @@ def _undo_difference(g: torch.Tensor, g_sum: torch.Tensor) -> torch.Tensor:
 
 
 def _mlp(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor, t: torch.Tensor, u: torch.Tensor,
-         y: torch.Tensor, lam: float, ce: float, value: bool = True) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
+         y: torch.Tensor, lam: float, ce: float,
+         value: bool = True) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
     """(c·CE + λ·L_gm summed over models, its gradient w.r.t. (w1, b1, w2, b2)) of the MLP head
     z = W₂ relu(W₁t + b₁) + b₂, in closed form. Everything is feature-major, [M, features, 2B] (t's
     columns, then t̂'s); t, u = t − t̂ and Y = [t; u] as in `_linear`. With A = P − onehot, the error at the
@@ -218,7 +219,7 @@ def _mlp(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
     (m, hid, d), (k, b) = w1.shape, t.shape[:2]                                   # k inputs, m models
     gram = b * (d * k / m + hid) < hid * d
     ys = _rows(t, u, gram)
-    h = _scores(w1, b1, ys).relu_()                                             # [M, H, 2B]
+    h = _scores(w1, b1, ys).relu_()                                               # [M, H, 2B]
     mask = torch.sign(h)                                                          # relu′ as 0/1 floats
     h1, h2 = _halves(h)
     v2 = torch.cat([h1 - h2, h2], 2)

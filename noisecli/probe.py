@@ -166,8 +166,8 @@ class AdamW:
 def keep_freed_memory() -> None:
     """glibc: freed blocks stay with the process. By default a block over 128 KiB is a fresh mmap and the
     heap's free top goes back to the OS, so each step's gradients and temporaries (MBs for a d = 4096 head)
-    page-fault anew: a third of a d = 4096, C = 100 probe step here, and the main source of its swings from
-    run to run. Process-wide and kept, as with jemalloc or tcmalloc preloaded; memory freed later is reused
+    page-fault anew: a quarter to a half of a d = 4096, C = 100 probe step here, and the main source of its
+    swings from run to run. Process-wide and kept, as with jemalloc or tcmalloc preloaded; memory freed later is reused
     rather than returned (blocks over 32 MiB, glibc's limit, are still mapped and unmapped)."""
     if platform.libc_ver()[0] == "glibc":
         libc = ctypes.CDLL(None)
