@@ -152,8 +152,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--skip-grid", action="store_true")
     args = ap.parse_args()
-    # as noisecli's probe training does (probe.cpu_training): freed memory kept, and denormals flushed, since
-    # the step timings train one head on one batch over and over, so its probabilities soon underflow
+    # as noisecli's probe training runs (probe.cpu_training: freed memory kept, denormals flushed); the step
+    # timings train one head on one batch over and over, so its probabilities soon underflow into denormals
     keep_freed_memory()
     torch.set_flush_denormal(True)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "

@@ -63,11 +63,6 @@ def _softmax_backward(g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     return torch._softmax_backward_data(g, p, 1, p.dtype)
 
 
-def _columns(zs: list[torch.Tensor]) -> torch.Tensor:
-    """Blocks of columns side by side ([M, rows, ·] each); one block as it is."""
-    return torch.cat(zs, 2) if len(zs) > 1 else zs[0]
-
-
 def _rows(t: torch.Tensor, u: torch.Tensor, stack: bool) -> tuple[torch.Tensor, ...]:
     """Y = [t; u] (stacked along the batch, [S, 2B, d]) as the products below take it: as one tensor, so
     each product is one bigger matmul, worth copying the batch where they are compute-bound (many
@@ -79,7 +74,8 @@ def _scores(w: torch.Tensor, bias: torch.Tensor, ys: tuple[torch.Tensor, ...]) -
     """[W tᵀ + b | W t̂ᵀ + b] with t̂ = t − u, the second half as z₁ − W uᵀ: w [M, out, d], Y (`_rows`)
     shared by groups of M/S models (heads.inputs) -> [M, out, 2B]. At γ = 0 (u = 0) the halves are
     bit-identical (a matmul of [t; t̂] may round identical columns differently: MKL does on AVX2)."""
-    z = _columns([grouped_bmm(w, y.mT) for y in ys])
+    zs = [grouped_bmm(w, y.mT) for y in ys]
+    z = torch.cat(zs, 2) if len(zs) > 1 else zs[0]
     z1, z2 = _halves(z)
     torch.sub(z1.add_(bias.unsqueeze(2)), z2, out=z2)
     return z
@@ -93,14 +89,15 @@ def _times_y(cf: torch.Tensor, ys: tuple[torch.Tensor, ...]) -> torch.Tensor:
     return grouped_bmm(c_t, t).add_(grouped_bmm(c_u, u))
 
 
-def _norm(cf: torch.Tensor, ys: tuple[torch.Tensor, ...], gram: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(‖D‖ per model, D Yᵀ = [D tᵀ | D uᵀ]) for D = cf Y: through K = Y Yᵀ (‖D‖² = Σ (cf K) ⊙ cf, and
-    cf K = D Yᵀ; Y stacked, as `_rows` gives it where the Gram form pays), or with D materialised."""
-    if gram:
+def _norm(cf: torch.Tensor, ys: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(‖D‖ per model, D Yᵀ = [D tᵀ | D uᵀ]) for D = cf Y: through K = Y Yᵀ where Y comes stacked (`_rows`
+    stacks it exactly where the Gram form pays; ‖D‖² = Σ (cf K) ⊙ cf, and cf K = D Yᵀ), else with D
+    materialised."""
+    if len(ys) == 1:
         r = grouped_bmm(cf, torch.bmm(ys[0], ys[0].mT))
         return (r * cf).sum((1, 2)).clamp_min_(0).sqrt_(), r                    # ≥ 0 but for rounding
     dm = _times_y(cf, ys)
-    return torch.linalg.vector_norm(dm, dim=(1, 2)), _columns([grouped_bmm(dm, y.mT) for y in ys])
+    return torch.linalg.vector_norm(dm, dim=(1, 2)), torch.cat([grouped_bmm(dm, y.mT) for y in ys], 2)
 
 
 def _value(logp: torch.Tensor, target: torch.Tensor, norm: torch.Tensor, lam: float, ce: float) -> torch.Tensor:
@@ -145,7 +142,7 @@ def _linear(weight: torch.Tensor, bias: torch.Tensor, t: torch.Tensor, u: torch.
     a2 = p2.scatter_add(1, target, torch.full(target.shape, -1.0, dtype=p.dtype, device=p.device))
     dp = p1 - p2
     d_b = dp.sum(2)                                                               # B·D_b, [M, C]
-    norm_w, r = _norm(torch.cat([dp, a2], 2), ys, gram)                           # r = B·D_W Yᵀ
+    norm_w, r = _norm(torch.cat([dp, a2], 2), ys)                                 # r = B·D_W Yᵀ
     norm = torch.hypot(norm_w, torch.linalg.vector_norm(d_b, dim=1))              # B·L_gm
     val = _value(logp, target, norm, lam, ce) if value else None
     r1, r2 = _halves(r)
@@ -174,7 +171,7 @@ def _binary(weight: torch.Tensor, bias: torch.Tensor, t: torch.Tensor, u: torch.
     y0 = (y == 0).unsqueeze(1)                                                    # [M, 1, B]
     dq, a2 = q1 - q2, q2 - y0.to(q.dtype)
     d_b = dq.sum(2, keepdim=True)                                                 # B·D_b̄, [M, 1, 1]
-    norm_v, r = _norm(torch.cat([dq, a2], 2), ys, False)                          # r = [v tᵀ | v uᵀ]
+    norm_v, r = _norm(torch.cat([dq, a2], 2), ys)                                 # r = [v tᵀ | v uᵀ]
     norm = torch.hypot(norm_v, d_b.view(-1)).mul_(2 ** 0.5)                       # B·L_gm
     val = None
     if value:
@@ -237,7 +234,7 @@ def _mlp(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
     de = e1 - e2
     d_w2 = torch.bmm(u2, v2.mT)                                                   # [M, C, H]
     d_b2, d_b1 = da.sum(2), de.sum(2)
-    norm_w1, g_e = _norm(torch.cat([de, e2], 2), ys, gram)                        # g_e = B·D_W₁ Yᵀ
+    norm_w1, g_e = _norm(torch.cat([de, e2], 2), ys)                              # g_e = B·D_W₁ Yᵀ
     norm = torch.sqrt(norm_w1.square() + d_w2.square().sum((1, 2)) + d_b2.square().sum(1) + d_b1.square().sum(1))
     val = _value(logp, target[..., :b], norm, lam, ce) if value else None
     scale = _scale(norm, lam, b)

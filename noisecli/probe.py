@@ -141,8 +141,8 @@ class AdamW:
         self.params, self.lr, self.wd, self.betas, self.eps = params, lr, weight_decay, betas, eps
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
-        # the update's one temporary, kept: a fresh one per step is a fresh mmap on Linux, and its page
-        # faults made √v cost 2-3x its arithmetic (a 1.6 MB d = 4096, C = 100 head: 0.23 vs 0.09 ms)
+        # the update's one temporary, kept: with glibc's defaults a fresh one per step is a fresh mmap, and
+        # its page faults made √v cost 2-3x its arithmetic (a 1.6 MB d = 4096, C = 100 head: 0.23 vs 0.09 ms)
         self.denom = [torch.empty_like(p) for p in params]
         self.t = 0
 
@@ -166,9 +166,9 @@ class AdamW:
 def keep_freed_memory() -> None:
     """glibc: freed blocks stay with the process. By default a block over 128 KiB is a fresh mmap and the
     heap's free top goes back to the OS, so each step's gradients and temporaries (MBs for a d = 4096 head)
-    page-fault anew: a quarter to a half of a d = 4096, C = 100 probe step here, and the main source of its
-    swings from run to run. Process-wide and kept, as with jemalloc or tcmalloc preloaded; memory freed later is reused
-    rather than returned (blocks over 32 MiB, glibc's limit, are still mapped and unmapped)."""
+    page-fault anew: a quarter to a half of a d = 4096, C = 100 probe step here, and much of its swing
+    from run to run. Process-wide and kept, as with jemalloc or tcmalloc preloaded; memory freed later is
+    reused rather than returned (blocks over 32 MiB, glibc's limit, are still mapped and unmapped)."""
     if platform.libc_ver()[0] == "glibc":
         libc = ctypes.CDLL(None)
         libc.mallopt(-1, 1 << 30)    # M_TRIM_THRESHOLD: keep up to 1 GiB free at the heap's top

@@ -102,7 +102,8 @@ def test_probe_training_reuses_freed_memory_instead_of_faulting_in_fresh_pages()
               "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n")
     faults = {mode: int(subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True,
                                        check=True).stdout) for mode in ("default", "keep")}
-    assert faults["default"] > 20 * 3 * 1000 and faults["keep"] < 100, faults   # 1,024 pages per 4 MiB
+    # at least one fault per temporary per step by default (1,024 with 4 KiB pages), none at all after
+    assert faults["default"] >= 20 * 3 and faults["keep"] < 20, faults
 
 
 @pytest.mark.parametrize("kind,classes,reg", [("mlp", 3, "none"), ("mlp", 3, "lgm"), ("linear", 40, "lgm"),
