@@ -77,10 +77,13 @@ def print_result(result: dict, title: str) -> None:
     table.add_column("", style="bold")
     table.add_column("")
     for key, value in result.items():
-        if key != "conclusion":
+        if key not in ("conclusion", "conclusions", "k_rows"):
             table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
     console.print(table)
-    if "conclusion" in result:
+    for c in result.get("conclusions") or []:   # Proposition 1: a conclusion only where its conditions hold
+        console.print(f"({c['number']}) {c['statement']}  [dim]conditions: {c['conditions']}[/dim]" if c["holds"]
+                      else f"({c['number']}) not concluded: its conditions fail ({c['conditions']})", soft_wrap=True)
+    if "conclusion" in result and not result.get("conclusions"):
         console.print(result["conclusion"])
 
 

@@ -7,10 +7,13 @@ the mixed log-likelihood is
 
     f(ε) = (1−α)·log((p_c−ε)/p_c) + α·log((p_n+ε/k)/p_n),      maximised at ε = η = α·p_c − (1−α)·k·p_n.
 
-Proposition 1: (1) if α ≤ k·p_n/(p_c + k·p_n) (η ≤ 0) the optimum on Pᵐ is the clean optimum;
-(2) otherwise any 0 < ε < η lowers the mixed loss, so the optimum moves to ε* = η > 0; (3) ε ≥ 3η cannot
-be optimal when α < 1/3, nor ε ≥ 2η when α > 1/2. The clean loss then rises from −log p_c to at most
-−log(p_c − m·η) (m = 3 or 2), and to −log(p_c − η) at the optimum of f.
+Proposition 1 (§3.3, proof in Appendix B.2), each conclusion with its own conditions:
+  (1) α ≤ k·p_n/(p_c + k·p_n) (η ≤ 0): the optimum on Pᵐ is the clean optimum;
+  (2) α > k·p_n/(p_c + k·p_n) (η > 0): any 0 < ε < η lowers the mixed loss, so the optimum moves;
+  (3) α < 1/3 and k > α(1−3α)p_c/((1−α)(2−3α)p_n): ε ≥ 3η cannot be optimal; α > max(threshold, 1/2) and
+      k > (2α−1)p_c/(2(1−α)p_n): ε ≥ 2η cannot be optimal. The clean loss then rises at most from −log p_c
+      to −log(p_c − m·η). Where these conditions on k fail, (3) gives no bound, and none is reported.
+k must be finite and > 0; k ≤ 0 (the noisy model no better on the noise) is reported as undefined.
 """
 
 from __future__ import annotations
@@ -31,14 +34,15 @@ def _check(alpha: float, pc: float, pn: float, k: float) -> None:
     for name, p in (("p_c", pc), ("p_n", pn)):
         if not 0 < p <= 1:
             raise InputError(f"{name} must be in (0, 1], got {p}")
-    if not k > 0:
-        raise InputError(f"--k must be > 0, got {k}")
+    if not (k > 0 and math.isfinite(k)):
+        raise InputError(f"--k must be a finite number > 0, got {k} (k ≤ 0 means k is undefined: the noisy "
+                         "model is no better on the noise, and Proposition 1 does not apply)")
 
 
 def probability(loss: float) -> float:
     """Per-token probability that corresponds to a cross-entropy loss: p = exp(−L)."""
-    if not loss >= 0:
-        raise InputError(f"a loss must be >= 0, got {loss}")
+    if not (loss >= 0 and math.isfinite(loss)):
+        raise InputError(f"a loss must be a finite number >= 0, got {loss}")
     return math.exp(-loss)
 
 
@@ -51,17 +55,38 @@ def threshold(pc: float, pn: float, k: float) -> float:
 
 
 def f(eps: float, alpha: float, pc: float, pn: float, k: float) -> float:
-    """Gain in mixed log-likelihood from moving ε of probability from clean to noise tokens."""
+    """Gain in mixed log-likelihood from moving ε of probability from clean to noise tokens (Eq. 17)."""
     return (1 - alpha) * math.log((pc - eps) / pc) + alpha * math.log((pn + eps / k) / pn)
 
 
+def k_needed(alpha: float, pc: float, pn: float) -> tuple[int, float] | None:
+    """Conclusion (3)'s condition on k, as (m, k_min): ε ≥ m·η cannot be optimal when k > k_min.
+    α < 1/3: m = 3, k_min = α(1−3α)p_c / ((1−α)(2−3α)p_n); α > 1/2: m = 2, k_min = (2α−1)p_c / (2(1−α)p_n)
+    (Proposition 1 (3), proof in Appendix B.2). None for 1/3 ≤ α ≤ 1/2, where (3) says nothing."""
+    if alpha < 1 / 3:
+        return 3, alpha * (1 - 3 * alpha) * pc / ((1 - alpha) * (2 - 3 * alpha) * pn)
+    if alpha > 1 / 2:
+        return 2, (2 * alpha - 1) * pc / (2 * (1 - alpha) * pn)
+    return None
+
+
 def bound_multiplier(alpha: float) -> int | None:
-    """m such that ε ≥ m·η cannot be optimal (Proposition 1 (3)); None where it says nothing."""
-    return 3 if alpha < 1 / 3 else 2 if alpha > 1 / 2 else None
+    """m such that ε ≥ m·η cannot be optimal (Proposition 1 (3)), if k is large enough; None where it says nothing."""
+    need = k_needed(alpha, 0.5, 0.5)
+    return need[0] if need else None
 
 
 def _clean_loss(pc: float, eps: float) -> float | None:
     return -math.log(pc - eps) if pc - eps > 0 else None
+
+
+@dataclass
+class Conclusion:
+    """One of Proposition 1's conclusions: its conditions, whether they hold here, and what follows."""
+    number: str                 # "1", "2" or "3"
+    conditions: str             # the paper's conditions, with the numbers put in
+    holds: bool                 # all conditions hold
+    statement: str | None       # what follows (None when the conditions fail: nothing is concluded)
 
 
 @dataclass
@@ -72,36 +97,61 @@ class Prop1:
     k: float
     eta: float
     threshold: float
-    regime: int                 # 1: unaffected, 2: shifted by at most the bound
-    conclusion: str
-    bound_multiplier: int | None
+    regime: int                 # 1: η ≤ 0, conclusion (1); 2: η > 0, conclusion (2)
+    conclusions: list[Conclusion]
+    conclusion: str             # the statements of the conclusions that hold, in order
+    bound_multiplier: int | None  # m of conclusion (3) where its conditions hold, else None
+    k_min_for_3: float | None   # conclusion (3)'s lower bound on k (None for 1/3 ≤ α ≤ 1/2)
+    f_at_m_eta: float | None    # f(m·η), < 0 where (3) holds
     clean_loss: float           # −log p_c
-    clean_loss_at_eta: float | None
-    clean_loss_bound: float | None
+    clean_loss_at_eta: float | None   # −log(p_c − η) in regime 2: the clean loss at the optimum of f
+    clean_loss_bound: float | None    # regime 1: −log p_c; regime 2: −log(p_c − m·η) where (3) holds
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        d["conclusions"] = [dict(c.__dict__) for c in self.conclusions]
+        return d
 
 
 def proposition1(alpha: float, pc: float, pn: float, k: float) -> Prop1:
+    """Proposition 1 (§3.3; proof in Appendix B.2), each conclusion only where its conditions hold."""
     _check(alpha, pc, pn, k)
-    e, th, m = eta(alpha, pc, pn, k), threshold(pc, pn, k), bound_multiplier(alpha)
-    if alpha <= th:
-        regime, text = 1, (f"(1) α = {alpha:g} ≤ threshold {th:.4g}: η = {e:.4g} ≤ 0, the optimum on the "
-                           "mixture is the clean optimum; the noise does not change the clean loss.")
-        at_eta = bound = -math.log(pc)
+    e, th = eta(alpha, pc, pn, k), threshold(pc, pn, k)
+    lc = -math.log(pc)
+    c1 = Conclusion("1", f"α = {alpha:g} ≤ kp_n/(p_c + kp_n) = {th:.4g} (η = {e:.4g} ≤ 0)", alpha <= th, None)
+    if c1.holds:
+        c1.statement = ("for any 0 < ε < p_c the mixed loss does not go below the clean model's: the optimum on "
+                        "the mixture is the clean optimum, and the noise does not change the clean loss.")
+    c2 = Conclusion("2", f"α = {alpha:g} > kp_n/(p_c + kp_n) = {th:.4g} (η = {e:.4g} > 0)", alpha > th, None)
+    at_eta = _clean_loss(pc, e) if c2.holds else None
+    if c2.holds:
+        c2.statement = (f"any 0 < ε < η lowers the mixed loss, so the optimum moves mass from clean to noise "
+                        f"tokens; at ε = η the clean loss is {at_eta:.4f} (from {lc:.4f}).")
+    need = k_needed(alpha, pc, pn)
+    m = k_min = f_m = bound = None
+    if need is None:
+        c3 = Conclusion("3", f"α < 1/3, or α > 1/2 (here α = {alpha:g})", False, None)
     else:
-        at_eta = _clean_loss(pc, e)
-        bound = _clean_loss(pc, m * e) if m else None
-        regime = 2
-        text = (f"(2) α = {alpha:g} > threshold {th:.4g}: η = {e:.4g} > 0, any 0 < ε < η lowers the mixed "
-                f"loss, so the optimum moves mass ε* = η from clean to noise tokens; ")
-        text += (f"(3) since α {'< 1/3' if m == 3 else '> 1/2'}, ε ≥ {m}η cannot be optimal, so the clean "
-                 f"loss rises at most from {-math.log(pc):.4f} to "
-                 f"{bound:.4f}." if m and bound is not None else
-                 "(3) gives no bound for 1/3 ≤ α ≤ 1/2." if not m else
-                 f"(3) ε ≥ {m}η cannot be optimal, but {m}η ≥ p_c: no finite bound on the clean loss.")
-    return Prop1(alpha, pc, pn, k, e, th, regime, text, m, -math.log(pc), at_eta, bound)
+        m, k_min = need
+        cond = (f"α = {alpha:g} < 1/3 and k = {k:.4g} > α(1−3α)p_c/((1−α)(2−3α)p_n) = {k_min:.4g}" if m == 3 else
+                f"α = {alpha:g} > max(kp_n/(p_c + kp_n), 1/2) and k = {k:.4g} > (2α−1)p_c/(2(1−α)p_n) = {k_min:.4g}")
+        ok = c2.holds and k > k_min and m * e < pc
+        f_m = f(m * e, alpha, pc, pn, k) if c2.holds and m * e < pc else None
+        ok = ok and f_m is not None and f_m < 0   # the proof's f(mη) ≤ 0, checked on the numbers themselves
+        c3 = Conclusion("3", cond + " (and η > 0)", ok, None)
+        if ok:
+            bound = _clean_loss(pc, m * e)
+            c3.statement = (f"ε ≥ {m}η cannot be optimal (f({m}η) = {f_m:.3g} < 0), so the clean loss rises at "
+                            f"most from {lc:.4f} to {bound:.4f}.")
+    if c1.holds:
+        bound = lc
+    conclusions = [c1, c2, c3]
+    text = " ".join(f"({c.number}) {c.statement}" for c in conclusions if c.holds)
+    failed = [c for c in conclusions[1:] if not c.holds and (c.number == "3" and c2.holds)]
+    if failed:
+        text += f" (3) does not apply: its conditions fail ({failed[0].conditions}); it gives no bound here."
+    return Prop1(alpha, pc, pn, k, e, th, 1 if c1.holds else 2, conclusions, text,
+                 m if c3.holds else None, k_min, f_m, lc, at_eta, bound)
 
 
 def curve(alpha: float, pc: float, pn: float, k: float, points: int = 400) -> list[tuple[float, float]]:
@@ -139,7 +189,8 @@ class Prop1Config:
     pn: float | None = opt(None, "Probability p_n the model gives the noise's next tokens (0, 1].")
     loss_clean: float | None = opt(None, "Instead of --pc: the loss on clean data (p_c = e^−L).")
     loss_noise: float | None = opt(None, "Instead of --pn: the loss on the noise (p_n = e^−L).")
-    k: float = opt(1.0, "Ratio k: moving ε of mass off clean tokens raises p_n by ε/k (> 0).")
+    k: float = opt(1.0, "Ratio k: moving ε of mass off clean tokens raises p_n by ε/k (finite, > 0; "
+                   "conclusion (3) also needs k above a bound that depends on α, p_c and p_n).")
     json: bool = opt(False, "Print JSON on stdout instead of a table.")
     out: Path | None = opt(None, "Also write the result to this JSON file.")
 
@@ -298,7 +349,8 @@ class PredictConfig:
     alpha: float = opt(0.1, "Noise proportion α of the run to predict, in (0, 1).")
     noisy: Path | None = opt(None, "A noisy run, to set the measured rise (and k, p_n from its noise) beside "
                              "the prediction.")
-    k: float | None = opt(None, "k (default: estimated from --noisy at the newest common iteration, else 1).")
+    k: float | None = opt(None, "k (default: estimated from --noisy at the newest common iteration, else 1; an undefined "
+                               "estimate gives no prediction).")
     max_tokens: int | None = opt(200_000, "Score at most this many tokens of each file.")
     device: str = opt("auto", "cpu, cuda or auto.")
     json: bool = opt(False, "Print JSON on stdout instead of a table.")
@@ -331,19 +383,27 @@ def run_predict(cfg: PredictConfig) -> dict:
 
 def predict_from_losses(row: dict, alpha: float, k: float | None = None) -> dict:
     """Proposition 1's prediction from one row of paired losses (Lc_clean, Lc_noisy, Ln_noisy, Ln_clean)
-    beside the measured rise; k is estimated from the row unless given."""
+    beside the measured rise; k is estimated from the row unless given. Where k cannot be estimated
+    (undefined or not positive) nothing is predicted: k is reported as undefined."""
     k_est = k_from_losses(row["Lc_clean"], row["Lc_noisy"], row["Ln_noisy"], row["Ln_clean"])[0]
     result: dict = {"alpha": alpha, "iter": row["iter"], "measured_rise": row["Lc_noisy"] - row["Lc_clean"],
-                    "k_estimated": k_est}
-    if k is None and (k_est is None or k_est <= 0):
-        result["k_note"] = "k could not be estimated (undefined or not positive at this checkpoint); using k = 1"
-    k = k or (k_est if k_est is not None and k_est > 0 else 1.0)
+                    "k_estimated": k_est if k_est is not None and k_est > 0 else None}
+    if k is None:
+        if k_est is None or not k_est > 0:
+            result.update(k=None, k_note="undefined: the noisy model is no better on the noise than the clean "
+                          "model at this checkpoint, so Proposition 1 predicts nothing", regime=None,
+                          conclusions=[], conclusion="k undefined: no prediction", clean_loss=row["Lc_clean"],
+                          predicted_rise_at_eta=None, predicted_rise_bound=None)
+            return result
+        k = k_est
     return _predicted(result, alpha, row["Lc_clean"], probability(row["Ln_clean"]), k)
 
 
 def _predicted(result: dict, alpha: float, lc: float, pn: float, k: float) -> dict:
     p = proposition1(alpha, probability(lc), pn, k)
     result.update(k=k, p_c=p.p_c, p_n=p.p_n, eta=p.eta, regime=p.regime, clean_loss=lc,
+                  k_min_for_3=p.k_min_for_3, bound_multiplier=p.bound_multiplier,
+                  conclusions=p.as_dict()["conclusions"],
                   predicted_rise_at_eta=(p.clean_loss_at_eta - lc) if p.clean_loss_at_eta is not None else None,
                   predicted_rise_bound=(p.clean_loss_bound - lc) if p.clean_loss_bound is not None else None,
                   conclusion=p.conclusion)

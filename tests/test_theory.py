@@ -29,7 +29,8 @@ def test_prop1_regime_2_by_hand_appendix_d3(cli):
     assert res["regime"] == 2 and res["bound_multiplier"] == 2  # α > 1/2
     assert res["clean_loss_bound"] == pytest.approx(-math.log(pc - 2 * res["eta"]))
     assert res["clean_loss_at_eta"] == pytest.approx(-math.log(pc - res["eta"]))
-    assert theory.proposition1(0.2, 0.5, 1e-4, 2.0).bound_multiplier == 3
+    assert theory.proposition1(0.2, 0.5, 1e-4, 400.0).bound_multiplier == 3   # k > k_min ≈ 357
+    assert theory.proposition1(0.2, 0.5, 1e-4, 2.0).bound_multiplier is None   # k too small for (3)
     assert theory.proposition1(0.4, 0.5, 1e-4, 2.0).bound_multiplier is None
 
 
@@ -111,3 +112,51 @@ def test_k_lemma1_predict_on_real_checkpoints(cli, runs, dataset, tmp_path):
     r = cli("theory", "predict", "--clean", root / "clean", "--alpha", 0.1, "--json")
     assert r.exit_code == 0, r
     assert json.loads(r.stdout)["p_n"] == pytest.approx(1 / 50256)
+
+
+def test_prop1_conclusion_3_needs_the_papers_condition_on_k(cli):
+    # α = 0.2, L_c = 3, L_n = 10.8: (3) needs k > α(1−3α)p_c/((1−α)(2−3α)p_n) ≈ 174 (Proposition 1 (3))
+    pc, pn = math.exp(-3), math.exp(-10.8)
+    k_min = 0.2 * 0.4 * pc / (0.8 * 1.4 * pn)
+    assert k_min == pytest.approx(174.3, abs=0.1)
+    low = theory.proposition1(0.2, pc, pn, 1.0)
+    c = {x.number: x for x in low.conclusions}
+    assert low.regime == 2 and c["2"].holds and not c["3"].holds and c["3"].statement is None
+    assert low.clean_loss_bound is None and low.bound_multiplier is None
+    assert theory.f(3 * low.eta, 0.2, pc, pn, 1.0) > 0   # the bound would indeed be false here
+    r = cli("theory", "prop1", "--alpha", 0.2, "--loss-clean", 3, "--loss-noise", 10.8, "--k", 1, "--json")
+    res = json.loads(r.stdout)
+    assert res["clean_loss_bound"] is None and "rises at most" not in res["conclusion"]
+    assert "does not apply" in res["conclusion"]
+    r = cli("theory", "prop1", "--alpha", 0.2, "--loss-clean", 3, "--loss-noise", 10.8, "--k", 1)
+    assert r.exit_code == 0 and "rises at most" not in r.stdout and "not concluded" in r.stdout
+    high = theory.proposition1(0.2, pc, pn, 200.0)
+    c = {x.number: x for x in high.conclusions}
+    assert c["3"].holds and high.bound_multiplier == 3 and high.f_at_m_eta < 0
+    assert high.clean_loss_bound == pytest.approx(-math.log(pc - 3 * high.eta))
+    # 1/3 ≤ α ≤ 1/2: (3) says nothing at any k
+    assert not {x.number: x for x in theory.proposition1(0.4, 0.5, 1e-4, 1e6).conclusions}["3"].holds
+
+
+def test_prop1_3_holds_exactly_where_f_of_m_eta_is_negative():
+    rng = np.random.default_rng(1)
+    for _ in range(2000):
+        alpha, pc, pn, k = rng.uniform(0.01, 0.99), rng.uniform(0.01, 1), 10 ** rng.uniform(-5, 0), 10 ** rng.uniform(-1, 4)
+        p = theory.proposition1(alpha, pc, pn, k)
+        c3 = {x.number: x for x in p.conclusions}["3"]
+        if c3.holds:   # then the paper's claim must be true: f(ε) < 0 for every ε in [mη, p_c)
+            m = p.bound_multiplier
+            for eps in np.linspace(m * p.eta, pc, 7, endpoint=False):
+                assert theory.f(eps, alpha, pc, pn, k) < 1e-12
+
+
+@pytest.mark.parametrize("k", ["-1", "inf", "nan"])
+def test_prop1_refuses_undefined_k(cli, k):
+    assert_one_line_error(cli("theory", "prop1", "--alpha", 0.2, "--pc", 0.5, "--pn", 0.1, "--k", k), "--k")
+
+
+def test_predict_reports_undefined_k_without_a_conclusion():
+    row = {"iter": 10, "Lc_clean": 3.0, "Lc_noisy": 3.1, "Ln_noisy": 10.9, "Ln_clean": 10.8}  # worse on noise
+    pred = theory.predict_from_losses(row, 0.2)
+    assert pred["k"] is None and pred["k_estimated"] is None and "undefined" in pred["k_note"]
+    assert pred["predicted_rise_bound"] is None and pred["conclusions"] == []
