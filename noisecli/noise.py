@@ -137,6 +137,42 @@ class TokenFileNoise(NoiseSource):
         return np.asarray(self.tokens[idx], dtype=np.uint16)
 
 
+def probabilities(params: dict) -> np.ndarray | None:
+    """The exact probability of every id in [0, 50256) under the noise described by `params` (a
+    `NoiseSource.params`, as meta.json records it), computed from the distribution itself, not from a
+    sample; None for noise taken from another corpus, which has no closed form.
+      uniform   1/50256 each
+      random    the weights (base 1, ids 0..1000 ×3, the recorded spike ids ×50), normalised
+      gaussian  round(N(μ, σ)) redrawn outside [0, 50256): P(i) ∝ Φ((i+½−μ)/σ) − Φ((i−½−μ)/σ)"""
+    dist = params.get("dist")
+    if dist == "uniform":
+        return np.full(NOISE_IDS, 1.0 / NOISE_IDS)
+    if dist == "random":
+        w = np.full(NOISE_IDS, float(params.get("base_weight", 1.0)))
+        lo, hi = params.get("low_ids", [0, RANDOM_LOW_IDS - 1])
+        w[lo:hi + 1] = params.get("low_weight", RANDOM_LOW_WEIGHT)
+        w[np.asarray(params["spike_ids"], dtype=np.int64)] = params.get("spike_weight", RANDOM_SPIKE_WEIGHT)
+        return w / w.sum()
+    if dist == "gaussian":
+        from scipy.special import ndtr
+        mean, std = float(params["mean"]), float(params["std"])
+        edges = (np.arange(NOISE_IDS + 1) - 0.5 - mean) / std
+        # the mass of each unit interval, from whichever tail keeps it accurate
+        mass = np.where(edges[1:] <= 0, ndtr(edges[1:]) - ndtr(edges[:-1]), ndtr(-edges[:-1]) - ndtr(-edges[1:]))
+        return mass / mass.sum()
+    return None
+
+
+def entropy(params: dict) -> float | None:
+    """The exact entropy (nats) of the noise distribution: the lowest mean loss any model can reach on
+    i.i.d. draws from it. ln 50256 for uniform noise; None where there is no closed form."""
+    p = probabilities(params)
+    if p is None:
+        return None
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
 def noise_source(dist: str, seed: int, mean: float, std: float, noise_from: Path | None) -> NoiseSource:
     if noise_from is not None:
         return TokenFileNoise(Path(noise_from), seed)

@@ -24,6 +24,7 @@ from noisecli.corpus import Corpus, open_corpus, parse_batch
 from noisecli.errors import InputError
 from noisecli.manifest import provenance, staging_dir, write_json
 from noisecli.noise import DISTRIBUTIONS, DRAW_CHUNK, NoiseSource, noise_source
+from noisecli.noise import entropy as noise_entropy
 from noisecli.options import opt
 from noisecli.progress import Reporter
 from noisecli.shards import DTYPE, TokenWriter, holds_dataset
@@ -276,7 +277,7 @@ def prepare(cfg: PrepareConfig) -> dict:
             "tokens": {"train": n_train, "val": val.count, "clean_train": n_clean, "noise": n_noise},
             "alpha": cfg.alpha,
             "alpha_actual": n_noise / n_train,
-            "noise": {**noise.params, "placement": cfg.placement,
+            "noise": {**noise.params, "entropy_nats": noise_entropy(noise.params) if n_noise else None, "placement": cfg.placement,
                       "count_rule": "round(alpha / (1 - alpha) * clean_train)",
                       **({"documents_end_with_eot": True} if interleave else {})},
             "placement": cfg.placement,

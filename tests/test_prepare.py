@@ -282,3 +282,28 @@ def test_python_module_entry_point(small_jsonl, tmp_path):
     import sys
     r = subprocess.run([sys.executable, "-m", "noisecli", "prepare", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--alpha" in r.stdout and "--config" in r.stdout
+
+
+@pytest.mark.parametrize("dist, expected", [("uniform", math.log(50256)), ("random", 10.5537),
+                                            ("gaussian", 0.5 * math.log(2 * math.pi * math.e * 500 ** 2))])
+def test_noise_entropy_is_the_distributions_own(dist, expected):
+    """The entropy comes from the distribution, not a sample: ln 50256 for uniform; for Gaussian
+    μ=25128 σ=500 the discretised normal's entropy equals the continuous one's to 1e-6 (σ ≫ 1)."""
+    from noisecli import noise
+    src = noise.NoiseSource(dist, 1337)
+    assert noise.entropy(src.params) == pytest.approx(expected, abs=1e-4)
+    p = noise.probabilities(src.params)
+    assert p.shape == (50256,) and p.sum() == pytest.approx(1.0)
+    # the drawn stream follows these probabilities: a G-test of 2M draws over 500 equal-mass bins
+    draws = np.concatenate([src.chunk(0), src.chunk(1)])
+    bins = np.minimum((np.cumsum(p) * 500).astype(int), 499)
+    observed = np.bincount(bins[draws], minlength=500)
+    expected_counts = np.bincount(bins, weights=p, minlength=500) * len(draws)
+    keep = expected_counts > 0
+    g = 2 * (observed[keep] * np.log(np.maximum(observed[keep], 1) / expected_counts[keep])).sum()
+    assert g < keep.sum() + 6 * math.sqrt(2 * keep.sum()), g   # χ² with ~500 dof: mean 500, sd ≈ 32
+    # a sample's plug-in entropy is far below the truth for small samples (why we never use it)
+    sample = draws[:497]
+    c = np.bincount(sample)[np.bincount(sample) > 0] / len(sample)
+    if dist != "gaussian":
+        assert -(c * np.log(c)).sum() < expected - 3
