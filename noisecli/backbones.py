@@ -188,6 +188,15 @@ class HFBackbone(TextBackbone):
         return self.model(**batch).last_hidden_state
 
 
+TABLE13 = {   # the paper's 5 vision backbones (its Table 13) by their timm names, weights tags included
+    "EfficientNet-B3 (ImageNet-1K and JFT-300M)": "tf_efficientnet_b3.ns_jft_in1k",
+    "ResNetv2-152x2 (ImageNet-21K)": "resnetv2_152x2_bit.goog_in21k",
+    "Swin-L (ImageNet-21K)": "swin_large_patch4_window7_224.ms_in22k",
+    "ConvNext-L (Laion-2B and ImageNet-1K)": "convnext_large_mlp.clip_laion2b_augreg_ft_in1k",
+    "ViT-L (Laion-2B)": "vit_large_patch14_clip_224.laion2b",
+}
+
+
 class TimmBackbone(Backbone):
     """A timm vision model: its own eval transform, forward_features, then its own pooling."""
     modality = "image"
@@ -195,8 +204,12 @@ class TimmBackbone(Backbone):
     def __init__(self, name: str, weights: str | None, seed: int, device: torch.device):
         import timm
         from timm.data import create_transform, resolve_data_config
-        if name not in timm.list_models():
-            raise InputError(f"unknown timm model '{name}'")
+        from timm.models import split_model_name_tag
+        base, tag = split_model_name_tag(name)   # "vit_large_patch14_clip_224.laion2b": model and weights tag
+        if base not in timm.list_models():
+            raise InputError(f"unknown timm model '{base}'")
+        if tag and name not in timm.list_models(pretrained=True):
+            raise InputError(f"timm model '{base}' has no pretrained weights tagged '{tag}'")
         from noisecli.corpus import hub_reachable
         if weights is None and not hub_reachable():
             raise InputError(f"timm:{name} has no pretrained weights offline: give --weights FILE "
