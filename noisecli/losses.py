@@ -111,13 +111,16 @@ def _logsumexp_rows(hc: torch.Tensor, weight: torch.Tensor, chunk_vocab: int) ->
 
 @torch.no_grad()
 def linear_cross_entropy_sum(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
-                             chunk_rows: int = SCORE_CHUNK_ROWS, chunk_vocab: int = 4096) -> torch.Tensor:
+                             chunk_rows: int = SCORE_CHUNK_ROWS, chunk_vocab: int = 4096,
+                             per_row: bool = False) -> torch.Tensor:
     """Summed cross-entropy of `h @ weight.T` (no gradient) for scoring. Blocks of rows x vocabulary
     small enough to stay in a core's cache: the full logits (3.3 GB for 16 x 1024 GPT-2 positions)
     never exist. In float32 each row is shifted by its target logit inside the matmul, as in training,
     so a block costs a matmul, an exp and a sum, and the loss is log Σ exp; a row chunk whose exp
-    overflows (a logit above its target's by > 88), and other dtypes, take a running maximum instead."""
+    overflows (a logit above its target's by > 88), and other dtypes, take a running maximum instead.
+    With `per_row` it returns every row's loss (float32) instead of the float64 sum."""
     total = torch.zeros((), dtype=torch.float64, device=h.device)
+    each = []
     weight = weight.to(h.dtype) if h.dtype != weight.dtype else weight
     w_aug = _with_shift_column(weight) if h.dtype == torch.float32 else None
     for start in range(0, h.shape[0], chunk_rows):
@@ -131,5 +134,8 @@ def linear_cross_entropy_sum(h: torch.Tensor, weight: torch.Tensor, targets: tor
             rows = norm.log() if torch.isfinite(norm).all() else None
         if rows is None:
             rows = _logsumexp_rows(hc, weight, chunk_vocab) - picked
-        total += rows.sum(dtype=torch.float64)
-    return total
+        if per_row:
+            each.append(rows.float())
+        else:
+            total += rows.sum(dtype=torch.float64)
+    return torch.cat(each) if per_row else total

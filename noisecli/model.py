@@ -141,15 +141,15 @@ class GPT(nn.Module):
                 reduction: str = "mean") -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Logits [B, T, vocab] and, given targets, the cross-entropy (computed in float32).
         Two paths return no logits: training on the CPU in float32 (chunked loss and gradients), and
-        scoring with reduction="sum" without gradients (chunked loss)."""
+        scoring with reduction="sum" (or "none": one loss per position) without gradients (chunked loss)."""
         features = self.forward_features(idx)
         if (self.fused_loss and targets is not None and reduction == "mean" and torch.is_grad_enabled()
                 and features.device.type == "cpu" and not torch.is_autocast_enabled("cpu")):
             return None, linear_cross_entropy(features.view(-1, features.size(-1)), self.lm_head.weight,
                                               targets.reshape(-1))
-        if targets is not None and reduction == "sum" and not torch.is_grad_enabled():  # scoring
+        if targets is not None and reduction in ("sum", "none") and not torch.is_grad_enabled():  # scoring
             return None, linear_cross_entropy_sum(features.view(-1, features.size(-1)), self.lm_head.weight,
-                                                  targets.reshape(-1))
+                                                  targets.reshape(-1), per_row=reduction == "none")
         logits = self.forward_head(features)
         if targets is None:
             return logits, None

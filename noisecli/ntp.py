@@ -43,30 +43,36 @@ class EvalNtpConfig:
 
 
 @torch.inference_mode()
-def token_file_loss(model, tokens: np.ndarray, batch_size: int = 8, device: torch.device | str = "cpu",
-                    dtype: torch.dtype = torch.float32, progress: Reporter | None = None) -> tuple[float, int]:
-    """Exact mean NLL over every predictable token of `tokens`; returns (loss, predicted tokens)."""
+def window_losses(model, tokens: np.ndarray, batch_size: int = 8, device: torch.device | str = "cpu",
+                  dtype: torch.dtype = torch.float32, progress: Reporter | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Summed NLL and predicted-token count of every window of `tokens` (float64, int64 arrays): the
+    units a bootstrap over scored windows resamples."""
     device = torch.device(device)
     span = model.config.block_size + 1
     n_full = len(tokens) // span
-    batches = [list(range(i, min(i + batch_size, n_full))) for i in range(0, n_full, batch_size)]
-    total, count = 0.0, 0
+    sums, counts = [], []
 
     def score(windows: np.ndarray) -> None:
-        nonlocal total, count
         w = torch.from_numpy(windows.astype(np.int64)).to(device)
         with autocast(device, dtype):
-            _, loss = model(w[:, :-1], w[:, 1:], reduction="sum")
-        total += loss.double().item()
-        count += w[:, 1:].numel()
+            _, loss = model(w[:, :-1], w[:, 1:], reduction="none")
+        sums.append(loss.view(w.shape[0], -1).double().sum(dim=1).cpu().numpy())
+        counts.append(np.full(w.shape[0], w.shape[1] - 1, np.int64))
         if progress is not None:
             progress.advance(w.numel())
 
-    for batch in batches:
-        score(np.stack([tokens[j * span:(j + 1) * span] for j in batch]))
+    for i in range(0, n_full, batch_size):
+        score(np.stack([tokens[j * span:(j + 1) * span] for j in range(i, min(i + batch_size, n_full))]))
     if len(tokens) - n_full * span >= 2:  # the short last window
         score(np.asarray(tokens[n_full * span:])[None])
-    return total / count, count
+    return (np.concatenate(sums), np.concatenate(counts)) if sums else (np.zeros(0), np.zeros(0, np.int64))
+
+
+def token_file_loss(model, tokens: np.ndarray, batch_size: int = 8, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32, progress: Reporter | None = None) -> tuple[float, int]:
+    """Exact mean NLL over every predictable token of `tokens`; returns (loss, predicted tokens)."""
+    sums, counts = window_losses(model, tokens, batch_size, device, dtype, progress)
+    return float(sums.sum() / counts.sum()), int(counts.sum())
 
 
 def _checkpoints(spec: Path) -> list[Path]:
@@ -143,17 +149,29 @@ def _check_vocabulary(ckpt: Path, files: list[TokenFile]) -> None:
             raise InputError(f"{f.path} holds id {f.max_id}, outside the vocabulary of {ckpt} ({vocab})")
 
 
+def _is_own_noise(run: dict, path: Path) -> bool:
+    """Whether `path` is the noise.bin of the dataset the run was trained on (Figure 3 plots only these)."""
+    data = run.get("data")
+    return path.name == "noise.bin" and data is not None and Path(data).resolve() == path.parent.resolve()
+
+
 def evaluate_checkpoints(ckpts: list[Path], files: list[TokenFile], batch_size: int, device: torch.device,
-                         dtype: torch.dtype, progress: Reporter) -> list[dict]:
+                         dtype: torch.dtype, progress: Reporter, windows: dict | None = None) -> list[dict]:
+    """One row per checkpoint × file; `windows` (if given) gets each row's per-window NLL sums and
+    counts under the key "run|iter|dataset"."""
     rows = []
     for ckpt in ckpts:
         model, info = checkpoint.load_checkpoint(ckpt, device)
         run = _run_info(ckpt)
         for f in files:
-            loss, count = token_file_loss(model, f.tokens, batch_size, device, dtype, progress)
+            sums, counts = window_losses(model, f.tokens, batch_size, device, dtype, progress)
+            loss, count = float(sums.sum() / counts.sum()), int(counts.sum())
+            if windows is not None:
+                windows[f"{ckpt.parent.parent.name}|{info['iter']}|{f.label}"] = np.stack([sums, counts]).T
             rows.append({"run": ckpt.parent.parent.name, "alpha": run.get("alpha", info.get("alpha")),
                          "dist": run.get("noise"), "iter": info["iter"], "tokens_seen": info.get("tokens"),
                          "dataset": f.label, "loss": loss, "tokens": count, "capped": f.capped,
+                         "own_noise": _is_own_noise(run, f.path),
                          "checkpoint": str(ckpt)})
     return rows
 
@@ -174,8 +192,9 @@ def eval_ntp(cfg: EvalNtpConfig) -> dict:
     dtype = resolve_dtype(cfg.dtype, device)
     total = sum(len(f.tokens) for f in files) * (len(ckpts) + len(base_ckpts))
     with Reporter("eval-ntp", total=total, unit="tokens") as progress:
-        rows = evaluate_checkpoints(ckpts, files, cfg.batch_size, device, dtype, progress)
-        base_rows = evaluate_checkpoints(base_ckpts, files, cfg.batch_size, device, dtype, progress)
+        windows: dict = {}
+        rows = evaluate_checkpoints(ckpts, files, cfg.batch_size, device, dtype, progress, windows)
+        base_rows = evaluate_checkpoints(base_ckpts, files, cfg.batch_size, device, dtype, progress, windows)
     if base_rows:
         _baseline_diffs(rows, base_rows)
     result = {"rows": rows, "baseline_rows": base_rows,
@@ -188,5 +207,9 @@ def eval_ntp(cfg: EvalNtpConfig) -> dict:
             from noisecli.plots import ntp_figures
             result["figures"] = ntp_figures(rows, base_rows, tmp)
         write_table(tmp / "results", rows + base_rows, result)
+        from safetensors.numpy import save_file
+        save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in windows.items()}, tmp / "windows.safetensors",
+                  metadata={"what": "per row 'run|iter|dataset': [windows, 2] = (summed NLL, predicted tokens) "
+                                    "of each scored window, in file order; for bootstrap intervals"})
     result["out"] = str(out)
     return result

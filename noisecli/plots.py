@@ -1,4 +1,5 @@
-"""Figures. Each function writes one PNG with matplotlib's non-interactive backend."""
+"""Figures. Each function writes one figure as PNG and PDF (same name) with matplotlib's non-interactive
+backend; every figure has a title, axis units and a legend."""
 
 from __future__ import annotations
 
@@ -12,6 +13,20 @@ import numpy as np  # noqa: E402
 
 from noisecli.shards import DTYPE  # noqa: E402
 from noisecli.tokenizer import VOCAB_SIZE  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    """PNG (for the report) and PDF (for papers) side by side."""
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    fig.savefig(path.with_suffix(".pdf"))
+    plt.close(fig)
+
+
+def _own_noise(r: dict) -> bool:
+    """A run's loss on the noise is read on its own noise only (no run against another run's noise)."""
+    return r.get("own_noise", r["dataset"] == f"{r['run']}/noise")
 
 
 def token_counts(path: Path, chunk: int = 1 << 24) -> np.ndarray:
@@ -39,9 +54,7 @@ def token_histograms(train: Path, noise: Path, out: Path, title: str = "", bin_w
         ax.set_title(f"{label}: {total:,} tokens", fontsize=10)
     axes[1].set_xlabel("token id")
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def _lines(ax, rows: list[dict], key: str, label_of) -> None:
@@ -60,13 +73,16 @@ def ntp_figures(rows: list[dict], base_rows: list[dict], out: Path) -> list[str]
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     clean = next((d for d in datasets if d.endswith("/val")), datasets[0])
     noise_sets = [d for d in datasets if d.endswith("/noise")]
-    figures = [("fig2a_loss_vs_iter.png", [clean], "loss", "next-token loss on clean validation data", True),
-               ("fig2b_diff_same_iter.png", [clean], "diff_same_iter", "loss − clean baseline (same iteration)", False),
-               ("fig2c_diff_calibrated.png", [clean], "diff_calibrated",
-                "loss − clean baseline (same clean tokens seen)", False),
-               ("fig3a_loss_on_noise.png", noise_sets, "loss", "next-token loss on the noise", False)]
-    for name, sets, key, ylabel, with_base in figures:
-        sub = [r for r in rows if r["dataset"] in sets]
+    figures = [("fig2a_loss_vs_iter.png", [clean], "loss", "next-token loss on clean validation data (nats)", True,
+                "Figure 2(a): loss on clean data"),
+               ("fig2b_diff_same_iter.png", [clean], "diff_same_iter", "loss − clean baseline (nats)", False,
+                "Figure 2(b): difference to the clean run at the same iteration"),
+               ("fig2c_diff_calibrated.png", [clean], "diff_calibrated", "loss − clean baseline (nats)", False,
+                "Figure 2(c): difference at the same number of clean tokens seen"),
+               ("fig3a_loss_on_noise.png", noise_sets, "loss", "next-token loss on the run's own noise (nats)", False,
+                "Figure 3(a): loss on the noise")]
+    for name, sets, key, ylabel, with_base, title in figures:
+        sub = [r for r in rows if r["dataset"] in sets and (not name.startswith("fig3a") or _own_noise(r))]
         if not any(r.get(key) is not None for r in sub):
             continue
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -74,34 +90,32 @@ def ntp_figures(rows: list[dict], base_rows: list[dict], out: Path) -> list[str]
         if with_base:
             _lines(ax, [r for r in base_rows if r["dataset"] in sets], key, lambda r: f"{r['run']} (baseline)")
         if name.startswith("fig3a"):
-            ax.axhline(np.log(50256), color="gray", ls="--", lw=1, label="ln 50256 (uniform guess)")
+            ax.axhline(np.log(50256), color="gray", ls="--", lw=1, label="ln 50256 (entropy of uniform noise)")
         if key.startswith("diff"):
-            ax.axhline(0, color="gray", lw=0.8)
-        ax.set_xlabel("iteration")
+            ax.axhline(0, color="gray", lw=0.8, label="no difference")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("iteration (optimizer steps)")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
+        _save(fig, out / name)
         written.append(name)
     dists = sorted({str(r["dist"]) for r in rows})
     if len(dists) > 1:  # Figure 3(b)/(c): the same curves, one colour per noise distribution
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-        for ax, sets, title in ((axes[0], [clean], "(b) loss on clean validation data"),
-                                (axes[1], noise_sets, "(c) loss on the noise")):
+        for ax, sets, title in ((axes[0], noise_sets, "(b) loss on the run's own noise"),
+                                (axes[1], [clean], "(c) loss on clean validation data")):
             for color, dist in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], dists):
                 for run in sorted({r["run"] for r in rows if str(r["dist"]) == dist}):
                     pts = sorted((r["iter"], r["loss"]) for r in rows
-                                 if r["run"] == run and r["dataset"] in sets)
+                                 if r["run"] == run and r["dataset"] in sets and (sets == [clean] or _own_noise(r)))
                     if pts:
                         ax.plot(*zip(*pts), marker="o", ms=3, color=color, label=f"{dist}: {run}")
             ax.set_title(title, fontsize=9)
-            ax.set_xlabel("iteration")
+            ax.set_xlabel("iteration (optimizer steps)")
+            ax.set_ylabel("next-token loss (nats)")
             ax.legend(fontsize=7)
-        axes[0].set_ylabel("next-token loss")
-        fig.tight_layout()
-        fig.savefig(out / "fig3bc_by_distribution.png", dpi=110)
-        plt.close(fig)
+        fig.suptitle("Figure 3(b, c): by noise distribution", fontsize=10)
+        _save(fig, out / "fig3bc_by_distribution.png")
         written.append("fig3bc_by_distribution.png")
     last = {}
     for r in rows + base_rows:  # each run's newest iteration
@@ -114,11 +128,15 @@ def ntp_figures(rows: list[dict], base_rows: list[dict], out: Path) -> list[str]
         vals = [next((r["loss"] for r in final if r["run"] == run and r["dataset"] == d), np.nan) for d in datasets]
         ax.bar(np.arange(len(datasets)) + i * width, vals, width, label=run)
     ax.set_xticks(np.arange(len(datasets)) + width * (len(runs) - 1) / 2, datasets, rotation=20, fontsize=7)
-    ax.set_ylabel("next-token loss at the last iteration")
+    finite = [v for r in final for v in [r["loss"]] if np.isfinite(v)]
+    if finite:   # bars start near the smallest loss, so that the differences between runs show
+        lo, hi = min(finite), max(finite)
+        pad = max(0.05 * (hi - lo), 0.01)
+        ax.set_ylim(lo - 3 * pad, hi + pad)
+    ax.set_title("Figure 4: loss on each corpus at the last iteration", fontsize=10)
+    ax.set_ylabel("next-token loss (nats)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "fig4_datasets.png", dpi=110)
-    plt.close(fig)
+    _save(fig, out / "fig4_datasets.png")
     return written + ["fig4_datasets.png"]
 
 
@@ -131,12 +149,10 @@ def f_curve(points: list[tuple[float, float]], prop: dict, out: Path) -> None:
         if 0 < m * prop["eta"] < prop["p_c"]:
             ax.axvline(m * prop["eta"], color="tab:red", ls=style, lw=1, label=f"{m}η" if m > 1 else "η")
     ax.set_xlabel("ε (probability mass moved from clean to noise tokens)")
-    ax.set_ylabel("f(ε)")
-    ax.set_title(f"α={prop['alpha']:g}, k={prop['k']:g}, p_c={prop['p_c']:.3g}, p_n={prop['p_n']:.3g}", fontsize=9)
+    ax.set_ylabel("f(ε) (nats; > 0: the mixed loss falls)")
+    ax.set_title(f"Figure 7(b)/9: f(ε), α={prop['alpha']:g}, k={prop['k']:g}, p_c={prop['p_c']:.3g}, p_n={prop['p_n']:.3g}", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, out)
 
 
 def k_curve(rows: list[dict], out: Path) -> None:
@@ -145,12 +161,10 @@ def k_curve(rows: list[dict], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     if pts:
         ax.plot(*zip(*pts), marker="o")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("k")
-    ax.set_title("k = ε / (ε/k) from the clean and the noisy run", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    ax.set_xlabel("iteration (optimizer steps)")
+    ax.set_ylabel("k (dimensionless)")
+    ax.set_title("Figure 7(a): k = ε / (ε/k) from the clean and the noisy run", fontsize=9)
+    _save(fig, out)
 
 
 def decision_regions(result: dict, feats, head: str, out: Path) -> None:
@@ -171,6 +185,4 @@ def decision_regions(result: dict, feats, head: str, out: Path) -> None:
     axes[0].set_ylabel("direction v (× ‖t‖)")
     fig.suptitle(f"{feats.backbone} on {feats.task}, {head} head: decision regions around test sample "
                  f"{result['sample']} (label {result['label']})", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save(fig, out)

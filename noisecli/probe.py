@@ -292,6 +292,7 @@ def fit(feats: Features, kind: str, reg: str, cfg: ProbeConfig, device: torch.de
            "gamma": cfg.gamma if reg != "none" else None, "lam": cfg.lam if reg != "none" else None,
            "seeds": len(seeds), "val_acc": float(np.mean(best["val_acc"]) * 100),
            "test_acc": float(test.mean()), "test_std": float(test.std(ddof=1)) if len(test) > 1 else 0.0,
+           "test_acc_per_seed": test.tolist(), "seed_list": seeds,   # same seed: same init and batch order
            "train_samples": len(ytr), "seconds": round(time.perf_counter() - t0, 2)}
     return {"row": row, "grid": [{**{k: row[k] for k in ("features", "head", "method")}, **g} for g in grid]}
 

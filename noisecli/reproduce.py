@@ -73,7 +73,11 @@ BUDGETS = {
 # name -> (alpha, dist, noise from the French corpus)
 DATASETS = {"clean": (0.0, "uniform", False), "random-0.01": (0.01, "random", False),
             "random-0.05": (0.05, "random", False), "random-0.2": (0.2, "random", False),
-            "gaussian-0.05": (0.05, "gaussian", False), "french-0.2": (0.2, "french", True)}
+            "gaussian-0.05": (0.05, "gaussian", False), "uniform-0.05": (0.05, "uniform", False),
+            "french-0.2": (0.2, "french", True)}
+# run -> (dataset, seed): every dataset once with seed 1337, and the clean one again with another seed,
+# which measures the run-to-run noise floor the findings compare every difference with
+RUNS = {**{name: (name, 1337) for name in DATASETS}, "clean-seed2": ("clean", 1338)}
 OTHER_CORPORA = {"nyt": "nyt", "movie": "movie"}
 
 
@@ -136,13 +140,14 @@ def _pretrain(plan: Plan, name: str) -> None:
     from noisecli.checkpoint import list_checkpoints
     from noisecli.train import PretrainConfig, pretrain
     b, run = plan.budget, plan.out / "runs" / name
+    dataset, seed = RUNS[name]
     if run.exists() and not list_checkpoints(run):
         shutil.rmtree(run)  # started but never saved: start again
     summary = pretrain(PretrainConfig(
-        data=plan.out / "data" / name, out=run, preset="tiny", **b.model, batch_size=b.batch_size, grad_accum=1,
+        data=plan.out / "data" / dataset, out=run, preset="tiny", **b.model, batch_size=b.batch_size, grad_accum=1,
         max_iters=b.iters, warmup_iters=max(1, b.iters // 10), eval_every=b.eval_every, eval_windows=32,
         log_every=max(1, b.iters // 30), save_every=b.eval_every, keep_last=1000, device=plan.device,
-        resume=bool(list_checkpoints(run)), seed=1337))
+        resume=bool(list_checkpoints(run)), seed=seed))
     if summary["status"] == "interrupted":  # SIGINT/SIGTERM: the checkpoint is saved; stop the whole plan
         raise typer.Abort()
 
@@ -175,14 +180,14 @@ def build(cfg: ReproduceConfig) -> Plan:
     for name in OTHER_CORPORA:
         path = data / "other" / f"{name}.bin"
         plan.add(f"tokenize other corpus {name}", path.is_file, lambda name=name, path=path: _other_corpus(name, path))
-    for name in DATASETS:
+    for name in RUNS:
         plan.add(f"pretrain {name}", lambda name=name: _finished_run(runs / name, b.iters),
                  lambda name=name: _pretrain(plan, name))
     noisy = [n for n in DATASETS if n != "clean"]
     eval_data = [str(data / "clean")] + [str(data / n / "noise.bin") for n in noisy] + \
         [str(data / "other" / f"{n}.bin") for n in OTHER_CORPORA]
     plan.add("eval-ntp", lambda: (out / "eval" / "results.json").is_file(), lambda: eval_ntp(EvalNtpConfig(
-        checkpoints=[runs / n for n in noisy], data=eval_data, out=out / "eval", baseline=runs / "clean",
+        checkpoints=[runs / n for n in noisy] + [runs / "clean-seed2"], data=eval_data, out=out / "eval", baseline=runs / "clean",
         max_tokens=b.eval_tokens, device=cfg.device, plot=True)))
     results = out / "eval" / "results.json"
     plan.add("theory k + predict (from eval-ntp's losses)",

@@ -93,7 +93,7 @@ def test_k_lemma1_predict_on_real_checkpoints(cli, runs, dataset, tmp_path):
         ek = math.exp(-x["Ln_noisy"]) - math.exp(-x["Ln_clean"])
         assert x["epsilon"] == pytest.approx(e)
         assert (x["k"] == pytest.approx(e / ek)) if ek > 0 else (x["k"] is None and "undefined" in x["note"])
-    assert {p.name for p in (tmp_path / "k").iterdir()} == {"k.json", "k.csv", "k.png"}
+    assert {p.name for p in (tmp_path / "k").iterdir()} == {"k.json", "k.csv", "k.png", "k.pdf"}
 
     r = cli("theory", "lemma1", "--checkpoint", root / "noisy", "--data", dataset, "--json")
     assert r.exit_code == 0, r

@@ -1,0 +1,67 @@
+"""Uncertainty for the findings: bootstrap intervals over scored windows, and paired comparisons over seeds.
+
+A loss is a mean over windows of tokens (eval-ntp's `windows.safetensors`), so its uncertainty is that
+of the windows: resample them with replacement (percentile bootstrap, fixed seed). Two models scored on
+the same file are compared window by window (paired); scores on different files are resampled apart.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+BOOTSTRAP = 2000
+LEVEL = 0.95
+
+
+def _means(sums: np.ndarray, counts: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    return sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+
+
+def _interval(values: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.quantile(values, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    return float(lo), float(hi)
+
+
+def loss_interval(w: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """Mean loss of windows w = [n, 2] (summed NLL, tokens) and its 95 % bootstrap interval."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(w), size=(BOOTSTRAP, len(w)))
+    return float(w[:, 0].sum() / w[:, 1].sum()), *_interval(_means(w[:, 0], w[:, 1], idx))
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """loss(a) − loss(b) for two models scored on the same windows, with a 95 % paired bootstrap interval."""
+    if a.shape != b.shape or not np.array_equal(a[:, 1], b[:, 1]):
+        raise ValueError("paired windows must be the same windows")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(BOOTSTRAP, len(a)))
+    diffs = _means(a[:, 0], a[:, 1], idx) - _means(b[:, 0], a[:, 1], idx)
+    return float((a[:, 0].sum() - b[:, 0].sum()) / a[:, 1].sum()), *_interval(diffs)
+
+
+def unpaired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """loss(a) − loss(b) for scores on different files, windows resampled independently."""
+    rng = np.random.default_rng(seed)
+    ia = rng.integers(0, len(a), size=(BOOTSTRAP, len(a)))
+    ib = rng.integers(0, len(b), size=(BOOTSTRAP, len(b)))
+    diffs = _means(a[:, 0], a[:, 1], ia) - _means(b[:, 0], b[:, 1], ib)
+    return float(a[:, 0].sum() / a[:, 1].sum() - b[:, 0].sum() / b[:, 1].sum()), *_interval(diffs)
+
+
+def paired_seeds(gains: list[float]) -> dict:
+    """Mean ± standard error of per-seed paired gains (same seed: same initialisation and batches),
+    and wins / ties / losses."""
+    g = np.asarray(gains, dtype=np.float64)
+    se = float(g.std(ddof=1) / math.sqrt(len(g))) if len(g) > 1 else None
+    return {"mean": float(g.mean()), "se": se, "n": int(len(g)), "wins": int((g > 0).sum()),
+            "ties": int((g == 0).sum()), "losses": int((g < 0).sum())}
+
+
+def unigram_cross_entropy(train: np.ndarray, val: np.ndarray, vocab: int) -> float:
+    """Cross-entropy (nats) of the validation tokens under add-one smoothed training token frequencies:
+    what a model that learned token frequencies and nothing about context would score."""
+    counts = np.bincount(np.asarray(train), minlength=vocab).astype(np.float64) + 1.0
+    logp = np.log(counts / counts.sum())
+    return float(-logp[np.asarray(val)].mean())
