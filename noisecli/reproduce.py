@@ -261,7 +261,29 @@ def paper_commands(device_count: int = 8) -> list[str]:
             cmds.append(f"noisecli extract --backbone gpt:runs/owt/{n} --task {task} --out results/owt/features/{n}__{task}")
     cmds.append("noisecli probe results/owt/features/* --head linear,mlp --lgm --gamma 0.01 --lam 0.15 "
                 "--out results/owt/probe")
+    # Table 8 (Appendix D.5): GPT-2 774M on clean and 5 % random noise, losses at 10k / 50k / 100k iterations
+    for name in ("clean", "random-0.05"):
+        cmds.append(f"noisecli pretrain --data data/owt/{name} --out runs/owt-774m/{name} --preset gpt2-774m "
+                    f"--gpus {device_count} --compile --max-iters 100000 --milestones 10000,50000,100000")
+    cmds.append("noisecli eval-ntp runs/owt-774m/random-0.05 --baseline runs/owt-774m/clean --data data/owt/clean "
+                "--max-tokens 10000000 --out results/owt-774m/eval")
+    # Table 2: LLMs from the hub as frozen feature extractors on BBC, Balanced COPA, MRPC and WiC
+    for llm in TABLE2_LLMS:
+        for task in ("bbc", "balanced-copa", "mrpc", "wic"):
+            cmds.append(f"noisecli extract --backbone hf:{llm} --task {task} --out results/table2/{llm.split('/')[1]}__{task}")
+    cmds.append("noisecli probe results/table2/* --head linear,mlp --lgm --lr 6e-4 --batch-size 8 --out results/table2/probe")
+    # Table 3: Table 13's five timm backbones on Table 12's 14 vision datasets
+    from noisecli.backbones import TABLE13
+    from noisecli.tasks import HUB_VISION
+    for model in TABLE13.values():
+        for task in HUB_VISION:
+            cmds.append(f"noisecli extract --backbone timm:{model} --task {task} --out results/table3/{model}__{task}")
+    cmds.append("noisecli probe results/table3/* --head linear,mlp --lgm --out results/table3/probe")
     return cmds
+
+
+TABLE2_LLMS = ("meta-llama/Meta-Llama-3-8B", "meta-llama/Meta-Llama-3-8B-Instruct", "meta-llama/Llama-3.2-3B-Instruct",
+               "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-7B-Instruct")
 
 
 def reproduce(cfg: ReproduceConfig) -> dict:

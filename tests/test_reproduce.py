@@ -70,6 +70,9 @@ def test_paper_budget_prints_the_full_plan(cli, tmp_path):
     assert r.exit_code == 0, r
     text = " ".join(r.stdout.split())
     assert "--preset gpt2-124m --gpus 8" in text and "openwebtext" in text and "--lgm" in text
+    assert "--preset gpt2-774m" in text                                    # Table 8
+    assert "hf:meta-llama/Meta-Llama-3-8B --task wic" in text              # Table 2
+    assert "timm:vit_large_patch14_clip_224.laion2b --task rendered-sst2" in text   # Table 3
     assert not (tmp_path / "p").exists()
     assert_one_line_error(cli("reproduce", "--budget", "huge"), "budget")
     assert_one_line_error(cli("reproduce", "--budget", "micro", "--launch"), "launch")
