@@ -353,7 +353,8 @@ def write_report(out: Path, budget: str) -> Path:
                   f"αL(Pⁿ) + (1−α)L(Pᶜ) = {lemma['alpha_L_noise_plus_rest']:.4f} (gap {lemma['gap']:+.4f}; "
                   f"{lemma['why_inexact']}).", ""]
     for table, title in (("table1", "Table 1: linear and MLP heads, baseline vs LGM"),
-                         ("table5", "Table 5: regulariser ablation on the clean run")):
+                         ("table5", "Table 5: regulariser ablation on the clean run"),
+                         ("table6", "Table 6: LGM's sensitivity to γ and λ on the clean run")):
         res = _json(out / "probe" / table / "results.json")
         if res:
             header, body = probe_table(res["rows"])

@@ -47,8 +47,9 @@ class ProbeConfig:
     reg: str = opt("none", "Regulariser(s) beside the baseline, comma-separated: lgm, gradnorm (‖∇ℓ(t)‖), "
                    "cosine (1 − cos of the two gradients), l2 (‖g(t) − g(t̂)‖), none (the paper's Table 5 "
                    "ablation: --reg l2,gradnorm,cosine,lgm).")
-    gamma: float = opt(0.01, "γ: perturbation scale, t̂ = t + γδ with δ ~ N(0, I).")
-    lam: float = opt(0.15, "λ: weight of the regulariser, L = L_ce + λ·L_reg.")
+    gamma: str = opt("0.01", "γ: perturbation scale, t̂ = t + γδ with δ ~ N(0, I); comma-separated values "
+                     "grid with --lam, each (γ, λ) reported as its own row (the paper's Table 6).")
+    lam: str = opt("0.15", "λ: weight of the regulariser, L = L_ce + λ·L_reg; comma-separated like --gamma.")
     recipe: str = opt("auto", "nlu (lr {3e-4, 6e-4} × batch {8, 12, 16, 32}, 10 epochs, wd 0.01), vision "
                       "(30 epochs; linear lr 0.1 no wd; MLP or regularised lr 1e-3 wd 1e-4; batch 64), or "
                       "auto (by the features' modality).")
@@ -81,6 +82,20 @@ def _floats(text: str, what: str) -> list[float]:
     if any(v <= 0 or not math.isfinite(v) for v in values):
         raise InputError(f"{what} values must be positive, got '{text}'")
     return values
+
+
+def gamma_lambda(cfg) -> list[tuple[float, float]]:
+    """Every (γ, λ) of the --gamma × --lam grid (non-negative, finite)."""
+    out = []
+    for what, text in (("--gamma", cfg.gamma), ("--lam", cfg.lam)):
+        try:
+            values = [float(x) for x in str(text).split(",") if x.strip()]
+        except ValueError:
+            raise InputError(f"{what} must be comma-separated numbers, got '{text}'") from None
+        if not values or any(not (v >= 0 and math.isfinite(v)) for v in values):
+            raise InputError(f"{what} values must be finite and non-negative, got '{text}'")
+        out.append(values)
+    return [(g, lam) for g in out[0] for lam in out[1]]
 
 
 def load_features(folder: Path, seed: int = 0) -> Features:
@@ -264,15 +279,16 @@ def _check(cfg: ProbeConfig) -> tuple[list[str], list[str]]:
         regs.append("lgm")
     if cfg.seeds < 1 or (cfg.epochs is not None and cfg.epochs < 1):
         raise InputError("--seeds and --epochs must be at least 1")
-    if cfg.gamma < 0 or cfg.lam < 0:
-        raise InputError("--gamma and --lam must be non-negative")
+    gamma_lambda(cfg)
     return heads, ["none"] + list(dict.fromkeys(regs))
 
 
 def fit(feats: Features, kind: str, reg: str, cfg: ProbeConfig, device: torch.device,
-        progress: Reporter | None = None) -> dict:
-    """Grid search then seeds for one features × head × method. Returns the chosen setting's row and
-    the whole grid."""
+        progress: Reporter | None = None, gamma: float | None = None, lam: float | None = None) -> dict:
+    """Grid search then seeds for one features × head × method (at one γ, λ: by default the first of
+    --gamma × --lam). Returns the chosen setting's row and the whole grid."""
+    if gamma is None or lam is None:
+        gamma, lam = gamma_lambda(cfg)[0]
     s = _settings(cfg, feats.modality, kind, reg)
     seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
     (xtr, ytr), (xva, yva), (xte, yte) = ((a.to(device), b.to(device)) for a, b in
@@ -280,7 +296,7 @@ def fit(feats: Features, kind: str, reg: str, cfg: ProbeConfig, device: torch.de
     grid, t0 = [], time.perf_counter()
     for bs in s["batch_size"]:
         head = train_heads(xtr, ytr, kind, feats.classes, s["lr"], seeds, bs, s["epochs"], s["weight_decay"],
-                           reg, cfg.gamma, cfg.lam, progress)
+                           reg, gamma, lam, progress)
         val, test = (accuracy(head, a, b).view(len(seeds), -1).T for a, b in ((xva, yva), (xte, yte)))  # [lr, seed]
         for i, lr in enumerate(s["lr"]):
             grid.append({"lr": lr, "batch_size": bs, "val_acc": val[i].tolist(), "test_acc": test[i].tolist()})
@@ -289,12 +305,14 @@ def fit(feats: Features, kind: str, reg: str, cfg: ProbeConfig, device: torch.de
     row = {"backbone": feats.backbone, "task": feats.task, "features": feats.name, "head": kind,
            "method": "baseline" if reg == "none" else reg, "lr": best["lr"], "batch_size": best["batch_size"],
            "epochs": s["epochs"], "weight_decay": s["weight_decay"], "recipe": s["recipe"],
-           "gamma": cfg.gamma if reg != "none" else None, "lam": cfg.lam if reg != "none" else None,
+           "gamma": gamma if reg != "none" else None, "lam": lam if reg != "none" else None,
            "seeds": len(seeds), "val_acc": float(np.mean(best["val_acc"]) * 100),
            "test_acc": float(test.mean()), "test_std": float(test.std(ddof=1)) if len(test) > 1 else 0.0,
            "test_acc_per_seed": test.tolist(), "seed_list": seeds,   # same seed: same init and batch order
+           "variant": None,                                           # "γ=…, λ=…" in a (γ, λ) grid
            "train_samples": len(ytr), "seconds": round(time.perf_counter() - t0, 2)}
-    return {"row": row, "grid": [{**{k: row[k] for k in ("features", "head", "method")}, **g} for g in grid]}
+    return {"row": row, "grid": [{**{k: row[k] for k in ("features", "head", "method", "gamma", "lam")}, **g}
+                                 for g in grid]}
 
 
 @torch.no_grad()
@@ -318,9 +336,10 @@ def sensitivity_maps(feats: Features, kind: str, rows: list[dict], cfg: ProbeCon
     scale = xte[sample].norm()
     u, v = (q[:, i].float().to(device) * scale for i in range(2))
     maps = {}
+    gamma, lam = gamma_lambda(cfg)[0]
     for reg in ("none", "l2", "lgm"):
         head = train_heads(xtr, ytr, kind, feats.classes, [base["lr"]], [cfg.seed], base["batch_size"],
-                           s["epochs"], s["weight_decay"], reg, cfg.gamma, cfg.lam)
+                           s["epochs"], s["weight_decay"], reg, gamma, lam)
         maps[reg] = _predict_plane(head, xte[sample], u, v, 0.5, n)
     return {"maps": maps, "sample": sample, "label": int(yte[sample]), "radius": 0.5}
 
@@ -331,7 +350,8 @@ def _steps(feats: list[Features], heads: list[str], methods: list[str], cfg: Pro
         for h in heads:
             for m in methods:
                 s = _settings(cfg, f.modality, h, m)
-                total += sum(math.ceil(len(f.splits["train"][1]) / b) * s["epochs"] for b in s["batch_size"])
+                total += sum(math.ceil(len(f.splits["train"][1]) / b) * s["epochs"] for b in s["batch_size"]) * (
+                    1 if m == "none" else len(gamma_lambda(cfg)))
     return total
 
 
@@ -355,9 +375,12 @@ def probe(cfg: ProbeConfig) -> dict:
         for f in feats:
             for h in heads:
                 for m in methods:
-                    fitted = fit(f, h, m, cfg, device, bar)
-                    rows.append(fitted["row"])
-                    grid += fitted["grid"]
+                    for gamma, lam in [(None, None)] if m == "none" else gamma_lambda(cfg):
+                        fitted = fit(f, h, m, cfg, device, bar, gamma, lam)
+                        if m != "none" and len(gamma_lambda(cfg)) > 1:   # Table 6: one row per (γ, λ)
+                            fitted["row"]["variant"] = f"γ={gamma:g}, λ={lam:g}"
+                        rows.append(fitted["row"])
+                        grid += fitted["grid"]
     result = {"rows": rows, "config": as_dict(cfg), "elapsed_s": round(time.perf_counter() - t0, 2),
               "std": "sample standard deviation (ddof=1) of test accuracy over seeds, in %",
               "selection": "grid point with the best mean validation accuracy over seeds"}

@@ -91,8 +91,11 @@ def probe_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     """The paper's Table 1 layout: one row per backbone × method, one column per task × head,
     cells "test accuracy ± std" in %."""
     columns = list(dict.fromkeys((r["task"], r["head"]) for r in rows))
-    lines = list(dict.fromkeys((r["backbone"], r["method"]) for r in rows))
-    cell = {(r["backbone"], r["method"], r["task"], r["head"]): f"{r['test_acc']:.2f} ± {r['test_std']:.2f}"
+
+    def method(r: dict) -> str:   # a (γ, λ) grid gives one line per setting (Table 6)
+        return f"{r['method']} ({r['variant']})" if r.get("variant") else r["method"]
+    lines = list(dict.fromkeys((r["backbone"], method(r)) for r in rows))
+    cell = {(r["backbone"], method(r), r["task"], r["head"]): f"{r['test_acc']:.2f} ± {r['test_std']:.2f}"
             for r in rows}
     header = ["backbone", "method"] + [f"{task} ({head})" for task, head in columns]
     body = [[b, m] + [cell.get((b, m, t, h), "") for t, h in columns] for b, m in lines]

@@ -212,7 +212,15 @@ def build(cfg: ReproduceConfig) -> Plan:
              lambda: probe(ProbeConfig(features=[out / "features" / f"clean__{b.ablation_task}"],
                                        out=out / "probe" / "table5", reg="l2,gradnorm,cosine,lgm",
                                        plot_sensitivity=True, **probe_args)))
+    plan.add("probe Table 6 (γ × λ sensitivity)", lambda: (out / "probe" / "table6" / "results.json").is_file(),
+             lambda: probe(ProbeConfig(features=[out / "features" / f"clean__{b.ablation_task}"],
+                                       out=out / "probe" / "table6", reg="lgm", gamma=TABLE6_GAMMA, lam=TABLE6_LAM,
+                                       **probe_args)))
     return plan
+
+
+# Table 6's grid: the paper's γ = λ ∈ {0.001, 0.05, 0.1} rows, crossed, around the default (0.01, 0.15)
+TABLE6_GAMMA, TABLE6_LAM = "0.001,0.01,0.1", "0.05,0.15"
 
 
 def _newer(path: Path, than: Path) -> bool:
@@ -261,6 +269,8 @@ def paper_commands(device_count: int = 8) -> list[str]:
             cmds.append(f"noisecli extract --backbone gpt:runs/owt/{n} --task {task} --out results/owt/features/{n}__{task}")
     cmds.append("noisecli probe results/owt/features/* --head linear,mlp --lgm --gamma 0.01 --lam 0.15 "
                 "--out results/owt/probe")
+    cmds.append("noisecli probe results/table3/convnext_large_mlp.clip_laion2b_augreg_ft_in1k__dtd --head linear,mlp "
+                "--reg lgm --gamma 0.001,0.05,0.1 --lam 0.001,0.05,0.1 --out results/table6")
     # Table 8 (Appendix D.5): GPT-2 774M on clean and 5 % random noise, losses at 10k / 50k / 100k iterations
     for name in ("clean", "random-0.05"):
         cmds.append(f"noisecli pretrain --data data/owt/{name} --out runs/owt-774m/{name} --preset gpt2-774m "

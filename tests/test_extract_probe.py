@@ -187,3 +187,19 @@ def test_local_csv_task(cli, tmp_path, runs):
     manifest = json.loads((out / "extract.json").read_text())
     assert manifest["labels"] == ["neg", "pos"] and manifest["prompt"] == "Review: {text} Sentiment:"
     assert sum(manifest["splits"][s]["samples"] for s in ("train", "val", "test")) == 40
+
+
+def test_probe_grids_gamma_and_lambda_like_table_6(cli, gpt_features, tmp_path):
+    out = tmp_path / "t6"
+    r = cli("probe", gpt_features, "--head", "linear", "--reg", "lgm", "--gamma", "0.001,0.1", "--lam", "0,0.15",
+            "--seeds", "2", "--batch-size", "8", "--epochs", "2", "--out", out)
+    assert r.exit_code == 0, r
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    lgm = {(row["gamma"], row["lam"]): row for row in rows if row["method"] == "lgm"}
+    assert set(lgm) == {(0.001, 0.0), (0.001, 0.15), (0.1, 0.0), (0.1, 0.15)}
+    base = next(row for row in rows if row["method"] == "baseline")
+    # λ = 0 is the baseline exactly (same seeds, batches and initialisation), whatever γ
+    assert lgm[(0.1, 0.0)]["test_acc_per_seed"] == base["test_acc_per_seed"]
+    md = (out / "results.md").read_text()
+    assert "lgm (γ=0.1, λ=0.15)" in md and "lgm (γ=0.001, λ=0)" in md
+    assert_one_line_error(cli("probe", gpt_features, "--lgm", "--gamma", "nan", "--out", tmp_path / "x"), "--gamma")
