@@ -38,7 +38,7 @@ from noisecli.report import console
 class ReproduceConfig:
     out: Path | None = opt(None, "Output folder: data/, runs/, eval/, theory/, features/, probe/, report.md, "
                            "reproduce.json. Default: results/reproduce-<budget>.")
-    budget: str = opt("small", "micro (a few minutes: CI smoke test), small (≤ 30 minutes on 2 CPU cores) or "
+    budget: str = opt("small", "micro (a few minutes: CI smoke test), small (about 33 minutes on 2 CPU cores) or "
                       "paper (print the full-scale plan: OpenWebText, gpt2-124m, 300,000 iterations, 8 GPUs).")
     launch: bool = opt(False, "With --budget paper: run the plan's commands one after another.")
     device: str = opt("auto", "cpu, cuda or auto, for every stage.")
@@ -68,7 +68,7 @@ BUDGETS = {
                     epochs=3, lrs="1e-3", batch_sizes="16", estimate_min=1.5),
     "small": Budget(docs=None, model={}, iters=120, batch_size=16, eval_every=30, eval_tokens=12_000,
                     task_limit=800, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3,
-                    epochs=10, lrs="3e-4,6e-4", batch_sizes="16,32", estimate_min=26),
+                    epochs=10, lrs="3e-4,6e-4", batch_sizes="16,32", estimate_min=33),
 }
 # name -> (alpha, dist, noise from the French corpus)
 DATASETS = {"clean": (0.0, "uniform", False), "random-0.01": (0.01, "random", False),
