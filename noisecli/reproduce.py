@@ -1,11 +1,13 @@
 """`noisecli reproduce`: the whole paper on the embedded corpus in one command, then a report.
 
     What  prepare: English Wikipedia clean; α ∈ {0.01, 0.05, 0.2} of the paper's `random` noise;
-          α = 0.05 Gaussian; English + French as Pⁿ (the multilingual case) — pretrain `tiny` on each
-          (same seed, iterations, batches) — eval-ntp on clean validation, each noise, NYT and movie sentences
+          α = 0.05 Gaussian and uniform; English + French as Pⁿ (the multilingual case) — pretrain `tiny` on
+          each (same seed, iterations, batches), and clean again with a second seed (the noise floor) —
+          eval-ntp on clean validation, each noise, NYT and movie sentences
     Why   theory k and predict for every noisy run, lemma1 on the α = 0.2 run
     How   extract from every run's final checkpoint for the offline tasks; probe linear and MLP heads,
-          baseline and LGM, over seeds (Table 1); the regulariser ablation on the clean run (Table 5)
+          baseline and LGM, over seeds (Table 1); the regulariser ablation on the clean run (Table 5); LGM
+          over a γ × λ grid (Table 6)
 
 Every stage writes into its own folder under --out and is skipped when its manifest says it finished,
 so rerunning the command resumes; a pretraining run that was cut short continues from its checkpoint.
