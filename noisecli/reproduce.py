@@ -260,9 +260,13 @@ def paper_commands(device_count: int = 8) -> list[str]:
     for name in DATASETS:
         cmds.append(f"noisecli pretrain --data data/owt/{name} --out runs/owt/{name} --preset gpt2-124m "
                     f"--gpus {device_count} --compile --milestones 10000,50000,100000,200000")
+    # Figure 4's other corpora (§3.4: text crawled from arXiv and Wikipedia), scored through their val.bin
+    for name, source in PAPER_OTHER_CORPORA.items():
+        cmds.append(f"noisecli prepare {source} --val-fraction 0.001 --out data/owt/other/{name}")
     noisy = [n for n in DATASETS if n != "clean"]
     cmds.append("noisecli eval-ntp " + " ".join(f"runs/owt/{n}" for n in noisy) + " --baseline runs/owt/clean "
                 "--data data/owt/clean " + " ".join(f"--data data/owt/{n}/noise.bin" for n in noisy) +
+                " " + " ".join(f"--data data/owt/other/{n}" for n in PAPER_OTHER_CORPORA) +
                 " --max-tokens 10000000 --plot --out results/owt/eval")
     for n in noisy:
         cmds.append(f"noisecli theory k --clean runs/owt/clean --noisy runs/owt/{n} --out results/owt/theory/{n}")
@@ -294,6 +298,10 @@ def paper_commands(device_count: int = 8) -> list[str]:
     return cmds
 
 
+PAPER_OTHER_CORPORA = {   # hub stand-ins for the paper's crawled arXiv and Wikipedia text (ids not checked offline)
+    "arxiv": "--hf ccdv/arxiv-summarization --text-field article",
+    "wikipedia": "--hf wikimedia/wikipedia --hf-config 20231101.en",
+}
 TABLE2_LLMS = ("meta-llama/Meta-Llama-3-8B", "meta-llama/Meta-Llama-3-8B-Instruct", "meta-llama/Llama-3.2-3B-Instruct",
                "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-7B-Instruct")
 
