@@ -21,3 +21,6 @@ python3 -m noisecli pretrain --data /tmp/wiki --out /tmp/run --preset gpt2-124m 
   --max-iters 20 --warmup-iters 5 --eval-every 10 --eval-windows 64 --log-every 5 --resume 2>&1 | tail -3
 cp /tmp/run/metrics.jsonl /tmp/run/run.json "$OUT/" 2>/dev/null
 tail -2 /tmp/run/metrics.jsonl
+# the whole pipeline sized for one GPU (reproduce --budget gpu, not yet measured), bounded; the report and
+# its figures land in $OUT/reproduce-gpu (resumable: rerunning continues where the timeout stopped it)
+timeout 300 python3 -m noisecli reproduce --budget gpu --out "$OUT/reproduce-gpu" 2>&1 | tail -40

@@ -40,7 +40,8 @@ from noisecli.report import console
 class ReproduceConfig:
     out: Path | None = opt(None, "Output folder: data/, runs/, eval/, theory/, features/, probe/, report.md, "
                            "reproduce.json. Default: results/reproduce-<budget>.")
-    budget: str = opt("small", "micro (a few minutes: CI smoke test), small (about 33 minutes on 2 CPU cores) or "
+    budget: str = opt("small", "micro (a few minutes: CI smoke test), small (about 33 minutes on 2 CPU cores), "
+                      "gpu (one GPU, about 10 minutes, not yet measured) or "
                       "paper (print the full-scale plan: OpenWebText, gpt2-124m, 300,000 iterations, 8 GPUs).")
     launch: bool = opt(False, "With --budget paper: run the plan's commands one after another.")
     device: str = opt("auto", "cpu, cuda or auto, for every stage.")
@@ -60,8 +61,12 @@ class Budget:
     epochs: int
     lrs: str
     batch_sizes: str
-    estimate_min: float           # minutes on a 2-core machine (measured)
+    estimate_min: float           # minutes on a 2-core machine (measured), or on one GPU for `gpu`
     ablation_task: str = "movie"
+    preset: str = "tiny"          # pretrain preset the model overrides apply to
+    lr: float | None = None       # peak / final learning rate (None: pretrain's defaults, the paper's 6e-4 → 6e-5)
+    min_lr: float | None = None
+    device: str | None = None     # a budget made for one kind of device (gpu: cuda)
 
 
 BUDGETS = {
@@ -71,6 +76,11 @@ BUDGETS = {
     "small": Budget(docs=None, model={}, iters=120, batch_size=16, eval_every=30, eval_tokens=12_000,
                     task_limit=800, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3,
                     epochs=10, lrs="3e-4,6e-4", batch_sizes="16,32", estimate_min=33),
+    # one GPU: the `small` preset (6 layers, 384 wide, context 256), 16 epochs of the embedded corpus per run
+    # (1,000 × 64 × 256 tokens). Sized from the single measured GPU number, not yet run: see issue #19.
+    "gpu": Budget(docs=None, model={}, preset="small", iters=1000, batch_size=64, eval_every=100, eval_tokens=100_000,
+                  task_limit=2_000, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3, epochs=10,
+                  lrs="3e-4,6e-4", batch_sizes="16,32", estimate_min=10, lr=1e-3, min_lr=1e-4, device="cuda"),
 }
 # name -> (alpha, dist, noise from the French corpus)
 DATASETS = {"clean": (0.0, "uniform", False), "random-0.01": (0.01, "random", False),
@@ -146,7 +156,8 @@ def _pretrain(plan: Plan, name: str) -> None:
     if run.exists() and not list_checkpoints(run):
         shutil.rmtree(run)  # started but never saved: start again
     summary = pretrain(PretrainConfig(
-        data=plan.out / "data" / dataset, out=run, preset="tiny", **b.model, batch_size=b.batch_size, grad_accum=1,
+        data=plan.out / "data" / dataset, out=run, preset=b.preset, **b.model, batch_size=b.batch_size, grad_accum=1,
+        **({"lr": b.lr, "min_lr": b.min_lr} if b.lr is not None else {}),
         max_iters=b.iters, warmup_iters=max(1, b.iters // 10), eval_every=b.eval_every, eval_windows=32,
         log_every=max(1, b.iters // 30), save_every=b.eval_every, keep_last=1000, device=plan.device,
         resume=bool(list_checkpoints(run)), seed=seed))
@@ -321,16 +332,21 @@ def reproduce(cfg: ReproduceConfig) -> dict:
                     raise InputError(f"stopped: `{c}` exited with {code}")
         return {"budget": "paper", "commands": cmds, "launched": cfg.launch}
     if cfg.budget not in BUDGETS:
-        raise InputError(f"--budget must be micro, small or paper, not '{cfg.budget}'")
+        raise InputError(f"--budget must be {', '.join(BUDGETS)} or paper, not '{cfg.budget}'")
     if cfg.launch:
         raise InputError("--launch goes with --budget paper (micro and small always run)")
     if cfg.out is None:
         cfg.out = Path(f"results/reproduce-{cfg.budget}")
+    if BUDGETS[cfg.budget].device and cfg.device == "auto":
+        cfg.device = BUDGETS[cfg.budget].device
+    from noisecli.distributed import pick_device
+    pick_device(cfg.device)   # a missing device fails here, before any work
     plan = build(cfg)
     todo = [s for s in plan.stages if not s.done()]
     share = plan.budget.estimate_min * len(todo) / len(plan.stages)
     console.print(f"[bold]noisecli reproduce --budget {cfg.budget}[/bold] → {plan.out}: {len(plan.stages)} stages, "
-                  f"{len(plan.stages) - len(todo)} already done; estimate ≈ {share:.0f} min on 2 CPU cores")
+                  f"{len(plan.stages) - len(todo)} already done; estimate ≈ {share:.0f} min "
+                  f"{'on one GPU' if plan.budget.device == 'cuda' else 'on 2 CPU cores'}")
     for s in plan.stages:
         console.print(f"  {'✓' if s.done() else '·'} {s.name}")
     t0 = time.perf_counter()

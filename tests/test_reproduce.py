@@ -76,4 +76,8 @@ def test_paper_budget_prints_the_full_plan(cli, tmp_path):
     assert "timm:vit_large_patch14_clip_224.laion2b --task rendered-sst2" in text   # Table 3
     assert not (tmp_path / "p").exists()
     assert_one_line_error(cli("reproduce", "--budget", "huge"), "budget")
+    import torch
+    if not torch.cuda.is_available():   # the gpu budget asks for CUDA before any work
+        assert_one_line_error(cli("reproduce", "--budget", "gpu", "--out", tmp_path / "g"), "no CUDA device")
+        assert not (tmp_path / "g").exists()
     assert_one_line_error(cli("reproduce", "--budget", "micro", "--launch"), "launch")
