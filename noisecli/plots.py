@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from noisecli.shards import DTYPE  # noqa: E402
+from noisecli.shards import token_counts  # noqa: E402
 from noisecli.tokenizer import VOCAB_SIZE  # noqa: E402
 
 
@@ -27,14 +27,6 @@ def _save(fig, path: Path) -> None:
 def _own_noise(r: dict) -> bool:
     """A run's loss on the noise is read on its own noise only (no run against another run's noise)."""
     return r.get("own_noise", r["dataset"] == f"{r['run']}/noise")
-
-
-def token_counts(path: Path, chunk: int = 1 << 24) -> np.ndarray:
-    tokens = np.memmap(path, dtype=DTYPE, mode="r") if Path(path).stat().st_size else np.empty(0, DTYPE)
-    counts = np.zeros(VOCAB_SIZE, np.int64)
-    for i in range(0, len(tokens), chunk):
-        counts += np.bincount(tokens[i:i + chunk], minlength=VOCAB_SIZE)
-    return counts
 
 
 def token_histograms(train: Path, noise: Path, out: Path, title: str = "", bin_width: int = 100) -> None:

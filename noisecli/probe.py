@@ -369,15 +369,15 @@ def probe(cfg: ProbeConfig) -> dict:
         for h in heads:
             for m in methods:
                 _settings(cfg, f.modality, h, m)
-    rows, grid = [], []
+    rows, grid, grid_gl = [], [], gamma_lambda(cfg)
     t0 = time.perf_counter()
     with Reporter("probe", total=_steps(feats, heads, methods, cfg), unit="steps") as bar:
         for f in feats:
             for h in heads:
                 for m in methods:
-                    for gamma, lam in [(None, None)] if m == "none" else gamma_lambda(cfg):
+                    for gamma, lam in [(None, None)] if m == "none" else grid_gl:
                         fitted = fit(f, h, m, cfg, device, bar, gamma, lam)
-                        if m != "none" and len(gamma_lambda(cfg)) > 1:   # Table 6: one row per (γ, λ)
+                        if m != "none" and len(grid_gl) > 1:   # Table 6: one row per (γ, λ)
                             fitted["row"]["variant"] = f"γ={gamma:g}, λ={lam:g}"
                         rows.append(fitted["row"])
                         grid += fitted["grid"]

@@ -73,3 +73,12 @@ def read_meta(folder: str | Path) -> dict:
 
 def holds_dataset(folder: Path) -> bool:
     return folder.is_dir() and any((folder / name).exists() for name in (*SPLITS, "meta.json"))
+
+
+def token_counts(path: Path, chunk: int = 1 << 24) -> np.ndarray:
+    """How often each id of the GPT-2 vocabulary occurs in a token file (read in chunks, memory-mapped)."""
+    tokens = np.memmap(path, dtype=DTYPE, mode="r") if Path(path).stat().st_size else np.empty(0, DTYPE)
+    counts = np.zeros(VOCAB_SIZE, np.int64)
+    for i in range(0, len(tokens), chunk):
+        counts += np.bincount(tokens[i:i + chunk], minlength=VOCAB_SIZE)
+    return counts

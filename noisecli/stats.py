@@ -59,9 +59,10 @@ def paired_seeds(gains: list[float]) -> dict:
             "ties": int((g == 0).sum()), "losses": int((g < 0).sum())}
 
 
-def unigram_cross_entropy(train: np.ndarray, val: np.ndarray, vocab: int) -> float:
-    """Cross-entropy (nats) of the validation tokens under add-one smoothed training token frequencies:
-    what a model that learned token frequencies and nothing about context would score."""
-    counts = np.bincount(np.asarray(train), minlength=vocab).astype(np.float64) + 1.0
-    logp = np.log(counts / counts.sum())
-    return float(-logp[np.asarray(val)].mean())
+def unigram_cross_entropy(train_counts: np.ndarray, val_counts: np.ndarray) -> float:
+    """Cross-entropy (nats) of the validation tokens under add-one smoothed training token frequencies
+    (both given as per-id counts): what a model that learned token frequencies and nothing about context
+    would score."""
+    p = (np.asarray(train_counts, np.float64) + 1.0) / (np.sum(train_counts) + len(train_counts))
+    v = np.asarray(val_counts, np.float64)
+    return float(-(v * np.log(p)).sum() / v.sum())

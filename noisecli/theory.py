@@ -70,12 +70,6 @@ def k_needed(alpha: float, pc: float, pn: float) -> tuple[int, float] | None:
     return None
 
 
-def bound_multiplier(alpha: float) -> int | None:
-    """m such that ε ≥ m·η cannot be optimal (Proposition 1 (3)), if k is large enough; None where it says nothing."""
-    need = k_needed(alpha, 0.5, 0.5)
-    return need[0] if need else None
-
-
 def _clean_loss(pc: float, eps: float) -> float | None:
     return -math.log(pc - eps) if pc - eps > 0 else None
 
@@ -147,9 +141,8 @@ def proposition1(alpha: float, pc: float, pn: float, k: float) -> Prop1:
         bound = lc
     conclusions = [c1, c2, c3]
     text = " ".join(f"({c.number}) {c.statement}" for c in conclusions if c.holds)
-    failed = [c for c in conclusions[1:] if not c.holds and (c.number == "3" and c2.holds)]
-    if failed:
-        text += f" (3) does not apply: its conditions fail ({failed[0].conditions}); it gives no bound here."
+    if c2.holds and not c3.holds:
+        text += f" (3) does not apply: its conditions fail ({c3.conditions}); it gives no bound here."
     return Prop1(alpha, pc, pn, k, e, th, 1 if c1.holds else 2, conclusions, text,
                  m if c3.holds else None, k_min, f_m, lc, at_eta, bound)
 
