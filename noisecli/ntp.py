@@ -40,6 +40,11 @@ class EvalNtpConfig:
     device: str = opt("auto", "cpu, cuda, cuda:N or auto.")
     dtype: str = opt("auto", "bfloat16, float16, float32 or auto (bfloat16 on GPUs that support it).")
     plot: bool = opt(False, "Write the paper's figures as PNGs (2a, 2b, 2c, 3a, 4) into --out.")
+    final_only: list[str] = opt([], "Token files scored only at each run's newest checkpoint (repeat the flag), "
+                                "e.g. Figure 4's other corpora, which no curve over training needs.")
+    own_noise_only: bool = opt(False, "Score a dataset's noise.bin only with the runs trained on that dataset "
+                               "(the --baseline still scores every noise, as k needs): Figure 3's pairs, "
+                               "without the cross pairs nothing reads.")
 
 
 @torch.inference_mode()
@@ -66,6 +71,14 @@ def window_losses(model, tokens: np.ndarray, batch_size: int = 8, device: torch.
     if len(tokens) - n_full * span >= 2:  # the short last window
         score(np.asarray(tokens[n_full * span:])[None])
     return (np.concatenate(sums), np.concatenate(counts)) if sums else (np.zeros(0), np.zeros(0, np.int64))
+
+
+def predicted_tokens(tokens: np.ndarray, span: int) -> np.ndarray:
+    """The tokens `window_losses` predicts, in order: every token but each window's first (the windows are
+    non-overlapping, `span` = context + 1 tokens long, the last one shorter), so a baseline such as the
+    unigram cross-entropy can be scored on exactly the same tokens as a model."""
+    tokens = np.asarray(tokens)
+    return tokens[np.arange(len(tokens)) % span != 0]
 
 
 def token_file_loss(model, tokens: np.ndarray, batch_size: int = 8, device: torch.device | str = "cpu",
@@ -155,15 +168,31 @@ def _is_own_noise(run: dict, path: Path) -> bool:
     return path.name == "noise.bin" and data is not None and Path(data).resolve() == path.parent.resolve()
 
 
+@dataclass
+class Selection:
+    """Which files each checkpoint scores: all of them, less other runs' noise (`own_noise_only`) and, except
+    at a run's newest checkpoint, the `final_only` files."""
+    own_noise_only: bool = False
+    final_only: frozenset = frozenset()   # paths
+    newest: frozenset = frozenset()       # checkpoint folders that are their run's newest
+
+    def files_for(self, ckpt: Path, files: list[TokenFile]) -> list[TokenFile]:
+        run = _run_info(ckpt)
+        return [f for f in files
+                if (not self.own_noise_only or f.path.name != "noise.bin" or _is_own_noise(run, f.path))
+                and (f.path not in self.final_only or ckpt in self.newest)]
+
+
 def evaluate_checkpoints(ckpts: list[Path], files: list[TokenFile], batch_size: int, device: torch.device,
-                         dtype: torch.dtype, progress: Reporter, windows: dict | None = None) -> list[dict]:
-    """One row per checkpoint × file; `windows` (if given) gets each row's per-window NLL sums and
-    counts under the key "run|iter|dataset"."""
+                         dtype: torch.dtype, progress: Reporter, windows: dict | None = None,
+                         select: Selection = Selection()) -> list[dict]:
+    """One row per checkpoint × file (as `select` chooses); `windows` (if given) gets each row's per-window
+    NLL sums and counts under the key "run|iter|dataset"."""
     rows = []
     for ckpt in ckpts:
         model, info = checkpoint.load_checkpoint(ckpt, device)
         run = _run_info(ckpt)
-        for f in files:
+        for f in select.files_for(ckpt, files):
             sums, counts = window_losses(model, f.tokens, batch_size, device, dtype, progress)
             loss, count = float(sums.sum() / counts.sum()), int(counts.sum())
             if windows is not None:
@@ -183,24 +212,32 @@ def eval_ntp(cfg: EvalNtpConfig) -> dict:
         raise InputError("give at least one --data token file or prepared folder")
     if cfg.max_tokens is not None and cfg.max_tokens < 2:
         raise InputError("--max-tokens must be >= 2")
-    ckpts = [c for spec in cfg.checkpoints for c in _checkpoints(Path(spec))]
+    found = [_checkpoints(Path(spec)) for spec in cfg.checkpoints]
+    ckpts = [c for cs in found for c in cs]
     base_ckpts = _checkpoints(Path(cfg.baseline)) if cfg.baseline else []
-    files = _open_files(cfg.data, cfg.max_tokens)
+    files = _open_files(cfg.data + cfg.final_only, cfg.max_tokens)
+    newest = frozenset(cs[-1] for cs in found + ([base_ckpts] if base_ckpts else []))
+    final_only = frozenset(f.path for f in files[len(cfg.data):])
+    select, base_select = Selection(cfg.own_noise_only, final_only, newest), Selection(False, final_only, newest)
     for ckpt in ckpts + base_ckpts:
         _check_vocabulary(ckpt, files)
     device = pick_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
-    total = sum(len(f.tokens) for f in files) * (len(ckpts) + len(base_ckpts))
+    total = sum(len(f.tokens) for c in ckpts for f in select.files_for(c, files)) + \
+        sum(len(f.tokens) for c in base_ckpts for f in base_select.files_for(c, files))
     with Reporter("eval-ntp", total=total, unit="tokens") as progress:
         windows: dict = {}
-        rows = evaluate_checkpoints(ckpts, files, cfg.batch_size, device, dtype, progress, windows)
-        base_rows = evaluate_checkpoints(base_ckpts, files, cfg.batch_size, device, dtype, progress, windows)
+        rows = evaluate_checkpoints(ckpts, files, cfg.batch_size, device, dtype, progress, windows, select)
+        base_rows = evaluate_checkpoints(base_ckpts, files, cfg.batch_size, device, dtype, progress, windows,
+                                         base_select)
     if base_rows:
         _baseline_diffs(rows, base_rows)
     result = {"rows": rows, "baseline_rows": base_rows,
               "method": "mean NLL over every token of each file in non-overlapping windows of context+1 "
                         "tokens; each window's first token is not predicted and not counted",
-              "calibration": CALIBRATION if base_rows else None, **provenance()}
+              "calibration": CALIBRATION if base_rows else None, "own_noise_only": cfg.own_noise_only,
+              "final_only": [str(f.path) for f in files[len(cfg.data):]],
+              "max_tokens": cfg.max_tokens, **provenance()}
     out = Path(cfg.out)
     with staging_dir(out) as tmp:
         if cfg.plot:

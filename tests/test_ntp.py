@@ -115,3 +115,33 @@ def test_eval_ntp_bad_input(cli, runs, tmp_path):
     assert_one_line_error(cli("eval-ntp", tmp_path / "small_vocab", "--data", clean_data, "--out", out),
                           "vocabulary of 50257 tokens")
     assert not out.exists()
+
+
+def test_predicted_tokens_are_the_scored_ones():
+    """The unigram baseline of the findings is scored on exactly the tokens eval-ntp predicts."""
+    from noisecli.ntp import predicted_tokens, window_losses
+    tokens = np.arange(17 * 3 + 5, dtype=np.uint16)
+    got = predicted_tokens(tokens, 17)
+    assert len(got) == len(tokens) - 4 and 0 not in got and 17 not in got and 51 not in got and 52 in got
+    model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=16)).eval()
+    assert window_losses(model, tokens)[1].sum() == len(got)
+
+
+def test_eval_ntp_own_noise_only_and_final_only(cli, runs, dataset, tmp_path):
+    """--own-noise-only drops the cross pairs (a run on another dataset's noise), never the baseline's;
+    --final-only files are scored at each run's newest checkpoint only."""
+    root, clean_data = runs
+    out, other = tmp_path / "eval", tmp_path / "other"
+    other.mkdir()
+    (other / "noise.bin").write_bytes((dataset / "noise.bin").read_bytes())   # another dataset's noise
+    r = cli("eval-ntp", root / "noisy", "--data", clean_data, "--data", other / "noise.bin",
+            "--data", dataset / "noise.bin", "--final-only", dataset / "val.bin", "--own-noise-only",
+            "--baseline", root / "clean", "--out", out)
+    assert r.exit_code == 0, r
+    res = json.loads((out / "results.json").read_text())
+    mine = [(x["iter"], x["dataset"]) for x in res["rows"]]
+    assert mine == [(2, "clean/val"), (2, "wiki_a0.1/noise"), (4, "clean/val"), (4, "wiki_a0.1/noise"),
+                    (4, "wiki_a0.1/val")]
+    base = [(x["iter"], x["dataset"]) for x in res["baseline_rows"]]
+    assert base == [(i, d) for i in (2, 4) for d in ("clean/val", "other/noise", "wiki_a0.1/noise")] + \
+        [(4, "wiki_a0.1/val")]

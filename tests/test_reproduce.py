@@ -52,6 +52,16 @@ def test_micro_reproduction_writes_the_report_and_resumes(cli, tmp_path):
     assert runs["clean-seed2"]["seed"] == 1338
     manifest = json.loads((out / "reproduce.json").read_text())
     assert manifest["budget"] == "micro" and all(not s["skipped"] for s in manifest["stages"])
+    # runs are trained two at a time (one thread each), each a full run of its own
+    assert "pretrain clean + random-0.01" in {s["stage"] for s in manifest["stages"]}
+    assert all(json.loads((out / "runs" / n / "summary.json").read_text())["status"] == "finished" for n in runs)
+    # each run is scored on its own noise only, the other corpora at the last checkpoint only; the clean
+    # baseline scores every noise at every checkpoint (k needs it)
+    ev = json.loads((out / "eval" / "results.json").read_text())
+    assert {r["dataset"] for r in ev["rows"] if r["run"] == "random-0.05"} == {"clean/val", "random-0.05/noise",
+                                                                              "other/nyt", "other/movie"}
+    assert {r["iter"] for r in ev["rows"] if r["dataset"] == "other/nyt"} == {12}
+    assert {r["iter"] for r in ev["baseline_rows"] if r["dataset"] == "random-0.2/noise"} == {6, 12}
 
     # rerun after removing eval-ntp's results: only eval-ntp and what is derived from it are redone
     (out / "eval" / "results.json").unlink()
