@@ -11,7 +11,6 @@ A split whose file exists with the same settings is skipped, so an interrupted r
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from safetensors.torch import save_file
 from noisecli.backbones import Backbone, load_backbone
 from noisecli.distributed import pick_device
 from noisecli.errors import InputError
-from noisecli.manifest import provenance, write_json
+from noisecli.manifest import atomic_path, provenance, write_json
 from noisecli.options import as_dict, opt
 from noisecli.progress import Reporter
 from noisecli.tasks import SPLITS, Task, load_task
@@ -122,10 +121,9 @@ def extract(cfg: ExtractConfig) -> dict:
                              "or limit); use another --out or delete it")
         data = task.splits[split]
         feats = featurize(backbone, task, data.inputs, cfg.batch_size, f"extract {task.name}/{split}")
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        save_file({"features": feats.half() if cfg.float16 else feats,
-                   "labels": torch.from_numpy(np.asarray(data.labels, dtype=np.int64))}, str(tmp), metadata=meta)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file({"features": feats.half() if cfg.float16 else feats,
+                       "labels": torch.from_numpy(np.asarray(data.labels, dtype=np.int64))}, str(tmp), metadata=meta)
         splits[split] = {"samples": len(data.labels), "skipped": False}
     manifest = {**provenance(), **backbone.describe(), "task": task.name, "task_description": task.description,
                 "modality": task.modality, "prompt": task.prompt, "labels": task.labels,

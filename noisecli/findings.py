@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from noisecli import stats
+from noisecli.manifest import write_text
 from noisecli.report import markdown_table, probe_table, write_table
 
 MARGIN = 1.0          # nats below the unigram cross-entropy before any finding is decided
@@ -190,7 +191,7 @@ def findings(out: Path) -> tuple[list[dict], Evidence]:
     if known:
         add("loss on the noise vs its exact entropy", _worst([r["status"] for r in known]), (
             "No model can predict i.i.d. noise better than the noise's own entropy, computed here from the "
-            f"distribution itself (ln 50256 = {math.log(50256):.3f} for uniform noise); the paper finds that the loss "
+            f"distribution itself (ln {noise.NOISE_IDS} = {math.log(noise.NOISE_IDS):.3f} for uniform noise); the paper finds that the loss "
             "on random noise stays near it and falls very slowly (Figure 3(a)); checked here: no run's loss is "
             "significantly below its noise's entropy. Loss on each run's own noise: "
             + "; ".join(f"{r['run']}: {r['loss']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}] nats, entropy "
@@ -370,7 +371,5 @@ def write_report(out: Path, budget: str) -> Path:
         lines += ["![Figure 6: decision regions around a test sample](probe/table5/sensitivity.png)",
                   "*Figure 6: decision regions on a random 2-D plane around one test sample (none / L2 / LGM)*", ""]
     report = out / "report.md"
-    tmp = report.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(report)
+    write_text(report, "\n".join(lines) + "\n")
     return report

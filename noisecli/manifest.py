@@ -35,12 +35,26 @@ def provenance() -> dict[str, Any]:
     return {"noisecli_version": noisecli.__version__, "command": command_line()}
 
 
-def write_json(path: str | Path, obj: Any) -> None:
-    """Write JSON under a temporary name, then rename: readers never see half a file."""
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A hidden temporary name beside `path` to write to: renamed onto `path` when the block ends, removed
+    if it raises, so readers never see half a file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 @contextmanager

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from noisecli.noise import NOISE_IDS  # noqa: E402
 from noisecli.shards import token_counts  # noqa: E402
 from noisecli.tokenizer import VOCAB_SIZE  # noqa: E402
 
@@ -82,7 +83,7 @@ def ntp_figures(rows: list[dict], base_rows: list[dict], out: Path) -> list[str]
         if with_base:
             _lines(ax, [r for r in base_rows if r["dataset"] in sets], key, lambda r: f"{r['run']} (baseline)")
         if name.startswith("fig3a"):
-            ax.axhline(np.log(50256), color="gray", ls="--", lw=1, label="ln 50256 (entropy of uniform noise)")
+            ax.axhline(np.log(NOISE_IDS), color="gray", ls="--", lw=1, label=f"ln {NOISE_IDS} (entropy of uniform noise)")
         if key.startswith("diff"):
             ax.axhline(0, color="gray", lw=0.8, label="no difference")
         ax.set_title(title, fontsize=10)

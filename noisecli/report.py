@@ -48,15 +48,13 @@ def write_table(stem, rows: list[dict], result: dict) -> None:
     import csv
     from pathlib import Path
 
-    from noisecli.manifest import provenance, write_json
+    from noisecli.manifest import atomic_path, provenance, write_json
     stem = Path(stem)
     write_json(stem.with_suffix(".json"), {**provenance(), **result})
-    tmp = stem.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(stem.with_suffix(".csv")) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(stem.with_suffix(".csv"))
 
 
 def print_result(result: dict, title: str) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 import typer
 
 from noisecli.errors import InputError, RunError
-from noisecli.manifest import provenance, write_json
+from noisecli.manifest import atomic_path, provenance, write_json, write_text
 from noisecli.options import opt
 from noisecli.report import console
 
@@ -134,9 +134,7 @@ def _subset(lang: str, docs: int | None, out: Path) -> str:
     out.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(data_path(f"corpus/wiki_{lang}.jsonl.gz"), "rt", encoding="utf-8") as f:
         lines = [line for _, line in zip(range(docs), f)]
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text("".join(lines))
-    tmp.replace(out)
+    write_text(out, "".join(lines))
     return str(out)
 
 
@@ -147,12 +145,10 @@ def _other_corpus(task: str, out: Path) -> None:
     from noisecli.tokenizer import EOT, encode
     out.parent.mkdir(parents=True, exist_ok=True)
     t = load_task(task)
-    tmp = out.with_name(out.name + ".tmp")
-    with TokenWriter(tmp) as w:
+    with atomic_path(out) as tmp, TokenWriter(tmp) as w:
         for split in t.splits.values():
             for sample in split.inputs:
                 w.write(np.append(encode(sample["text"]), np.uint16(EOT)).astype(np.uint16))
-    tmp.replace(out)
 
 
 def _finished_run(run: Path, iters: int) -> bool:

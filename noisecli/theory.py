@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from noisecli.errors import InputError
+from noisecli.noise import NOISE_IDS
+from noisecli.manifest import write_text
 from noisecli.options import opt
 from noisecli.progress import Reporter
 
@@ -206,9 +208,7 @@ def run_curve(cfg: CurveConfig) -> dict:
     p = run_prop1(cfg)
     pts = curve(cfg.alpha, p["p_c"], p["p_n"], cfg.k, cfg.points)
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(cfg.out).with_suffix(".tmp")
-    tmp.write_text("epsilon,f\n" + "".join(f"{e!r},{v!r}\n" for e, v in pts))
-    tmp.replace(cfg.out)
+    write_text(cfg.out, "epsilon,f\n" + "".join(f"{e!r},{v!r}\n" for e, v in pts))
     if cfg.plot:
         from noisecli.plots import f_curve
         f_curve(pts, p, Path(cfg.plot))
@@ -371,7 +371,7 @@ def run_predict(cfg: PredictConfig) -> dict:
     lc = token_file_loss(model, tokens[:cfg.max_tokens] if cfg.max_tokens else tokens, 8,
                          pick_device(cfg.device))[0]
     result = {"alpha": cfg.alpha, "iter": info["iter"], "measured_rise": None}
-    return _predicted(result, cfg.alpha, lc, 1 / 50256, cfg.k or 1.0)
+    return _predicted(result, cfg.alpha, lc, 1 / NOISE_IDS, cfg.k or 1.0)
 
 
 def predict_from_losses(row: dict, alpha: float, k: float | None = None) -> dict:

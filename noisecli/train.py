@@ -21,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from noisecli import checkpoint, distributed
 from noisecli.errors import InputError, RunError
-from noisecli.manifest import provenance, sha256_file, write_json
+from noisecli.manifest import provenance, sha256_file, write_json, write_text
 from noisecli.model import GPT, GPTConfig, preset
 from noisecli.options import as_dict, opt
 from noisecli.progress import Reporter, console
@@ -325,6 +325,4 @@ def _truncate_metrics(path: Path, keep_until: int) -> None:
     if not path.exists():
         return
     lines = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)["iter"] <= keep_until]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(l + "\n" for l in lines))
-    os.replace(tmp, path)
+    write_text(path, "".join(l + "\n" for l in lines))
