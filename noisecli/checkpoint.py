@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_model, save_model
 
 from noisecli.errors import InputError
-from noisecli.manifest import staging_dir
+from noisecli.manifest import read_manifest, staging_dir
 from noisecli.model import GPT, GPTConfig
 
 PATTERN = re.compile(r"^iter_(\d+)$")
@@ -74,13 +74,13 @@ def resolve(path: str | Path) -> Path:
 
 
 def read_info(path: str | Path) -> dict:
-    return json.loads((resolve(path) / "config.json").read_text())
+    return read_manifest(resolve(path) / "config.json", ("model",))
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[GPT, dict]:
     """Load a checkpoint (or a run's newest) into a GPT in eval mode. Returns (model, config.json)."""
     folder = resolve(path)
-    info = json.loads((folder / "config.json").read_text())
+    info = read_manifest(folder / "config.json", ("model",))
     model = GPT(GPTConfig.from_dict(info["model"]))
     load_model(model, str(folder / "model.safetensors"), device=str(device))
     return model.to(device).eval(), info

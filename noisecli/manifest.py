@@ -13,6 +13,25 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import noisecli
+from noisecli.errors import InputError
+
+
+def read_manifest(path: str | Path, keys: tuple[str, ...] = ()) -> dict:
+    """A JSON manifest (meta.json, run.json, config.json, extract.json) as a dict. A missing or damaged file,
+    or a missing key, is one InputError line naming the file, never a traceback."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} is missing")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError(f"{path} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path} is not a JSON object")
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise InputError(f"{path} lacks {', '.join(missing)}")
+    return data
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -18,7 +18,7 @@ import torch
 from noisecli import checkpoint
 from noisecli.distributed import pick_device
 from noisecli.errors import InputError
-from noisecli.manifest import provenance, staging_dir
+from noisecli.manifest import provenance, read_manifest, staging_dir
 from noisecli.options import opt
 from noisecli.progress import Reporter
 from noisecli.report import write_table
@@ -106,7 +106,7 @@ def _token_file(spec: str) -> tuple[str, Path]:
 
 def _run_info(ckpt: Path) -> dict:
     run_json = ckpt.parent.parent / "run.json"
-    return json.loads(run_json.read_text()) if run_json.is_file() else {}
+    return read_manifest(run_json) if run_json.is_file() else {}
 
 
 CALIBRATION = ("a run with noise α at iteration i has seen (1−α)·i·tokens_per_iter clean tokens, which "

@@ -23,6 +23,7 @@ import torch
 
 from noisecli.distributed import pick_device
 from noisecli.errors import InputError
+from noisecli.manifest import read_manifest
 from noisecli.features import read_split
 from noisecli.heads import HEADS, make_head
 from noisecli.lgm import FUSED, REGS, Perturbations, add_fused_gradient, objective
@@ -100,11 +101,10 @@ def gamma_lambda(cfg) -> list[tuple[float, float]]:
 
 def load_features(folder: Path, seed: int = 0) -> Features:
     """A features folder, checked: labels match features, finite values, one dimension, labels in range."""
-    import json
     folder = Path(folder)
     if not (folder / "train.safetensors").is_file():
         raise InputError(f"{folder} has no train split (train.safetensors); run `noisecli extract` first")
-    manifest = json.loads((folder / "extract.json").read_text()) if (folder / "extract.json").is_file() else {}
+    manifest = read_manifest(folder / "extract.json") if (folder / "extract.json").is_file() else {}
     splits = {}
     for split in ("train", "val", "test"):
         path = folder / f"{split}.safetensors"

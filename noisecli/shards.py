@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
 from noisecli.errors import InputError
+from noisecli.manifest import read_manifest
 from noisecli.tokenizer import VOCAB_SIZE
 
 DTYPE = np.uint16
@@ -65,10 +65,7 @@ def read_meta(folder: str | Path) -> dict:
     path = Path(folder) / "meta.json"
     if not path.is_file():
         raise InputError(f"{folder} is not a prepared dataset (no meta.json; run `noisecli prepare`)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise InputError(f"{path} is not valid JSON") from None
+    return read_manifest(path)
 
 
 def holds_dataset(folder: Path) -> bool:

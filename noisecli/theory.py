@@ -18,14 +18,13 @@ k must be finite and > 0; k ≤ 0 (the noisy model no better on the noise) is re
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from noisecli.errors import InputError
 from noisecli.noise import NOISE_IDS
-from noisecli.manifest import write_text
+from noisecli.manifest import read_manifest, write_text
 from noisecli.options import opt
 from noisecli.progress import Reporter
 
@@ -247,7 +246,7 @@ def paired_losses(clean: Path, noisy: Path, max_tokens: int | None, device: str,
     if not common:
         raise InputError("the two runs have no checkpoint at a common iteration")
     common = common[-1:] if last_only else common
-    data = Path(json.loads((Path(noisy) / "run.json").read_text())["data"])
+    data = Path(read_manifest(Path(noisy) / "run.json", ("data",))["data"])
     files = {"c": open_tokens(data / "val.bin"), "n": open_tokens(data / "noise.bin")}
     files = {k: v[:max_tokens] if max_tokens else v for k, v in files.items()}
     dev = pick_device(device)
@@ -366,7 +365,7 @@ def run_predict(cfg: PredictConfig) -> dict:
         row = paired_losses(cfg.clean, cfg.noisy, cfg.max_tokens, cfg.device, last_only=True)[-1]
         return predict_from_losses(row, cfg.alpha, cfg.k)
     model, info = checkpoint.load_checkpoint(cfg.clean, pick_device(cfg.device))
-    data = Path(json.loads((Path(cfg.clean) / "run.json").read_text())["data"])
+    data = Path(read_manifest(Path(cfg.clean) / "run.json", ("data",))["data"])
     tokens = open_tokens(data / "val.bin")
     lc = token_file_loss(model, tokens[:cfg.max_tokens] if cfg.max_tokens else tokens, 8,
                          pick_device(cfg.device))[0]

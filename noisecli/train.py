@@ -21,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from noisecli import checkpoint, distributed
 from noisecli.errors import InputError, RunError
-from noisecli.manifest import provenance, sha256_file, write_json, write_text
+from noisecli.manifest import provenance, read_manifest, sha256_file, write_json, write_text
 from noisecli.model import GPT, GPTConfig, preset
 from noisecli.options import as_dict, opt
 from noisecli.progress import Reporter, console
@@ -134,7 +134,7 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
     if cfg.resume:
         if not has_ckpt:
             raise InputError(f"--resume: {out} has no checkpoint to resume from")
-        run = json.loads((out / "run.json").read_text())
+        run = read_manifest(out / "run.json", ("model", "data_meta_sha256"))
         if run["model"] != mcfg.to_dict():
             raise InputError(f"--resume: the model config differs from the run's ({out}/run.json)")
         if run["data_meta_sha256"] != sha256_file(Path(cfg.data) / "meta.json"):
