@@ -277,16 +277,31 @@ class _FusedLGM(torch.autograd.Function):
         return (None,) * 6 + tuple(g * grad for g in ctx.saved_tensors)
 
 
-def _fused(head: nn.Module) -> tuple:
+def _fused(head: nn.Module) -> tuple | None:
+    """(closed form, its parameters) for a head that has one: the stacked heads, and a plain `nn.Linear` or
+    `nn.Sequential(Linear, ReLU, Linear)` (with biases) seen as one stacked model; None for any other."""
     if isinstance(head, LinearHead):
         return (_binary if head.weight.shape[1] == 2 else _linear), head.weight, head.bias
-    return _mlp, head.w1, head.b1, head.w2, head.b2
+    if isinstance(head, MLPHead):
+        return _mlp, head.w1, head.b1, head.w2, head.b2
+    if isinstance(head, nn.Linear) and head.bias is not None:
+        return (_binary if head.out_features == 2 else _linear), head.weight[None], head.bias[None]
+    if (isinstance(head, nn.Sequential) and len(head) == 3 and isinstance(head[1], nn.ReLU)
+            and all(isinstance(layer, nn.Linear) and layer.bias is not None for layer in (head[0], head[2]))):
+        return _mlp, head[0].weight[None], head[0].bias[None], head[2].weight[None], head[2].bias[None]
+    return None
+
+
+def _trained(t: torch.Tensor, t_hat: torch.Tensor | None) -> bool:
+    """Whether the features need a gradient, which the closed forms do not give."""
+    return t.requires_grad or (t_hat is not None and t_hat.requires_grad)
 
 
 def _fused_lgm(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor, lam: float = 1.0,
                ce: float = 0.0) -> torch.Tensor:
-    """c·CE + λ·L_gm through the head's closed form (linear or MLP), as an autograd node."""
-    m = head.models
+    """c·CE + λ·L_gm through the head's closed form (linear or MLP), as an autograd node [M]. It gives no
+    gradient to t: `lgm_loss` takes double backprop where the features are trained."""
+    m = getattr(head, "models", 1)
     fn, *params = _fused(head)
     return _FusedLGM.apply(fn, inputs(t, m), inputs(t - t_hat, m), y.expand(m, -1), lam, ce, *params)
 
@@ -330,7 +345,7 @@ def penalty(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tens
     """The regulariser of each stacked model, shape [M]:
     lgm ‖g₁ − g₂‖, gradnorm ‖g₁‖, cosine 1 − cos(g₁, g₂) (g = batch-mean CE gradient at t and at t̂),
     l2 the batch mean of ‖head(t) − head(t̂)‖."""
-    if reg == "lgm" and isinstance(head, FUSED):
+    if reg == "lgm" and isinstance(head, FUSED) and not _trained(t, t_hat):
         return _fused_lgm(head, t, y, t_hat)
     return _terms(head, t, y, t_hat, reg)[0]
 
@@ -341,24 +356,38 @@ def objective(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Te
     regulariser's own forward pass; LGM on the linear and MLP heads takes their fused forms above."""
     if reg == "none":
         return cross_entropy(head(t), y)
-    if reg == "lgm" and isinstance(head, FUSED):
+    if reg == "lgm" and isinstance(head, FUSED) and not _trained(t, t_hat):
         return _fused_lgm(head, t, y, t_hat, lam, 1.0)
     reg_value, logits = _terms(head, t, y, t_hat, reg)
     return cross_entropy(logits, y) + lam * reg_value.sum()
 
 
 def lgm_loss(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:
-    """L_gm = ‖E∇θℓ(g(t), y) − E∇θℓ(g(t̂), y)‖₂ as a scalar carrying the graph to the head's parameters
-    (summed over stacked models, so each model gets its own L_gm gradient)."""
-    return penalty(head, t, y, t_hat, "lgm").sum()
+    """L_gm = ‖E∇θℓ(g(t), y) − E∇θℓ(g(t̂), y)‖₂ (the paper's Eq. 4) for any head g that maps features
+    [B, d] to logits, as a scalar with the graph to the head's parameters and to t and t̂ (summed over
+    stacked models, so each gets its own L_gm gradient). In a training loop of one's own:
+
+        t_hat = t + gamma * torch.randn_like(t)
+        loss = F.cross_entropy(head(t), y) + lam * lgm_loss(head, t, y, t_hat)
+        loss.backward()
+
+    The closed form where the head has one (noisecli's heads, `nn.Linear`, `nn.Sequential(Linear, ReLU,
+    Linear)`) and the features carry no gradient; exact double backprop otherwise, so features that are
+    trained (fine-tuning) get theirs."""
+    if _fused(head) is not None and not _trained(t, t_hat):
+        return _fused_lgm(head, t, y, t_hat).sum()
+    return lgm_loss_double_backprop(head, t, y, t_hat)
 
 
 def lgm_loss_double_backprop(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:
-    """The same quantity the naive way (autograd.grad with create_graph): the baseline of bench/probe.py."""
-    params = list(head.parameters())
-    g1 = torch.autograd.grad(cross_entropy(head(t), y), params, create_graph=True)
-    g2 = torch.autograd.grad(cross_entropy(head(t_hat), y), params, create_graph=True)
-    diff = torch.cat([(a - b).flatten(1) for a, b in zip(g1, g2)], 1)
+    """The same quantity the naive way (autograd.grad with create_graph): for any head, and the baseline
+    of bench/probe.py. Stacked heads ([M, B, C] logits) give one norm per model."""
+    params = [p for p in head.parameters() if p.requires_grad]
+    stacked = hasattr(head, "models")
+    ce = cross_entropy if stacked else F.cross_entropy
+    g1 = torch.autograd.grad(ce(head(t), y), params, create_graph=True)
+    g2 = torch.autograd.grad(ce(head(t_hat), y), params, create_graph=True)
+    diff = torch.cat([(a - b).flatten(1) if stacked else (a - b).reshape(1, -1) for a, b in zip(g1, g2)], 1)
     return _sqrt(diff.pow(2).sum(1)).sum()
 
 

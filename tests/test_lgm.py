@@ -64,6 +64,46 @@ def test_lgm_loss_is_the_papers_eq4_and_zero_at_gamma_zero(kind):
         assert 1.9 < big / small < 2.1
 
 
+def _plain_heads(c):
+    torch.manual_seed(0)
+    return {"nn.Linear": torch.nn.Linear(24, c),
+            "Linear-ReLU-Linear": torch.nn.Sequential(torch.nn.Linear(24, 16), torch.nn.ReLU(), torch.nn.Linear(16, c)),
+            "Linear-Tanh-Linear (a user's own)": torch.nn.Sequential(torch.nn.Linear(24, 16), torch.nn.Tanh(),
+                                                                       torch.nn.Linear(16, c))}
+
+
+@pytest.mark.parametrize("c", [2, 5])
+@pytest.mark.parametrize("name", list(_plain_heads(2)))
+def test_lgm_loss_on_any_pytorch_head(name, c):
+    """Plain modules: the closed form where lgm_loss recognises the head, double backprop otherwise; value
+    and parameter gradient equal an independent double backprop in float64."""
+    t, y, t_hat = _data(c=c)
+    y = y % c
+    head = _plain_heads(c)[name].double()
+    params = list(head.parameters())
+    ours = lgm_loss(head, t, y, t_hat)
+    g1 = torch.autograd.grad(F.cross_entropy(head(t), y), params, create_graph=True)
+    g2 = torch.autograd.grad(F.cross_entropy(head(t_hat), y), params, create_graph=True)
+    ref = torch.cat([(a - b).flatten() for a, b in zip(g1, g2)]).norm()
+    assert ours.item() > 0 and abs(ours.item() - ref.item()) <= 1e-9 * ref.item()
+    for a, b in zip(torch.autograd.grad(ours, params), torch.autograd.grad(ref, params)):
+        assert ((a - b).norm() / b.norm()).item() < 1e-8
+
+
+@pytest.mark.parametrize("name", list(_plain_heads(3)) + ["stacked linear", "stacked mlp"])
+def test_lgm_loss_gives_trainable_features_their_gradient(name):
+    """Features that are trained (fine-tuning) get the gradient of L_gm: checked by finite differences."""
+    t, y, t_hat = _data(d=24, c=3, b=6)
+    y = y % 3
+    head = (make_head(name.split()[1], 24, 3, [0], torch.float64) if name.startswith("stacked")
+            else _plain_heads(3)[name].double())
+    t.requires_grad_(True)
+    offset = (t_hat - t).detach()
+    assert torch.autograd.gradcheck(lambda x: lgm_loss(head, x, y, x + offset), (t,), eps=1e-6, atol=1e-6)
+    g = torch.autograd.grad(lgm_loss(head, t, y, t + offset), t)[0]
+    assert g.abs().sum() > 0
+
+
 def test_l2_ablation_is_the_output_distance():
     t, y, t_hat = _data()
     head = make_head("mlp", 24, 5, [0], torch.float64)
