@@ -44,7 +44,7 @@ from noisecli.report import console
 class ReproduceConfig:
     out: Path | None = opt(None, "Output folder: data/, runs/, eval/, theory/, features/, probe/, report.md, "
                            "reproduce.json. Default: results/reproduce-<budget>.")
-    budget: str = opt("small", "micro (a few minutes: CI smoke test), small (about 33 minutes on 2 CPU cores), "
+    budget: str = opt("small", "micro (a few minutes: CI smoke test), small (32 minutes measured on 2 CPU cores), "
                       "gpu (one GPU, about 10 minutes, not yet measured) or "
                       "paper (print the full-scale plan: OpenWebText, gpt2-124m, 300,000 iterations, 8 GPUs).")
     launch: bool = opt(False, "With --budget paper: run the plan's commands one after another.")
@@ -88,7 +88,7 @@ BUDGETS = {
     # docs/findings.md has the measurements behind each choice.
     "small": Budget(docs=None, model=dict(n_embd=64, n_layer=12), iters=900, batch_size=8, eval_every=300,
                     eval_tokens=16_000, task_limit=800, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3,
-                    epochs=10, lrs="3e-4,6e-4", batch_sizes="16,32", estimate_min=38, lr=4e-3, min_lr=4e-4,
+                    epochs=10, lrs="3e-4,6e-4", batch_sizes="16,32", estimate_min=33, lr=4e-3, min_lr=4e-4,
                     warmup=50, side_by_side=2, skip=("random-0.01",)),
     # one GPU: the `small` preset (6 layers, 384 wide, context 256), 16 epochs of the embedded corpus per run
     # (1,000 × 64 × 256 tokens). Sized from the single measured GPU number, not yet run: see issue #19.
