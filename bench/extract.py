@@ -18,11 +18,11 @@ import time
 
 import torch
 
-from noisecli.backbones import load_backbone
-from noisecli.checkpoint import save_checkpoint
-from noisecli.features import featurize
-from noisecli.model import GPT, preset
-from noisecli.tasks import load_task
+from noisecli.how.backbones import load_backbone
+from noisecli.training.checkpoint import save_checkpoint
+from noisecli.how.extract import featurize
+from noisecli.what.gpt import GPT, preset
+from noisecli.how.tasks import load_task
 
 
 @torch.no_grad()

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 BASELINE = r"""
 import json, sys, time, resource, numpy as np
-from noisecli.tokenizer import get_encoding
+from noisecli.what.tokenizer import get_encoding
 src, out = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter(); ids = []
 enc = get_encoding()  # loading the ranks counts, as it does inside noisecli's prepare()
@@ -41,7 +41,7 @@ print(json.dumps({"tokens": len(ids), "seconds": dt,
 OURS = r"""
 import json, sys, time, resource
 from pathlib import Path
-from noisecli.prepare import PrepareConfig, prepare
+from noisecli.what.prepare import PrepareConfig, prepare
 src, out = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
 meta = prepare(PrepareConfig(source=src, out=Path(out), alpha=0.2, dist="random", val_fraction=0.0005, force=True))

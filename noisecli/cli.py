@@ -22,7 +22,7 @@ try:  # recent typer vendors click
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException
 
-from noisecli.errors import InputError, RunError
+from noisecli.core.errors import InputError, RunError
 
 
 class _Group(TyperGroup):
@@ -119,25 +119,25 @@ def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: 
 
 
 def _prepare(cfg) -> None:
-    from noisecli.prepare import prepare
-    from noisecli.report import print_prepare_summary
+    from noisecli.what.prepare import prepare
+    from noisecli.core.tables import print_prepare_summary
     print_prepare_summary(prepare(cfg))
 
 
 def _pretrain(cfg) -> None:
-    from noisecli.train import pretrain
+    from noisecli.what.pretrain import pretrain
     pretrain(cfg)
 
 
 def _eval_ntp(cfg) -> None:
-    from noisecli.ntp import eval_ntp
-    from noisecli.report import print_ntp_table
+    from noisecli.what.eval_ntp import eval_ntp
+    from noisecli.core.tables import print_ntp_table
     print_ntp_table(eval_ntp(cfg))
 
 
 def _extract(cfg) -> None:
-    from noisecli.features import extract
-    from noisecli.report import console
+    from noisecli.how.extract import extract
+    from noisecli.core.tables import console
     m = extract(cfg)
     for split, info in m["splits"].items():
         console.print(f"{split}: {info['samples']:,} samples" + (" (already there, skipped)" if info["skipped"] else ""))
@@ -146,13 +146,13 @@ def _extract(cfg) -> None:
 
 
 def _probe(cfg) -> None:
-    from noisecli.probe import probe
-    from noisecli.report import print_probe_table
+    from noisecli.how.probe import probe
+    from noisecli.core.tables import print_probe_table
     print_probe_table(probe(cfg))
 
 
 def _reproduce(cfg) -> None:
-    from noisecli.reproduce import reproduce
+    from noisecli.paper.reproduce import reproduce
     reproduce(cfg)
 
 
@@ -165,9 +165,9 @@ def _theory(run_name: str, title: str) -> Callable[[Any], None]:
     def run(cfg) -> None:
         import json
 
-        from noisecli import theory
-        from noisecli.manifest import write_json
-        from noisecli.report import print_result
+        from noisecli.why import theory
+        from noisecli.core.manifest import write_json
+        from noisecli.core.tables import print_result
         result = getattr(theory, run_name)(cfg)
         if cfg.json:
             print(json.dumps(result, indent=2))
@@ -181,31 +181,31 @@ def _theory(run_name: str, title: str) -> Callable[[Any], None]:
 
 
 def _register() -> None:
-    from noisecli.prepare import PrepareConfig
-    from noisecli.train import PretrainConfig
+    from noisecli.what.prepare import PrepareConfig
+    from noisecli.what.pretrain import PretrainConfig
     stage_command("prepare", PrepareConfig, _prepare,
                   "Tokenize a corpus with GPT-2's BPE into train.bin/val.bin (uint16) and mix in random "
                   "noise at proportion α; writes noise.bin and meta.json too.")
     stage_command("pretrain", PretrainConfig, _pretrain,
                   "Pre-train GPT-2 on a prepared dataset with the paper's recipe (AdamW 6e-4, cosine to "
                   "6e-5, batch 16 x 40 x 1024) on a CPU, on N GPUs (DDP) or across nodes; exact resume.")
-    from noisecli.ntp import EvalNtpConfig
+    from noisecli.what.eval_ntp import EvalNtpConfig
     stage_command("eval-ntp", EvalNtpConfig, _eval_ntp,
                   "Exact next-token loss of checkpoints on token files (clean validation, the noise, other "
                   "corpora), with differences to a clean baseline run and the paper's Figures 2-4.")
-    from noisecli.features import ExtractConfig
+    from noisecli.how.extract import ExtractConfig
     stage_command("extract", ExtractConfig, _extract,
                   "Frozen features of a task's train/val/test splits from a backbone (our GPT-2 checkpoints "
                   "with prompt templates, transformers models, timm vision models) to safetensors.")
-    from noisecli.probe import ProbeConfig
+    from noisecli.how.probe import ProbeConfig
     stage_command("probe", ProbeConfig, _probe,
                   "Fit linear or MLP heads on extracted features, optionally with Local Gradient Matching "
                   "(L = L_ce + λ‖E∇ℓ(g(t)) − E∇ℓ(g(t+γδ))‖), with grid search and mean ± std over seeds.")
-    from noisecli.reproduce import ReproduceConfig
+    from noisecli.paper.reproduce import ReproduceConfig
     stage_command("reproduce", ReproduceConfig, _reproduce,
                   "The whole paper on the embedded corpus in one command (prepare, pretrain, eval-ntp, theory, "
                   "extract, probe) and a report.md with figures, tables and findings; resumable.")
-    from noisecli import theory
+    from noisecli.why import theory
     for name, cls, fn, title, help in (
             ("prop1", theory.Prop1Config, "run_prop1", "Proposition 1",
              "η = αp_c − (1−α)k·p_n, the threshold kp_n/(p_c + kp_n), which conclusion applies, and the clean loss."),

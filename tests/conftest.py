@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from noisecli.cli import app
-from noisecli.corpus import data_path
+from noisecli.what.corpus import data_path
 
 ROOT = Path(__file__).resolve().parents[1]
 

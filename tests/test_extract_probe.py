@@ -9,9 +9,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from noisecli.backbones import load_backbone
-from noisecli.features import featurize
-from noisecli.tasks import load_task
+from noisecli.how.backbones import load_backbone
+from noisecli.how.extract import featurize
+from noisecli.how.tasks import load_task
 from tests.conftest import assert_one_line_error
 
 MINILM = "hf:sentence-transformers/all-MiniLM-L6-v2"
@@ -88,7 +88,7 @@ def test_prompt_tail_survives_truncation(runs):
     backbone = load_backbone(f"gpt:{runs[0] / 'clean'}", max_tokens=16)
     task = load_task("wiki-topic", limit=3)
     ids = backbone.prepare(task.splits["train"].inputs[0], task)
-    from noisecli.tokenizer import decode
+    from noisecli.what.tokenizer import decode
     assert len(ids) == 16 and decode(ids).endswith(" Answer:")
 
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from noisecli.heads import make_head
-from noisecli.lgm import add_fused_gradient, lgm_loss, objective, penalty
-from noisecli.probe import AdamW, train_heads
+from noisecli.how.heads import make_head
+from noisecli.how.lgm import add_fused_gradient, lgm_loss, objective, penalty
+from noisecli.how.probe import AdamW, train_heads
 
 
 def _double_backprop_grads(head, t, y, t_hat):
@@ -132,7 +132,7 @@ def test_probe_training_reuses_freed_memory_instead_of_faulting_in_fresh_pages()
     raises that threshold as it goes, by a history that varies from run to run, so the test pins it), and
     each step page-faults them in again; after keep_freed_memory (which probe training applies) none do."""
     script = ("import ctypes, resource, sys, torch\n"
-              "from noisecli.probe import keep_freed_memory\n"
+              "from noisecli.how.probe import keep_freed_memory\n"
               "ctypes.CDLL(None).mallopt(-3, 128 << 10)\n"                   # M_MMAP_THRESHOLD, its default
               "if sys.argv[1] == 'keep': keep_freed_memory()\n"
               "def step(): [torch.ones(1 << 20) for _ in range(3)]\n"      # three 4 MiB temporaries
@@ -233,7 +233,7 @@ def test_models_sharing_an_input_batch_match_models_with_their_own_copy(kind, di
 
 
 def test_the_grid_reports_each_learning_rate_and_seed_as_trained_alone():
-    from noisecli.probe import Features, ProbeConfig, accuracy, fit
+    from noisecli.how.probe import Features, ProbeConfig, accuracy, fit
     g = torch.Generator().manual_seed(0)
     splits = {}
     for name, n in (("train", 120), ("val", 40), ("test", 40)):

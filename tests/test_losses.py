@@ -3,8 +3,8 @@
 import torch
 import torch.nn.functional as F
 
-from noisecli import losses
-from noisecli.model import GPT, GPTConfig
+from noisecli.what import losses
+from noisecli.what.gpt import GPT, GPTConfig
 
 
 def test_training_loss_and_gradients_match_full_logits(monkeypatch):

@@ -3,7 +3,7 @@ here from Appendix E of the paper, against what the tool uses."""
 
 import pytest
 
-from noisecli import backbones, tasks
+from noisecli.how import backbones, tasks
 from tests.conftest import assert_one_line_error
 
 TABLE11 = {  # dataset -> prompt, verbatim (line breaks of the PDF joined with one space)

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from noisecli import tokenizer
-from noisecli.noise import NoiseSource, random_distribution
-from noisecli.shards import open_tokens
+from noisecli.what import tokenizer
+from noisecli.what.noise import NoiseSource, random_distribution
+from noisecli.what.tokens import open_tokens
 from tests.conftest import assert_one_line_error, tokens, wiki_docs
 
 EOT = tokenizer.EOT
@@ -170,7 +170,7 @@ def test_every_source_type(cli, tmp_path):
 def test_batch_boundaries_do_not_matter(cli, small_jsonl, tmp_path, monkeypatch):
     """Workers read byte ranges of a .jsonl file themselves; lines cut by a range boundary belong to
     the range they start in, so tiny ranges give byte-identical outputs."""
-    from noisecli import corpus
+    from noisecli.what import corpus
     a = prep(cli, small_jsonl, tmp_path / "a", "--alpha", 0.1)
     monkeypatch.setattr(corpus, "BATCH_BYTES", 997)
     b = prep(cli, small_jsonl, tmp_path / "b", "--alpha", 0.1)
@@ -289,7 +289,7 @@ def test_python_module_entry_point(small_jsonl, tmp_path):
 def test_noise_entropy_is_the_distributions_own(dist, expected):
     """The entropy comes from the distribution, not a sample: ln 50256 for uniform; for Gaussian
     μ=25128 σ=500 the discretised normal's entropy equals the continuous one's to 1e-6 (σ ≫ 1)."""
-    from noisecli import noise
+    from noisecli.what import noise
     src = noise.NoiseSource(dist, 1337)
     assert noise.entropy(src.params) == pytest.approx(expected, abs=1e-4)
     p = noise.probabilities(src.params)

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from safetensors import safe_open
 
-from noisecli import checkpoint
-from noisecli.model import GPT
+from noisecli.training import checkpoint
+from noisecli.what.gpt import GPT
 from tests.conftest import FAST, ROOT, assert_one_line_error
 
 def metrics(run):

@@ -1,9 +1,11 @@
-"""`noisecli.stats` and the findings' decision rules, on constructed windows with known answers."""
+"""`noisecli.core.stats` and the findings' decision rules, on constructed windows with known answers."""
 
 import numpy as np
 import pytest
 
-from noisecli import findings, stats
+from noisecli.paper import report
+
+from noisecli.core import stats
 
 
 def _windows(losses, tokens=128):
@@ -52,10 +54,10 @@ def test_unigram_cross_entropy_by_hand():
 def test_rise_rule_is_the_papers_alpha_over_ten(lo, hi, noise, expected):
     r = {"alpha": 0.05, "rise": (lo + hi) / 2, "lo": lo, "hi": hi, "relative": (lo + hi) / 2,
          "rel_lo": lo, "rel_hi": hi, "within_noise": noise or lo <= 0 <= hi}
-    assert findings._rise_status(r) == expected
+    assert report._rise_status(r) == expected
 
 
 def test_the_worst_status_wins():
-    assert findings._worst(["agrees", "within noise"]) == "within noise"
-    assert findings._worst(["agrees", "disagrees", "not decidable"]) == "disagrees"
-    assert findings._worst([]) == "not decidable"
+    assert report._worst(["agrees", "within noise"]) == "within noise"
+    assert report._worst(["agrees", "disagrees", "not decidable"]) == "disagrees"
+    assert report._worst([]) == "not decidable"

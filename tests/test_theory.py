@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from noisecli import theory
+from noisecli.why import theory
 from tests.conftest import assert_one_line_error
 
 

@@ -6,7 +6,7 @@ import pytest
 import tiktoken
 from tiktoken_ext.openai_public import r50k_pat_str
 
-from noisecli import tokenizer
+from noisecli.what import tokenizer
 from tests.conftest import wiki_docs
 
 SAMPLES = [

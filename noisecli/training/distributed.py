@@ -54,7 +54,7 @@ def pick_device(name: str) -> torch.device:
     """'auto' means CUDA when available, else the CPU."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    from noisecli.errors import InputError
+    from noisecli.core.errors import InputError
     try:
         device = torch.device(name)
     except RuntimeError:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from noisecli.errors import InputError
-from noisecli.tokenizer import EOT
+from noisecli.core.errors import InputError
+from noisecli.what.tokenizer import EOT
 
 NOISE_IDS = EOT  # noise ids lie in [0, 50256): every token but <|endoftext|>
 DISTRIBUTIONS = ("uniform", "random", "gaussian")
@@ -118,7 +118,7 @@ class TokenFileNoise(NoiseSource):
     """Noise taken from another prepared (clean) dataset's training tokens."""
 
     def __init__(self, folder: Path, seed: int):
-        from noisecli.shards import open_tokens, read_meta
+        from noisecli.what.tokens import open_tokens, read_meta
         meta = read_meta(folder)
         if meta.get("alpha", 0) != 0:
             raise InputError(f"--noise-from {folder}: that dataset already holds noise "

@@ -15,15 +15,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from noisecli import checkpoint
-from noisecli.distributed import pick_device
-from noisecli.errors import InputError
-from noisecli.manifest import provenance, read_manifest, staging_dir
-from noisecli.options import opt
-from noisecli.progress import Reporter
-from noisecli.report import write_table
-from noisecli.shards import open_tokens
-from noisecli.steps import autocast, resolve_dtype
+from noisecli.training import checkpoint
+from noisecli.training.distributed import pick_device
+from noisecli.core.errors import InputError
+from noisecli.core.manifest import provenance, read_manifest, staging_dir
+from noisecli.core.options import opt
+from noisecli.core.progress import Reporter
+from noisecli.core.tables import write_table
+from noisecli.what.tokens import open_tokens
+from noisecli.training.steps import autocast, resolve_dtype
 
 
 @dataclass
@@ -241,7 +241,7 @@ def eval_ntp(cfg: EvalNtpConfig) -> dict:
     out = Path(cfg.out)
     with staging_dir(out) as tmp:
         if cfg.plot:
-            from noisecli.plots import ntp_figures
+            from noisecli.core.plots import ntp_figures
             result["figures"] = ntp_figures(rows, base_rows, tmp)
         write_table(tmp / "results", rows + base_rows, result)
         from safetensors.numpy import save_file

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlparse
 
-from noisecli.errors import InputError
+from noisecli.core.errors import InputError
 
 EMBEDDED = {
     "en": ("corpus/wiki_en.jsonl.gz", "English Wikipedia lead sections of 10,033 vital articles"),
@@ -32,7 +32,7 @@ BATCH_BYTES = 1 << 18  # raw bytes per batch: small enough that the last batch b
 
 def data_path(relative: str) -> Path:
     """A file shipped in the project's `data/` (inside the wheel it lives at `noisecli/_data/`)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the package folder
     for root in (here / "_data", here.parent / "data"):
         if (root / relative).exists():
             return root / relative

@@ -19,15 +19,15 @@ from typing import Iterator
 
 import numpy as np
 
-from noisecli import tokenizer
-from noisecli.corpus import Corpus, open_corpus, parse_batch
-from noisecli.errors import InputError
-from noisecli.manifest import provenance, staging_dir, write_json
-from noisecli.noise import DISTRIBUTIONS, DRAW_CHUNK, NoiseSource, noise_source
-from noisecli.noise import entropy as noise_entropy
-from noisecli.options import opt
-from noisecli.progress import Reporter
-from noisecli.shards import DTYPE, TokenWriter, holds_dataset
+from noisecli.what import tokenizer
+from noisecli.what.corpus import Corpus, open_corpus, parse_batch
+from noisecli.core.errors import InputError
+from noisecli.core.manifest import provenance, staging_dir, write_json
+from noisecli.what.noise import DISTRIBUTIONS, DRAW_CHUNK, NoiseSource, noise_source
+from noisecli.what.noise import entropy as noise_entropy
+from noisecli.core.options import opt
+from noisecli.core.progress import Reporter
+from noisecli.what.tokens import DTYPE, TokenWriter, holds_dataset
 
 COPY_CHUNK = 1 << 20   # tokens per write when copying or drawing noise (bounds memory)
 
@@ -287,7 +287,7 @@ def prepare(cfg: PrepareConfig) -> dict:
             **provenance(),
         }
         if cfg.plot:
-            from noisecli.plots import token_histograms
+            from noisecli.core.plots import token_histograms
             token_histograms(tmp / "train.bin", tmp / "noise.bin", tmp / "token_hist.png",
                              title=f"{corpus.name}: α={cfg.alpha}, {noise.params['dist']} noise")
         write_json(tmp / "meta.json", meta)

@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_model, save_model
 
-from noisecli.errors import InputError
-from noisecli.manifest import read_manifest, staging_dir
-from noisecli.model import GPT, GPTConfig
+from noisecli.core.errors import InputError
+from noisecli.core.manifest import read_manifest, staging_dir
+from noisecli.what.gpt import GPT, GPTConfig
 
 PATTERN = re.compile(r"^iter_(\d+)$")
 

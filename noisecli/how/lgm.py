@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from noisecli.heads import LinearHead, MLPHead, cross_entropy, grouped_bmm, inputs, per_model
+from noisecli.how.heads import LinearHead, MLPHead, cross_entropy, grouped_bmm, inputs, per_model
 
 REGS = ("none", "lgm", "gradnorm", "cosine", "l2")
 FUSED = (LinearHead, MLPHead)   # heads whose LGM has a closed form

@@ -34,10 +34,10 @@ from typing import Callable
 import numpy as np
 import typer
 
-from noisecli.errors import InputError, RunError
-from noisecli.manifest import atomic_path, provenance, write_json, write_text
-from noisecli.options import opt
-from noisecli.report import console
+from noisecli.core.errors import InputError, RunError
+from noisecli.core.manifest import atomic_path, provenance, write_json, write_text
+from noisecli.core.options import opt
+from noisecli.core.tables import console
 
 
 @dataclass
@@ -131,7 +131,7 @@ def _subset(lang: str, docs: int | None, out: Path) -> str:
     """The embedded corpus, or its first `docs` documents as a .jsonl (micro budget)."""
     if docs is None:
         return lang
-    from noisecli.corpus import data_path
+    from noisecli.what.corpus import data_path
     out.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(data_path(f"corpus/wiki_{lang}.jsonl.gz"), "rt", encoding="utf-8") as f:
         lines = [line for _, line in zip(range(docs), f)]
@@ -141,9 +141,9 @@ def _subset(lang: str, docs: int | None, out: Path) -> str:
 
 def _other_corpus(task: str, out: Path) -> None:
     """A task's sentences (all splits) as an EOT-separated token file, for eval-ntp's "other corpora"."""
-    from noisecli.shards import TokenWriter
-    from noisecli.tasks import load_task
-    from noisecli.tokenizer import EOT, encode
+    from noisecli.what.tokens import TokenWriter
+    from noisecli.how.tasks import load_task
+    from noisecli.what.tokenizer import EOT, encode
     out.parent.mkdir(parents=True, exist_ok=True)
     t = load_task(task)
     with atomic_path(out) as tmp, TokenWriter(tmp) as w:
@@ -153,14 +153,14 @@ def _other_corpus(task: str, out: Path) -> None:
 
 
 def _finished_run(run: Path, iters: int) -> bool:
-    from noisecli.checkpoint import list_checkpoints
+    from noisecli.training.checkpoint import list_checkpoints
     ckpts = list_checkpoints(run)
     return bool(ckpts) and ckpts[-1][0] >= iters
 
 
 def _pretrain(plan: Plan, name: str, threads: int = 0) -> None:
-    from noisecli.checkpoint import list_checkpoints
-    from noisecli.train import PretrainConfig, pretrain
+    from noisecli.training.checkpoint import list_checkpoints
+    from noisecli.what.pretrain import PretrainConfig, pretrain
     b, run = plan.budget, plan.out / "runs" / name
     dataset, seed = RUNS[name]
     if run.exists() and not list_checkpoints(run):
@@ -218,11 +218,11 @@ def _pretrain_together(plan: Plan, names: list[str]) -> None:
 
 
 def build(cfg: ReproduceConfig) -> Plan:
-    from noisecli import theory
-    from noisecli.features import ExtractConfig, extract
-    from noisecli.ntp import EvalNtpConfig, eval_ntp
-    from noisecli.prepare import PrepareConfig, prepare
-    from noisecli.probe import ProbeConfig, probe
+    from noisecli.why import theory
+    from noisecli.how.extract import ExtractConfig, extract
+    from noisecli.what.eval_ntp import EvalNtpConfig, eval_ntp
+    from noisecli.what.prepare import PrepareConfig, prepare
+    from noisecli.how.probe import ProbeConfig, probe
     b, out = BUDGETS[cfg.budget], Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     marker = out / "budget.json"
@@ -298,7 +298,7 @@ def _newer(path: Path, than: Path) -> bool:
 def _theory(out: Path, name: str) -> None:
     """k over training and Proposition 1's prediction for one noisy run, from the losses eval-ntp already
     measured (the clean run is its baseline and was scored on every file): nothing is scored twice."""
-    from noisecli import theory
+    from noisecli.why import theory
     ev = json.loads((out / "eval" / "results.json").read_text())
     base = {(r["iter"], r["dataset"]): r["loss"] for r in ev["baseline_rows"]}
     mine = {(r["iter"], r["dataset"]): r["loss"] for r in ev["rows"] if r["run"] == name}
@@ -316,7 +316,7 @@ def _theory(out: Path, name: str) -> None:
 
 def reproduce(cfg: ReproduceConfig) -> dict:
     if cfg.budget == "paper":
-        from noisecli.paper_plan import paper_commands
+        from noisecli.paper.plan import paper_commands
         cmds = paper_commands()
         console.print("[bold]Paper-scale plan[/bold] (OpenWebText, gpt2-124m, 300,000 iterations × 16 × 40 × 1024 "
                       "tokens, 8 GPUs; about 4 days per run on 8 A100s):")
@@ -337,7 +337,7 @@ def reproduce(cfg: ReproduceConfig) -> dict:
         cfg.out = Path(f"results/reproduce-{cfg.budget}")
     if BUDGETS[cfg.budget].device and cfg.device == "auto":
         cfg.device = BUDGETS[cfg.budget].device
-    from noisecli.distributed import pick_device
+    from noisecli.training.distributed import pick_device
     pick_device(cfg.device)   # a missing device fails here, before any work
     plan = build(cfg)
     todo = [s for s in plan.stages if not s.done()]
@@ -356,7 +356,7 @@ def reproduce(cfg: ReproduceConfig) -> dict:
         t = time.perf_counter()
         s.run()
         s.seconds = time.perf_counter() - t
-    from noisecli.findings import write_report
+    from noisecli.paper.report import write_report
     t = time.perf_counter()
     report = write_report(plan.out, cfg.budget)
     stages = [{"stage": s.name, "seconds": round(s.seconds, 1) if s.seconds is not None else None,

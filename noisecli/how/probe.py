@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from noisecli.distributed import pick_device
-from noisecli.errors import InputError
-from noisecli.manifest import read_manifest
-from noisecli.features import read_split
-from noisecli.heads import HEADS, make_head
-from noisecli.lgm import FUSED, REGS, Perturbations, add_fused_gradient, objective
-from noisecli.manifest import staging_dir
-from noisecli.options import as_dict, opt
-from noisecli.progress import Reporter
+from noisecli.training.distributed import pick_device
+from noisecli.core.errors import InputError
+from noisecli.core.manifest import read_manifest
+from noisecli.how.extract import read_split
+from noisecli.how.heads import HEADS, make_head
+from noisecli.how.lgm import FUSED, REGS, Perturbations, add_fused_gradient, objective
+from noisecli.core.manifest import staging_dir
+from noisecli.core.options import as_dict, opt
+from noisecli.core.progress import Reporter
 
 RECIPES = {  # the paper's settings: NLU (its grid), vision (Appendix E.2.3)
     "nlu": dict(lr=[3e-4, 6e-4], batch_size=[8, 12, 16, 32], epochs=10, weight_decay=0.01),
@@ -357,7 +357,7 @@ def _steps(feats: list[Features], heads: list[str], methods: list[str], cfg: Pro
 
 def probe(cfg: ProbeConfig) -> dict:
     """Fit every features folder × head × method; write results.{json,csv,md} and grid.csv to cfg.out."""
-    from noisecli import plots, report
+    from noisecli.core import plots, tables
     heads, methods = _check(cfg)
     device = pick_device(cfg.device)
     feats = [load_features(Path(f), cfg.seed) for f in cfg.features]
@@ -386,12 +386,12 @@ def probe(cfg: ProbeConfig) -> dict:
               "selection": "grid point with the best mean validation accuracy over seeds"}
     out = Path(cfg.out)
     with staging_dir(out) as tmp:
-        report.write_table(tmp / "grid", [{**g, "val_acc": np.mean(g["val_acc"]), "test_acc": np.mean(g["test_acc"])}
+        tables.write_table(tmp / "grid", [{**g, "val_acc": np.mean(g["val_acc"]), "test_acc": np.mean(g["test_acc"])}
                                           for g in grid], {"grid": grid})
         if cfg.plot_sensitivity:
             maps = sensitivity_maps(feats[0], heads[0], rows, cfg, device)
             plots.decision_regions(maps, feats[0], heads[0], tmp / "sensitivity.png")
             result["sensitivity"] = {"plot": "sensitivity.png", "sample": maps["sample"], "radius": maps["radius"]}
-        report.write_probe_tables(tmp, rows, result)
+        tables.write_probe_tables(tmp, rows, result)
     result["out"] = str(out)
     return result

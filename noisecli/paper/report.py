@@ -5,7 +5,7 @@ Rules (what we chose where the paper is silent, and why):
 - No finding is decided unless the clean model's validation loss is ≥ 1 nat below the clean data's unigram
   cross-entropy on the same scored tokens (sections of the validation set differ by ~0.2 nats); below that a model has learned token frequencies only, and none of the paper's mechanisms
   (telling noise context from clean context, p_c ≫ p_n, k ≫ 1) is exercised.
-- Every loss comparison has a 95 % bootstrap interval over scored windows (`noisecli.stats`), paired when
+- Every loss comparison has a 95 % bootstrap interval over scored windows (`noisecli.core.stats`), paired when
   both models scored the same windows; a difference inside it, or smaller than the clean configuration's
   seed-to-seed difference, is "within noise".
 - Each finding tests the paper's own claim: a relative rise ≤ α/10 (§3.2: ~1 % at α = 0.2); loss on the
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from noisecli import stats
-from noisecli.manifest import write_text
-from noisecli.report import markdown_table, probe_table, write_table
+from noisecli.core import stats
+from noisecli.core.manifest import write_text
+from noisecli.core.tables import markdown_table, probe_table, write_table
 
 MARGIN = 1.0          # nats below the unigram cross-entropy before any finding is decided
 K_LARGE = 10.0        # "k ≫ 1" (Appendix B.3), read as k > 10 at the last checkpoints
@@ -74,8 +74,8 @@ class Evidence:
     def _unigram(self) -> float | None:
         """The unigram cross-entropy of exactly the clean validation tokens the clean model was scored on
         (eval-ntp's windows of the first --max-tokens tokens): the same tokens on both sides of the margin."""
-        from noisecli.ntp import predicted_tokens
-        from noisecli.shards import token_counts
+        from noisecli.what.eval_ntp import predicted_tokens
+        from noisecli.what.tokens import token_counts
         folder, w = self.out / "data" / "clean", self.w("clean", "clean/val")
         run = _json(self.out / "runs" / "clean" / "run.json")
         if not (folder / "train.bin").is_file() or w is None or run is None:
@@ -153,7 +153,7 @@ def _rise_status(r: dict) -> str:
 
 def findings(out: Path) -> tuple[list[dict], Evidence]:
     """One item per finding: its status (agrees, disagrees, within noise, not decidable), its text and data."""
-    from noisecli import noise
+    from noisecli.what import noise
     e = Evidence(Path(out))
     items = []
     why_not = e.gate()

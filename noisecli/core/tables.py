@@ -48,7 +48,7 @@ def write_table(stem, rows: list[dict], result: dict) -> None:
     import csv
     from pathlib import Path
 
-    from noisecli.manifest import atomic_path, provenance, write_json
+    from noisecli.core.manifest import atomic_path, provenance, write_json
     stem = Path(stem)
     write_json(stem.with_suffix(".json"), {**provenance(), **result})
     with atomic_path(stem.with_suffix(".csv")) as tmp, open(tmp, "w", newline="") as f:

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from noisecli import checkpoint
-from noisecli.model import GPT, GPTConfig
-from noisecli.ntp import token_file_loss
+from noisecli.training import checkpoint
+from noisecli.what.gpt import GPT, GPTConfig
+from noisecli.what.eval_ntp import token_file_loss
 from tests.conftest import assert_one_line_error
 
 
@@ -33,7 +33,7 @@ def test_exact_loss_matches_a_plain_loop():
 
 def test_scoring_loss_is_exact_with_extreme_logits():
     """The running-maximum logsumexp redoes a block whose logits jump far above the maximum so far."""
-    from noisecli.losses import linear_cross_entropy_sum
+    from noisecli.what.losses import linear_cross_entropy_sum
     torch.manual_seed(0)
     h = torch.randn(300, 16)
     w = torch.randn(5000, 16) * 0.1
@@ -48,7 +48,7 @@ def test_scoring_loss_is_exact_with_extreme_logits():
 def test_scoring_loss_matches_full_logits(dtype):
     """float32 takes the target-logit shift inside the matmul, other dtypes the running maximum (which
     accumulates in float32 too)."""
-    from noisecli.losses import linear_cross_entropy_sum
+    from noisecli.what.losses import linear_cross_entropy_sum
     torch.manual_seed(1)
     h, w = torch.randn(300, 16, dtype=dtype), torch.randn(5000, 16, dtype=dtype) * 2
     t = torch.randint(0, 5000, (300,))
@@ -119,7 +119,7 @@ def test_eval_ntp_bad_input(cli, runs, tmp_path):
 
 def test_predicted_tokens_are_the_scored_ones():
     """The unigram baseline of the findings is scored on exactly the tokens eval-ntp predicts."""
-    from noisecli.ntp import predicted_tokens, window_losses
+    from noisecli.what.eval_ntp import predicted_tokens, window_losses
     tokens = np.arange(17 * 3 + 5, dtype=np.uint16)
     got = predicted_tokens(tokens, 17)
     assert len(got) == len(tokens) - 4 and 0 not in got and 17 not in got and 51 not in got and 52 in got

@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from noisecli.errors import InputError
-from noisecli.losses import linear_cross_entropy, linear_cross_entropy_sum
+from noisecli.core.errors import InputError
+from noisecli.what.losses import linear_cross_entropy, linear_cross_entropy_sum
 
 
 @dataclass

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from noisecli.errors import InputError
-from noisecli.manifest import sha256_file
+from noisecli.core.errors import InputError
+from noisecli.core.manifest import sha256_file
 
 POOLS = ("auto", "last", "mean", "cls")
 # Hub ids that a registry package ships for offline use: id -> (package, folder inside it)
@@ -108,7 +108,7 @@ class GPTBackbone(TextBackbone):
     """Our pre-trained GPT-2 (`gpt:RUN_DIR` takes the run's newest checkpoint)."""
 
     def __init__(self, path: str, pool: str, max_tokens: int, device: torch.device):
-        from noisecli.checkpoint import load_checkpoint, resolve
+        from noisecli.training.checkpoint import load_checkpoint, resolve
         folder = resolve(path)
         self.model, self.info = load_checkpoint(folder, device)
         super().__init__(pool, "last", min(max_tokens, self.model.config.block_size), device)
@@ -117,7 +117,7 @@ class GPTBackbone(TextBackbone):
         self.spec, self.digest = f"gpt:{folder}", sha256_file(folder / "model.safetensors")
 
     def encode(self, text: str) -> list[int]:
-        from noisecli.tokenizer import encode
+        from noisecli.what.tokenizer import encode
         return encode(text).astype(np.int64).tolist()
 
     def forward_features(self, batch: dict) -> torch.Tensor:
@@ -138,7 +138,7 @@ def _hf_location(name: str) -> tuple[str, dict]:
     if name in OFFLINE_HF and importlib.util.find_spec(OFFLINE_HF[name][0]):
         package, sub = OFFLINE_HF[name]
         return str(Path(importlib.util.find_spec(package).origin).parent / sub), {}
-    from noisecli.corpus import hub_reachable
+    from noisecli.what.corpus import hub_reachable
     if os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false") and not hub_reachable():
         raise InputError(f"hf:{name} is neither a local folder nor reachable on the Hugging Face hub (offline?)")
     return name, {}
@@ -210,7 +210,7 @@ class TimmBackbone(Backbone):
             raise InputError(f"unknown timm model '{base}'")
         if tag and name not in timm.list_models(pretrained=True):
             raise InputError(f"timm model '{base}' has no pretrained weights tagged '{tag}'")
-        from noisecli.corpus import hub_reachable
+        from noisecli.what.corpus import hub_reachable
         if weights is None and not hub_reachable():
             raise InputError(f"timm:{name} has no pretrained weights offline: give --weights FILE "
                              "(.safetensors or .pth) or --weights random")

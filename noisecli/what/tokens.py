@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from noisecli.errors import InputError
-from noisecli.manifest import read_manifest
-from noisecli.tokenizer import VOCAB_SIZE
+from noisecli.core.errors import InputError
+from noisecli.core.manifest import read_manifest
+from noisecli.what.tokenizer import VOCAB_SIZE
 
 DTYPE = np.uint16
 SPLITS = ("train.bin", "val.bin", "noise.bin")

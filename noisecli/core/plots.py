@@ -11,9 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from noisecli.noise import NOISE_IDS  # noqa: E402
-from noisecli.shards import token_counts  # noqa: E402
-from noisecli.tokenizer import VOCAB_SIZE  # noqa: E402
+from noisecli.what.noise import NOISE_IDS  # noqa: E402
+from noisecli.what.tokens import token_counts  # noqa: E402
+from noisecli.what.tokenizer import VOCAB_SIZE  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:

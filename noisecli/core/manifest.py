@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import noisecli
-from noisecli.errors import InputError
+from noisecli.core.errors import InputError
 
 
 def read_manifest(path: str | Path, keys: tuple[str, ...] = ()) -> dict:

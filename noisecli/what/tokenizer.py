@@ -13,7 +13,7 @@ import numpy as np
 import tiktoken
 from tiktoken.load import load_tiktoken_bpe
 
-RANKS_PATH = Path(__file__).parent / "assets" / "r50k_base.tiktoken"
+RANKS_PATH = Path(__file__).parents[1] / "assets" / "r50k_base.tiktoken"
 RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
 # GPT-2's pre-tokenizer regex, in the possessive form tiktoken uses for r50k_base/gpt2.
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""

@@ -22,11 +22,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from noisecli.errors import InputError
-from noisecli.noise import NOISE_IDS
-from noisecli.manifest import read_manifest, write_text
-from noisecli.options import opt
-from noisecli.progress import Reporter
+from noisecli.core.errors import InputError
+from noisecli.what.noise import NOISE_IDS
+from noisecli.core.manifest import read_manifest, write_text
+from noisecli.core.options import opt
+from noisecli.core.progress import Reporter
 
 
 def _check(alpha: float, pc: float, pn: float, k: float) -> None:
@@ -209,7 +209,7 @@ def run_curve(cfg: CurveConfig) -> dict:
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     write_text(cfg.out, "epsilon,f\n" + "".join(f"{e!r},{v!r}\n" for e, v in pts))
     if cfg.plot:
-        from noisecli.plots import f_curve
+        from noisecli.core.plots import f_curve
         f_curve(pts, p, Path(cfg.plot))
     best = max(pts, key=lambda t: t[1])
     return {**p, "points": len(pts), "argmax_on_grid": best[0], "max_f": best[1], "csv": str(cfg.out),
@@ -230,10 +230,10 @@ def paired_losses(clean: Path, noisy: Path, max_tokens: int | None, device: str,
                   last_only: bool = False) -> list[dict]:
     """L_c and L_n of the clean and the noisy run's checkpoints at their common iterations (or only the
     newest common one)."""
-    from noisecli import checkpoint
-    from noisecli.distributed import pick_device
-    from noisecli.ntp import token_file_loss
-    from noisecli.shards import open_tokens
+    from noisecli.training import checkpoint
+    from noisecli.training.distributed import pick_device
+    from noisecli.what.eval_ntp import token_file_loss
+    from noisecli.what.tokens import open_tokens
     if clean is None or noisy is None:
         raise InputError("give both --clean RUN and --noisy RUN")
     runs = {}
@@ -282,8 +282,8 @@ def k_table(rows: list[dict]) -> dict:
 
 def write_k(result: dict, out: Path) -> None:
     """k.json, k.csv and k.png (Figure 7(a)) in folder `out`."""
-    from noisecli.plots import k_curve
-    from noisecli.report import write_table
+    from noisecli.core.plots import k_curve
+    from noisecli.core.tables import write_table
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "k", result["rows"], result)
     k_curve(result["rows"], out / "k.png")
@@ -303,10 +303,10 @@ class Lemma1Config:
 def run_lemma1(cfg: Lemma1Config) -> dict:
     """L(Pᵐ) = α·L(Pⁿ) + (1−α)·L(Pᶜ) measured on train.bin: the clean part, the noise part, and the
     mixture sampled in the same proportion (the same number of windows from each part, weighted)."""
-    from noisecli import checkpoint
-    from noisecli.distributed import pick_device
-    from noisecli.ntp import token_file_loss
-    from noisecli.shards import open_tokens, read_meta
+    from noisecli.training import checkpoint
+    from noisecli.training.distributed import pick_device
+    from noisecli.what.eval_ntp import token_file_loss
+    from noisecli.what.tokens import open_tokens, read_meta
     if cfg.checkpoint is None or cfg.data is None:
         raise InputError("give --checkpoint and --data")
     meta = read_meta(cfg.data)
@@ -353,10 +353,10 @@ def run_predict(cfg: PredictConfig) -> dict:
     """Proposition 1's bound on the clean-loss rise of a run with noise α, from the clean run's losses:
     p_c = e^(−L_c), p_n = e^(−L_n) on the noisy run's noise (uniform noise, p_n = 1/50256, without
     --noisy); next to the measured rise L_c(noisy) − L_c(clean) when --noisy is given."""
-    from noisecli import checkpoint
-    from noisecli.distributed import pick_device
-    from noisecli.ntp import token_file_loss
-    from noisecli.shards import open_tokens
+    from noisecli.training import checkpoint
+    from noisecli.training.distributed import pick_device
+    from noisecli.what.eval_ntp import token_file_loss
+    from noisecli.what.tokens import open_tokens
     if cfg.clean is None:
         raise InputError("--clean RUN is required")
     if not 0 < cfg.alpha < 1:
