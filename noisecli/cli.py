@@ -11,8 +11,9 @@ import inspect
 import sys
 import tomllib
 from dataclasses import MISSING, fields
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, get_type_hints
+from typing import Annotated, Any, Callable, Optional, get_args, get_origin, get_type_hints
 
 import typer
 from typer.core import TyperGroup
@@ -23,6 +24,7 @@ except ImportError:  # pragma: no cover
     from click.exceptions import ClickException
 
 from noisecli.core.errors import InputError, RunError
+from noisecli.core.options import choices_of
 
 
 class _Group(TyperGroup):
@@ -80,27 +82,68 @@ def _load_config(ctx: typer.Context, param: Any, value: Optional[Path]) -> Optio
         name = key.replace("-", "_")
         if name not in known:
             raise InputError(f"--config {value}: unknown option '{key}' for `{ctx.info_name}`")
-        defaults[name] = val
+        defaults[name] = ",".join(map(str, val)) if isinstance(val, list) else val
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
 
 
+def _list_item(hint: Any) -> type | None:
+    """X for a `list[X]` (or `list[X] | None`) field, else None."""
+    for h in (hint, *get_args(hint)):
+        if get_origin(h) is list:
+            return (get_args(h) or (str,))[0]
+    return None
+
+
+def _list_parser(flag: str, item: type, allowed: list[str] | None) -> Callable[[Any], Any]:
+    """Parse one comma-separated value into a typed list, once, here in the CLI."""
+    def parse(value: Any) -> Any:
+        if value is None or isinstance(value, list):
+            return value
+        out = []
+        for part in (p.strip() for p in str(value).split(",")):
+            if not part:
+                continue
+            try:
+                out.append(item(part))
+            except ValueError:
+                raise typer.BadParameter(f"'{part}' is not a valid {item.__name__}", param_hint=flag) from None
+            if allowed is not None and part not in allowed:
+                raise typer.BadParameter(f"'{part}' is not one of {', '.join(allowed)}", param_hint=flag)
+        return out
+    return parse
+
+
 def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: str,
                   parent: typer.Typer = app) -> None:
-    """Register `noisecli NAME` with one option per field of `config_cls`; it calls `run(config)`."""
+    """Register `noisecli NAME` with one option per field of `config_cls`; it calls `run(config)`.
+    A field with choices becomes a choice option (shown in --help); a list field takes one
+    comma-separated value, parsed here into the list that the config holds."""
     hints = get_type_hints(config_cls)
-    params = []
+    params, enums = [], {}
     for f in fields(config_cls):
-        meta = f.metadata
+        meta, hint = f.metadata, hints[f.name]
         default = f.default_factory() if f.default_factory is not MISSING else (
             None if f.default is MISSING else f.default)
+        flag = f"--{f.name.replace('_', '-')}"
+        allowed, item, extra = choices_of(f), _list_item(hint), {}
+        text = meta["help"]
+        if item is not None:
+            hint = Optional[str]
+            extra = {"callback": lambda v, p=_list_parser(flag, item, allowed): p(v),
+                     "metavar": f"{item.__name__.upper()},..."}
+            default = ",".join(map(str, default)) if default else None
+            if allowed is not None:
+                text += f" Choices: {', '.join(allowed)}."
+        elif allowed is not None:
+            enums[f.name] = Enum(f"{config_cls.__name__}_{f.name}", {c: c for c in allowed}, type=str)
+            hint = Optional[enums[f.name]]
         if meta.get("positional"):
-            info = typer.Argument(help=meta["help"], show_default=False)
+            info = typer.Argument(help=text, show_default=False)
         else:
-            decls = [f"--{f.name.replace('_', '-')}"] + ([meta["short"]] if meta.get("short") else [])
-            info = typer.Option(*decls, help=meta["help"])
+            info = typer.Option(flag, *([meta["short"]] if meta.get("short") else []), help=text, **extra)
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                        annotation=Annotated[hints[f.name], info]))
+                                        annotation=Annotated[hint, info]))
     config_option = typer.Option("--config", help="TOML file whose keys give this command's defaults "
                                  "(flags on the command line win).", is_eager=True, callback=_load_config,
                                  metavar="FILE.toml")
@@ -109,6 +152,8 @@ def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: 
 
     def command(**kwargs: Any) -> None:
         kwargs.pop("config", None)
+        for key in enums:
+            kwargs[key] = getattr(kwargs[key], "value", kwargs[key])
         run(config_cls(**kwargs))
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

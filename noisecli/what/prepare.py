@@ -23,7 +23,7 @@ from noisecli.what import tokenizer
 from noisecli.what.corpus import Corpus, open_corpus, parse_batch
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import provenance, staging_dir, write_json
-from noisecli.what.noise import DISTRIBUTIONS, DRAW_CHUNK, NoiseSource, noise_source
+from noisecli.what.noise import DRAW_CHUNK, NOISES, Noise, NoiseOptions, make_noise
 from noisecli.what.noise import entropy as noise_entropy
 from noisecli.core.options import opt
 from noisecli.core.progress import Reporter
@@ -41,13 +41,14 @@ class PrepareConfig:
     out: Path | None = opt(None, "Output folder. Default: data/prepared/<source>-<dist>-a<alpha>.")
     alpha: float = opt(0.0, "Noise proportion α in [0, 1): the fraction of noise tokens in the final "
                        "training set, so noise tokens = round(α/(1−α) × clean training tokens).")
-    dist: str = opt("uniform", "Noise distribution Pⁿ: 'uniform' over ids [0, 50256); 'random' = the "
-                    "paper's spiky noise (weight 1 everywhere, ids 0..1000 weight 3, 100 seeded random "
-                    "ids weight 50); 'gaussian' = round(N(--mean, --std)), out-of-range draws redrawn.")
+    dist: str | None = opt(None, "Noise distribution Pⁿ (see the README's table; one file each in "
+                           "noisecli/what/noise/). Default: uniform, or tokens when --noise-from is given.",
+                           choices=NOISES.names)
     mean: float = opt(25128.0, "Mean token id of the gaussian noise.")
     std: float = opt(500.0, "Standard deviation (in token ids) of the gaussian noise; must be > 0.")
-    noise_from: Path | None = opt(None, "Take Pⁿ from another prepared clean dataset's train.bin "
-                                  "(e.g. the French corpus) instead of a random distribution.")
+    noise_from: Path | None = opt(None, "A prepared clean dataset that Pⁿ is taken from: its train.bin's "
+                                  "tokens (--dist tokens, e.g. the French corpus), or its text (--dist "
+                                  "mojibake).")
     placement: str = opt("append", "'append' = noise after all clean training tokens (the paper); "
                          "'interleave' = noise documents (lengths resampled from the clean documents', "
                          "EOT included) inserted between clean documents at random positions.")
@@ -107,10 +108,10 @@ def _worker_pool(workers: int) -> Iterator[mp.pool.Pool | None]:
         yield pool
 
 
-def _append_noise(noise: NoiseSource, n_noise: int, pool, train: TokenWriter, noise_out: TokenWriter) -> None:
+def _append_noise(noise: Noise, n_noise: int, pool, train: TokenWriter, noise_out: TokenWriter) -> None:
     """Append placement: the noise goes after the clean tokens, as in the paper. Chunks of a random
     distribution are drawn in parallel (each has a generator of its own, so the order is irrelevant)."""
-    if pool is not None and type(noise) is NoiseSource:
+    if pool is not None and noise.parallel:
         chunks = pool.imap(noise.chunk, range(-(-n_noise // DRAW_CHUNK)))
     else:
         chunks = (noise.draw(min(DRAW_CHUNK, n_noise - i)) for i in range(0, n_noise, DRAW_CHUNK))
@@ -125,10 +126,6 @@ def _append_noise(noise: NoiseSource, n_noise: int, pool, train: TokenWriter, no
 def _validate(cfg: PrepareConfig) -> None:
     if not 0 <= cfg.alpha < 1:
         raise InputError(f"--alpha must be in [0, 1), got {cfg.alpha}")
-    if cfg.dist not in DISTRIBUTIONS:
-        raise InputError(f"unknown noise distribution '{cfg.dist}' (choose from {', '.join(DISTRIBUTIONS)})")
-    if cfg.dist == "gaussian" and not cfg.std > 0:
-        raise InputError(f"--std must be > 0, got {cfg.std}")
     if cfg.placement not in ("append", "interleave"):
         raise InputError(f"--placement must be 'append' or 'interleave', not '{cfg.placement}'")
     if not 0 <= cfg.val_fraction < 1:
@@ -137,8 +134,15 @@ def _validate(cfg: PrepareConfig) -> None:
         raise InputError(f"--workers must be >= 0, got {cfg.workers}")
 
 
+def dist_name(cfg: PrepareConfig) -> str:
+    """--dist, defaulting to tokens when --noise-from is given and to uniform otherwise."""
+    return cfg.dist or ("tokens" if cfg.noise_from else "uniform")
+
+
 def default_out(corpus: Corpus, cfg: PrepareConfig) -> Path:
-    dist = f"from_{Path(cfg.noise_from).name}" if cfg.noise_from else cfg.dist
+    dist = dist_name(cfg)
+    if cfg.noise_from:
+        dist = f"from_{Path(cfg.noise_from).name}" if dist == "tokens" else f"{dist}_{Path(cfg.noise_from).name}"
     name = f"{corpus.name}-clean" if cfg.alpha == 0 else f"{corpus.name}-{dist}-a{cfg.alpha:g}"
     return Path("data") / "prepared" / name
 
@@ -202,7 +206,7 @@ def _noise_doc_lengths(clean_lengths: np.ndarray, total: int, rng: np.random.Gen
     return lengths
 
 
-def _interleave(clean_path: Path, clean_lengths: np.ndarray, noise: NoiseSource, n_noise: int,
+def _interleave(clean_path: Path, clean_lengths: np.ndarray, noise: Noise, n_noise: int,
                 train: TokenWriter, noise_out: TokenWriter, seed: int) -> int:
     """Pass 2 for `interleave`: copy the clean tokens, inserting noise documents (random tokens, then
     EOT) in the gaps between clean documents. Returns the number of noise documents."""
@@ -230,10 +234,10 @@ def _interleave(clean_path: Path, clean_lengths: np.ndarray, noise: NoiseSource,
     return len(lengths)
 
 
-def _noise_count(alpha: float, n_clean: int, noise: NoiseSource) -> int:
+def _noise_count(alpha: float, n_clean: int, noise: Noise) -> int:
     n_noise = round(alpha * n_clean / (1 - alpha))
     if noise.capacity is not None and n_noise > noise.capacity:
-        raise InputError(f"--noise-from has {noise.capacity:,} tokens but α={alpha} needs "
+        raise InputError(f"{noise.name} noise has {noise.capacity:,} tokens but α={alpha} needs "
                          f"{n_noise:,}; lower --alpha or use a larger noise corpus")
     return n_noise
 
@@ -245,7 +249,7 @@ def prepare(cfg: PrepareConfig) -> dict:
     out = Path(cfg.out) if cfg.out else default_out(corpus, cfg)
     if holds_dataset(out) and not cfg.force:
         raise InputError(f"{out} already holds a dataset (use --force to overwrite it)")
-    noise = noise_source(cfg.dist, cfg.seed, cfg.mean, cfg.std, cfg.noise_from)
+    noise = make_noise(dist_name(cfg), cfg.seed, NoiseOptions(cfg.mean, cfg.std, cfg.noise_from))
     tokenizer.get_encoding()  # fail early on a damaged ranks file
     workers = cfg.workers or os.cpu_count() or 1
     t0 = time.perf_counter()
