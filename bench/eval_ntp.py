@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from bench.pretrain_cpu import tokens_per_s as train_tokens_per_s
-from noisecli.what.gpt import GPT, preset
 from noisecli.what.eval_ntp import token_file_loss
+from noisecli.what.gpt import GPT, preset
 
 
 def main() -> None:

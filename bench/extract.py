@@ -19,10 +19,10 @@ import time
 import torch
 
 from noisecli.how.backbones import load_backbone
-from noisecli.training.checkpoint import save_checkpoint
 from noisecli.how.extract import featurize
-from noisecli.what.gpt import GPT, preset
 from noisecli.how.tasks import load_task
+from noisecli.training.checkpoint import save_checkpoint
+from noisecli.what.gpt import GPT, preset
 
 
 @torch.no_grad()

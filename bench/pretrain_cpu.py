@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from noisecli.what.gpt import GPT, preset
 from noisecli.training.steps import get_batch, make_optimizer, matmul_peak, train_step
+from noisecli.what.gpt import GPT, preset
 
 
 def tokens_per_s(dtype: torch.dtype, iters: int, warmup: int, compile: bool, fused: bool = True) -> float:

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from noisecli.what.gpt import GPT, preset
 from noisecli.training.steps import get_batch, make_optimizer, matmul_peak, peak_flops, train_step
+from noisecli.what.gpt import GPT, preset
 
 
 def main() -> None:

@@ -164,8 +164,8 @@ def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: 
 
 
 def _prepare(cfg) -> None:
-    from noisecli.what.prepare import prepare
     from noisecli.core.tables import print_prepare_summary
+    from noisecli.what.prepare import prepare
     print_prepare_summary(prepare(cfg))
 
 
@@ -175,14 +175,14 @@ def _pretrain(cfg) -> None:
 
 
 def _eval_ntp(cfg) -> None:
-    from noisecli.what.eval_ntp import eval_ntp
     from noisecli.core.tables import print_ntp_table
+    from noisecli.what.eval_ntp import eval_ntp
     print_ntp_table(eval_ntp(cfg))
 
 
 def _extract(cfg) -> None:
-    from noisecli.how.extract import extract
     from noisecli.core.tables import console
+    from noisecli.how.extract import extract
     m = extract(cfg)
     for split, info in m["splits"].items():
         console.print(f"{split}: {info['samples']:,} samples" + (" (already there, skipped)" if info["skipped"] else ""))
@@ -191,8 +191,8 @@ def _extract(cfg) -> None:
 
 
 def _probe(cfg) -> None:
-    from noisecli.how.probe import probe
     from noisecli.core.tables import print_probe_table
+    from noisecli.how.probe import probe
     print_probe_table(probe(cfg))
 
 
@@ -210,9 +210,9 @@ def _theory(run_name: str, title: str) -> Callable[[Any], None]:
     def run(cfg) -> None:
         import json
 
-        from noisecli.why import theory
         from noisecli.core.manifest import write_json
         from noisecli.core.tables import print_result
+        from noisecli.why import theory
         result = getattr(theory, run_name)(cfg)
         if cfg.json:
             print(json.dumps(result, indent=2))

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from noisecli.training import checkpoint
-from noisecli.what.gpt import GPT, GPTConfig
 from noisecli.what.eval_ntp import token_file_loss
+from noisecli.what.gpt import GPT, GPTConfig
 from tests.conftest import assert_one_line_error
 
 

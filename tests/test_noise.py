@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from noisecli.what.noise import DRAW_CHUNK, NOISE_IDS, NOISES, NoiseOptions, entropy, make_noise, probabilities
+from noisecli.what.noise import DRAW_CHUNK, NOISES, NoiseOptions, entropy, make_noise, probabilities
 from noisecli.what.noise.mojibake import garble
 from noisecli.what.noise.random import spike_ids
 from noisecli.what.prepare import PrepareConfig, prepare

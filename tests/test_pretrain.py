@@ -16,6 +16,7 @@ from noisecli.training import checkpoint
 from noisecli.what.gpt import GPT
 from tests.conftest import FAST, ROOT, assert_one_line_error
 
+
 def metrics(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 

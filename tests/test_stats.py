@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from noisecli.paper import report
-
 from noisecli.core import stats
+from noisecli.paper import report
 
 
 def _windows(losses, tokens=128):

@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from noisecli.what.noise import NOISE_IDS  # noqa: E402
-from noisecli.what.tokens import token_counts  # noqa: E402
 from noisecli.what.tokenizer import VOCAB_SIZE  # noqa: E402
+from noisecli.what.tokens import token_counts  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:

@@ -20,13 +20,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from noisecli.how.backbones import Backbone, load_backbone
-from noisecli.training.distributed import pick_device
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import atomic_path, provenance, write_json
 from noisecli.core.options import as_dict, opt
 from noisecli.core.progress import Reporter
+from noisecli.how.backbones import Backbone, load_backbone
 from noisecli.how.tasks import SPLITS, Task, load_task
+from noisecli.training.distributed import pick_device
 
 
 @dataclass

@@ -21,15 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from noisecli.training.distributed import pick_device
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import read_manifest
+from noisecli.core.manifest import read_manifest, staging_dir
+from noisecli.core.options import as_dict, opt
+from noisecli.core.progress import Reporter
 from noisecli.how.extract import read_split
 from noisecli.how.heads import HEADS, make_head
 from noisecli.how.lgm import FUSED, REGS, Perturbations, add_fused_gradient, objective
-from noisecli.core.manifest import staging_dir
-from noisecli.core.options import as_dict, opt
-from noisecli.core.progress import Reporter
+from noisecli.training.distributed import pick_device
 
 RECIPES = {  # the paper's settings: NLU (its grid), vision (Appendix E.2.3)
     "nlu": dict(lr=[3e-4, 6e-4], batch_size=[8, 12, 16, 32], epochs=10, weight_decay=0.01),

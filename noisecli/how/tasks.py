@@ -24,8 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from noisecli.what.corpus import data_path, hub_reachable
 from noisecli.core.errors import InputError
+from noisecli.what.corpus import data_path, hub_reachable
 
 SPLITS = ("train", "val", "test")
 TEST_FRACTION = 0.2

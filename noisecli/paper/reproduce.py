@@ -141,9 +141,9 @@ def _subset(lang: str, docs: int | None, out: Path) -> str:
 
 def _other_corpus(task: str, out: Path) -> None:
     """A task's sentences (all splits) as an EOT-separated token file, for eval-ntp's "other corpora"."""
-    from noisecli.what.tokens import TokenWriter
     from noisecli.how.tasks import load_task
     from noisecli.what.tokenizer import EOT, encode
+    from noisecli.what.tokens import TokenWriter
     out.parent.mkdir(parents=True, exist_ok=True)
     t = load_task(task)
     with atomic_path(out) as tmp, TokenWriter(tmp) as w:
@@ -218,11 +218,11 @@ def _pretrain_together(plan: Plan, names: list[str]) -> None:
 
 
 def build(cfg: ReproduceConfig) -> Plan:
-    from noisecli.why import theory
     from noisecli.how.extract import ExtractConfig, extract
+    from noisecli.how.probe import ProbeConfig, probe
     from noisecli.what.eval_ntp import EvalNtpConfig, eval_ntp
     from noisecli.what.prepare import PrepareConfig, prepare
-    from noisecli.how.probe import ProbeConfig, probe
+    from noisecli.why import theory
     b, out = BUDGETS[cfg.budget], Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     marker = out / "budget.json"

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from noisecli.training import distributed
 from noisecli.core.errors import InputError
+from noisecli.training import distributed
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 # dense bf16 tensor-core peaks, FLOP/s

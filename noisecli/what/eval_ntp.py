@@ -15,15 +15,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from noisecli.training import checkpoint
-from noisecli.training.distributed import pick_device
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import provenance, read_manifest, staging_dir
 from noisecli.core.options import opt
 from noisecli.core.progress import Reporter
 from noisecli.core.tables import write_table
-from noisecli.what.tokens import open_tokens
+from noisecli.training import checkpoint
+from noisecli.training.distributed import pick_device
 from noisecli.training.steps import autocast, resolve_dtype
+from noisecli.what.tokens import open_tokens
 
 
 @dataclass

@@ -19,14 +19,14 @@ from typing import Iterator
 
 import numpy as np
 
-from noisecli.what import tokenizer
-from noisecli.what.corpus import Corpus, open_corpus, parse_batch
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import provenance, staging_dir, write_json
-from noisecli.what.noise import DRAW_CHUNK, NOISES, Noise, NoiseOptions, make_noise
-from noisecli.what.noise import entropy as noise_entropy
 from noisecli.core.options import opt
 from noisecli.core.progress import Reporter
+from noisecli.what import tokenizer
+from noisecli.what.corpus import Corpus, open_corpus, parse_batch
+from noisecli.what.noise import DRAW_CHUNK, NOISES, Noise, NoiseOptions, make_noise
+from noisecli.what.noise import entropy as noise_entropy
 from noisecli.what.tokens import DTYPE, TokenWriter, holds_dataset
 
 COPY_CHUNK = 1 << 20   # tokens per write when copying or drawing noise (bounds memory)

@@ -19,16 +19,24 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from noisecli.training import checkpoint, distributed
 from noisecli.core.errors import InputError, RunError
 from noisecli.core.manifest import provenance, read_manifest, sha256_file, write_json, write_text
-from noisecli.what.gpt import GPT, GPTConfig, preset
 from noisecli.core.options import as_dict, opt
 from noisecli.core.progress import Reporter, console
-from noisecli.what.tokens import open_tokens, read_meta
+from noisecli.training import checkpoint, distributed
+from noisecli.training.steps import (
+    autocast,
+    evaluate,
+    get_batch,
+    lr_at,
+    make_optimizer,
+    peak_flops,
+    resolve_dtype,
+    train_step,
+)
+from noisecli.what.gpt import GPT, GPTConfig, preset
 from noisecli.what.tokenizer import VOCAB_SIZE
-from noisecli.training.steps import (autocast, evaluate, get_batch, lr_at, make_optimizer, peak_flops, resolve_dtype,
-                            train_step)
+from noisecli.what.tokens import open_tokens, read_meta
 
 
 @dataclass

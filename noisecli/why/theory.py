@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from noisecli.core.errors import InputError
-from noisecli.what.noise import NOISE_IDS
 from noisecli.core.manifest import read_manifest, write_text
 from noisecli.core.options import opt
 from noisecli.core.progress import Reporter
+from noisecli.what.noise import NOISE_IDS
 
 
 def _check(alpha: float, pc: float, pn: float, k: float) -> None:
