@@ -87,3 +87,22 @@ def runs(cli, dataset, small_jsonl, tmp_path_factory):
                 "--eval-every", "4", "--out", root / name)
         assert r.exit_code == 0, r
     return root, clean_data
+
+
+MINILM = "hf:sentence-transformers/all-MiniLM-L6-v2"
+
+
+@pytest.fixture(scope="session")
+def gpt_features(cli, runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("feat") / "gpt_movie"
+    r = cli("extract", "--backbone", f"gpt:{runs[0] / 'clean'}", "--task", "movie", "--limit", "80", "--out", out)
+    assert r.exit_code == 0, r
+    return out
+
+
+@pytest.fixture(scope="session")
+def minilm_features(cli, tmp_path_factory):
+    out = tmp_path_factory.mktemp("feat") / "minilm_movie"
+    r = cli("extract", "--backbone", MINILM, "--task", "movie", "--limit", "240", "--out", out)
+    assert r.exit_code == 0, r
+    return out

@@ -24,20 +24,22 @@ from noisecli.core.errors import InputError
 from noisecli.core.manifest import atomic_path, provenance, write_json
 from noisecli.core.options import as_dict, opt
 from noisecli.core.progress import Reporter
-from noisecli.how.backbones import Backbone, load_backbone
+from noisecli.how.backbones import POOLS, load_backbone
+from noisecli.how.backbones.base import Backbone
 from noisecli.how.tasks import SPLITS, Task, load_task
 from noisecli.training.distributed import pick_device
 
 
 @dataclass
 class ExtractConfig:
-    backbone: str = opt(None, "Backbone: gpt:RUN_OR_CHECKPOINT (our GPT-2), hf:PATH_OR_ID (transformers; a "
-                        ".gguf file works), timm:NAME (vision).")
+    backbone: str = opt(None, "Backbone as KIND:NAME, KIND one of the README's table (one file each in "
+                        "noisecli/how/backbones/): gpt:RUN_OR_CHECKPOINT (our GPT-2), hf:PATH_OR_ID "
+                        "(transformers; a .gguf file works), timm:NAME (vision).")
     task: str = opt(None, "Task name (movie, movie-fine, amazon, nyt, wiki-topic, digits, fashion-mnist, "
                     "the paper's hub tasks such as sst2 or cifar10), a .csv/.jsonl file or an image folder.")
     out: Path = opt(None, "Output folder for train/val/test.safetensors and extract.json.")
     pool: str = opt("auto", "Text pooling: last (token), mean, cls, or auto (last for causal LMs, mean for "
-                    "encoders).")
+                    "encoders).", choices=POOLS)
     prompt: str | None = opt(None, "Prompt template over the sample's fields ({text}, {text1}, {text2}); "
                              "default: the task's (the paper's Table 11).")
     text_field: str = opt("text", "Local files: the text column (two comma-separated for text pairs).")

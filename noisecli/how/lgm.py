@@ -14,9 +14,10 @@ only builds 2B × 2B matrices — whichever costs fewer flops.
 LGM itself, for both heads, goes through a fused form (`_linear`, `_binary` for two classes, `_mlp`)
 that writes the value and the gradient in closed form: no autograd graph, and the Gram products reused
 by the gradient. It takes the batch t and u = t − t̂ = −γδ as drawn and never builds t̂. Training takes
-that gradient directly (`add_fused_gradient`); `lgm_loss` and `objective` wrap it in one autograd node.
-The ablations (gradnorm, cosine) take the factor form above through first-order autograd. Either way
-the gradient is exactly what double backprop gives (tests check both in float64).
+that gradient directly (`add_fused_gradient`); `lgm_loss` wraps it in one autograd node. The probe's
+regularisers (how/regularisers/: LGM and its ablations) are built from these pieces; the ablations
+take the factor form above through first-order autograd. Either way the gradient is exactly what
+double backprop gives (tests check both in float64).
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from noisecli.how.heads import LinearHead, MLPHead, cross_entropy, grouped_bmm, inputs, per_model
+from noisecli.how.heads.base import cross_entropy, grouped_bmm, inputs
+from noisecli.how.heads.linear import LinearHead
+from noisecli.how.heads.mlp import MLPHead
 
-REGS = ("none", "lgm", "gradnorm", "cosine", "l2")
 FUSED = (LinearHead, MLPHead)   # heads whose LGM has a closed form
 
 
-def _inner(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+def factor_inner(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """⟨U_aᵀV_a, U_bᵀV_b⟩_F per model, by whichever of the two forms is cheaper."""
     (ua, va), (ub, vb) = a, b
     rows, out, inn = ua.shape[1], ua.shape[2], va.shape[2]
@@ -42,13 +44,13 @@ def _inner(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Te
     return (ga * gb).sum((1, 2))
 
 
-def _sqrt(x: torch.Tensor) -> torch.Tensor:
+def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
     """√x with value 0 and a finite (zero) gradient at x = 0."""
     pos = x > 0
     return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))), torch.zeros_like(x))
 
 
-def _difference(f1: list, f2: list) -> list:
+def factor_difference(f1: list, f2: list) -> list:
     return [(torch.cat([u1, u1 - u2], 1), torch.cat([v1 - v2, v2], 1)) for (u1, v1), (u2, v2) in zip(f1, f2)]
 
 
@@ -292,12 +294,12 @@ def _fused(head: nn.Module) -> tuple | None:
     return None
 
 
-def _trained(t: torch.Tensor, t_hat: torch.Tensor | None) -> bool:
+def features_trained(t: torch.Tensor, t_hat: torch.Tensor | None) -> bool:
     """Whether the features need a gradient, which the closed forms do not give."""
     return t.requires_grad or (t_hat is not None and t_hat.requires_grad)
 
 
-def _fused_lgm(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor, lam: float = 1.0,
+def fused_lgm(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor, lam: float = 1.0,
                ce: float = 0.0) -> torch.Tensor:
     """c·CE + λ·L_gm through the head's closed form (linear or MLP), as an autograd node [M]. It gives no
     gradient to t: `lgm_loss` takes double backprop where the features are trained."""
@@ -317,51 +319,6 @@ def add_fused_gradient(head: nn.Module, t: torch.Tensor, offset: torch.Tensor, y
         p.grad = g if p.grad is None else p.grad.add_(g)
 
 
-def _terms(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor,
-           reg: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(regulariser per model [M], logits at t): t and t̂ go through the head once, stacked."""
-    models = getattr(head, "models", 1)
-    t, t_hat = per_model(t, models), per_model(t_hat, models)
-    b = t.shape[1]
-    y = y.expand(t.shape[:2])
-    if reg == "l2":
-        z = head(torch.cat([t, t_hat], 1))
-        return (z[:, :b] - z[:, b:]).norm(dim=-1).mean(-1), z[:, :b]
-    if reg == "gradnorm":
-        z, f1 = head.grad_factors(t, y)
-        return _sqrt(sum(_inner(f, f) for f in f1)), z
-    z, f = head.grad_factors(torch.cat([t, t_hat], 1), torch.cat([y, y], 1), batch=b)
-    f1, f2 = [(u[:, :b], v[:, :b]) for u, v in f], [(u[:, b:], v[:, b:]) for u, v in f]
-    if reg == "lgm":
-        return _sqrt(sum(_inner(d, d) for d in _difference(f1, f2))), z[:, :b]
-    if reg == "cosine":
-        dot = sum(_inner(a, c) for a, c in zip(f1, f2))
-        norms = _sqrt(sum(_inner(a, a) for a in f1)) * _sqrt(sum(_inner(c, c) for c in f2))
-        return 1 - dot / norms.clamp_min(torch.finfo(norms.dtype).tiny), z[:, :b]
-    raise ValueError(f"unknown regulariser '{reg}' (choose from {', '.join(REGS)})")
-
-
-def penalty(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor, reg: str = "lgm") -> torch.Tensor:
-    """The regulariser of each stacked model, shape [M]:
-    lgm ‖g₁ − g₂‖, gradnorm ‖g₁‖, cosine 1 − cos(g₁, g₂) (g = batch-mean CE gradient at t and at t̂),
-    l2 the batch mean of ‖head(t) − head(t̂)‖."""
-    if reg == "lgm" and isinstance(head, FUSED) and not _trained(t, t_hat):
-        return _fused_lgm(head, t, y, t_hat)
-    return _terms(head, t, y, t_hat, reg)[0]
-
-
-def objective(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor | None, reg: str,
-              lam: float) -> torch.Tensor:
-    """The training loss L = L_ce + λ·L_reg, summed over stacked models. The logits at t come from the
-    regulariser's own forward pass; LGM on the linear and MLP heads takes their fused forms above."""
-    if reg == "none":
-        return cross_entropy(head(t), y)
-    if reg == "lgm" and isinstance(head, FUSED) and not _trained(t, t_hat):
-        return _fused_lgm(head, t, y, t_hat, lam, 1.0)
-    reg_value, logits = _terms(head, t, y, t_hat, reg)
-    return cross_entropy(logits, y) + lam * reg_value.sum()
-
-
 def lgm_loss(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:
     """L_gm = ‖E∇θℓ(g(t), y) − E∇θℓ(g(t̂), y)‖₂ (the paper's Eq. 4) for any head g that maps features
     [B, d] to logits, as a scalar with the graph to the head's parameters and to t and t̂ (summed over
@@ -374,21 +331,24 @@ def lgm_loss(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Ten
     The closed form where the head has one (noisecli's heads, `nn.Linear`, `nn.Sequential(Linear, ReLU,
     Linear)`) and the features carry no gradient; exact double backprop otherwise, so features that are
     trained (fine-tuning) get theirs."""
-    if _fused(head) is not None and not _trained(t, t_hat):
-        return _fused_lgm(head, t, y, t_hat).sum()
+    if _fused(head) is not None and not features_trained(t, t_hat):
+        return fused_lgm(head, t, y, t_hat).sum()
     return lgm_loss_double_backprop(head, t, y, t_hat)
+
+
+def ce_gradients(head: nn.Module, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """E∇θℓ(g(t), y), the batch-mean CE gradient over all trainable parameters, by autograd with
+    create_graph (so it can be differentiated again): [M, P] for stacked heads, [1, P] for any other."""
+    params = [p for p in head.parameters() if p.requires_grad]
+    stacked = hasattr(head, "models")
+    g = torch.autograd.grad((cross_entropy if stacked else F.cross_entropy)(head(t), y), params, create_graph=True)
+    return torch.cat([a.flatten(1) if stacked else a.reshape(1, -1) for a in g], 1)
 
 
 def lgm_loss_double_backprop(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:
     """The same quantity the naive way (autograd.grad with create_graph): for any head, and the baseline
     of bench/probe.py. Stacked heads ([M, B, C] logits) give one norm per model."""
-    params = [p for p in head.parameters() if p.requires_grad]
-    stacked = hasattr(head, "models")
-    ce = cross_entropy if stacked else F.cross_entropy
-    g1 = torch.autograd.grad(ce(head(t), y), params, create_graph=True)
-    g2 = torch.autograd.grad(ce(head(t_hat), y), params, create_graph=True)
-    diff = torch.cat([(a - b).flatten(1) if stacked else (a - b).reshape(1, -1) for a, b in zip(g1, g2)], 1)
-    return _sqrt(diff.pow(2).sum(1)).sum()
+    return safe_sqrt((ce_gradients(head, t, y) - ce_gradients(head, t_hat, y)).pow(2).sum(1)).sum()
 
 
 class Perturbations:

@@ -23,11 +23,12 @@ import torch
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import read_manifest, staging_dir
-from noisecli.core.options import as_dict, opt
+from noisecli.core.options import as_dict, check_choices, opt
 from noisecli.core.progress import Reporter
 from noisecli.how.extract import read_split
 from noisecli.how.heads import HEADS, make_head
-from noisecli.how.lgm import FUSED, REGS, Perturbations, add_fused_gradient, objective
+from noisecli.how.lgm import Perturbations
+from noisecli.how.regularisers import REGULARISERS, make_regulariser
 from noisecli.training.distributed import pick_device
 
 RECIPES = {  # the paper's settings: NLU (its grid), vision (Appendix E.2.3)
@@ -42,19 +43,20 @@ class ProbeConfig:
     features: list[Path] = opt([], "Feature folders written by `noisecli extract` (several fill one table).",
                                positional=True)
     out: Path = opt(Path("results/probe"), "Output folder: results.json/.csv/.md, grid.csv, plots.")
-    head: str = opt("linear", "Head(s), comma-separated: linear, mlp (two layers, hidden = feature dim, ReLU).")
+    head: list[str] = opt(["linear"], "Head(s), comma-separated (the README's table; one file each in "
+                          "noisecli/how/heads/).", choices=HEADS.names)
     lgm: bool = opt(False, "Add Local Gradient Matching runs beside the baseline (same as --reg lgm).")
-    reg: str = opt("none", "Regulariser(s) beside the baseline, comma-separated: lgm, gradnorm (‖∇ℓ(t)‖), "
-                   "cosine (1 − cos of the two gradients), l2 (‖g(t) − g(t̂)‖), none (the paper's Table 5 "
-                   "ablation: --reg l2,gradnorm,cosine,lgm).")
-    gamma: str = opt("0.01", "γ: perturbation scale, t̂ = t + γδ with δ ~ N(0, I); comma-separated values "
-                     "grid with --lam, each (γ, λ) reported as its own row (the paper's Table 6).")
-    lam: str = opt("0.15", "λ: weight of the regulariser, L = L_ce + λ·L_reg; comma-separated like --gamma.")
+    reg: list[str] = opt([], "Regulariser(s) trained beside the plain-CE baseline, comma-separated (the "
+                         "README's table; the paper's Table 5 ablation is --reg l2,gradnorm,cosine,lgm).",
+                         choices=REGULARISERS.names)
+    gamma: list[float] = opt([0.01], "γ: perturbation scale, t̂ = t + γδ with δ ~ N(0, I); several values "
+                             "grid with --lam, each (γ, λ) reported as its own row (the paper's Table 6).")
+    lam: list[float] = opt([0.15], "λ: weight of the regulariser, L = L_ce + λ·L_reg; several like --gamma.")
     recipe: str = opt("auto", "nlu (lr {3e-4, 6e-4} × batch {8, 12, 16, 32}, 10 epochs, wd 0.01), vision "
                       "(30 epochs; linear lr 0.1 no wd; MLP or regularised lr 1e-3 wd 1e-4; batch 64), or "
                       "auto (by the features' modality).")
-    lr: str = opt("", "Learning rates to search, comma-separated (default: the recipe's).")
-    batch_size: str = opt("", "Batch sizes to search, comma-separated (default: the recipe's).")
+    lr: list[float] = opt([], "Learning rates to search, comma-separated (default: the recipe's).")
+    batch_size: list[int] = opt([], "Batch sizes to search, comma-separated (default: the recipe's).")
     epochs: int | None = opt(None, "Epochs (default: the recipe's); cosine schedule to 0, AdamW.")
     weight_decay: float | None = opt(None, "AdamW weight decay (default: the recipe's).")
     seeds: int = opt(5, "Seeds per setting: test accuracy is reported as mean ± std over them.")
@@ -74,28 +76,18 @@ class Features:
     modality: str = "text"
 
 
-def _floats(text: str, what: str) -> list[float]:
-    try:
-        values = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"{what} must be comma-separated numbers, got '{text}'") from None
-    if any(v <= 0 or not math.isfinite(v) for v in values):
-        raise InputError(f"{what} values must be positive, got '{text}'")
+def _positive(values: list, what: str) -> list:
+    if any(not (v > 0 and math.isfinite(v)) for v in values):
+        raise InputError(f"{what} values must be positive and finite, got {', '.join(map(str, values))}")
     return values
 
 
 def gamma_lambda(cfg) -> list[tuple[float, float]]:
     """Every (γ, λ) of the --gamma × --lam grid (non-negative, finite)."""
-    out = []
-    for what, text in (("--gamma", cfg.gamma), ("--lam", cfg.lam)):
-        try:
-            values = [float(x) for x in str(text).split(",") if x.strip()]
-        except ValueError:
-            raise InputError(f"{what} must be comma-separated numbers, got '{text}'") from None
+    for what, values in (("--gamma", cfg.gamma), ("--lam", cfg.lam)):
         if not values or any(not (v >= 0 and math.isfinite(v)) for v in values):
-            raise InputError(f"{what} values must be finite and non-negative, got '{text}'")
-        out.append(values)
-    return [(g, lam) for g in out[0] for lam in out[1]]
+            raise InputError(f"{what} values must be finite and non-negative, got {', '.join(map(str, values))}")
+    return [(g, lam) for g in cfg.gamma for lam in cfg.lam]
 
 
 def load_features(folder: Path, seed: int = 0) -> Features:
@@ -214,7 +206,7 @@ def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: 
     lr = torch.tensor([v for _ in seeds for v in lrs], device=x.device)
     opt_ = AdamW(list(head.parameters()), lr, weight_decay)
     deltas = Perturbations(seeds, d, gamma, x.device)
-    fused = reg == "lgm" and isinstance(head, FUSED)
+    regulariser = make_regulariser(reg)
     steps_per_epoch = math.ceil(n / batch_size)
     total, step = steps_per_epoch * epochs, 0
     for epoch in range(epochs):
@@ -223,12 +215,12 @@ def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: 
         for start in range(0, n, batch_size):
             idx = order[:, start:start + batch_size]                            # [seeds, B]
             t, yb = x[idx], y[idx].repeat_interleave(len(lrs), 0)
-            if reg == "none":
-                objective(head, t, yb, None, reg, lam).backward()
-            elif fused:   # LGM on a linear or MLP head: its gradient in closed form, from t and t − t̂
-                add_fused_gradient(head, t, deltas.next(idx.shape[1]), yb, lam)   # δ per seed
-            else:
-                objective(head, t, yb, t - deltas.next(idx.shape[1]), reg, lam).backward()
+            if not regulariser.perturbed:
+                regulariser.objective(head, t, yb, t, lam).backward()
+            else:   # δ per seed; LGM on a linear or MLP head adds its closed-form gradient itself
+                offset = deltas.next(idx.shape[1])
+                if not regulariser.add_gradient(head, t, offset, yb, lam):
+                    regulariser.objective(head, t, yb, t - offset, lam).backward()
             opt_.step(0.5 * (1 + math.cos(math.pi * step / total)))
             step += 1
             if progress is not None:
@@ -253,9 +245,9 @@ def _settings(cfg: ProbeConfig, modality: str, kind: str, reg: str) -> dict:
     if recipe == "vision" and kind == "linear" and reg == "none":
         s.update(VISION_LINEAR)
     if cfg.lr:
-        s["lr"] = _floats(cfg.lr, "--lr")
+        s["lr"] = _positive(list(cfg.lr), "--lr")
     if cfg.batch_size:
-        s["batch_size"] = [int(b) for b in _floats(cfg.batch_size, "--batch-size")]
+        s["batch_size"] = _positive([int(b) for b in cfg.batch_size], "--batch-size")
     if cfg.epochs is not None:
         s["epochs"] = cfg.epochs
     if cfg.weight_decay is not None:
@@ -266,14 +258,11 @@ def _settings(cfg: ProbeConfig, modality: str, kind: str, reg: str) -> dict:
 def _check(cfg: ProbeConfig) -> tuple[list[str], list[str]]:
     if not cfg.features:
         raise InputError("give at least one FEATURES_DIR (written by `noisecli extract`)")
-    heads = [h.strip() for h in cfg.head.split(",") if h.strip()]
-    for h in heads:
-        if h not in HEADS:
-            raise InputError(f"unknown head '{h}' (choose from {', '.join(HEADS)})")
-    regs = [r.strip() for r in cfg.reg.split(",") if r.strip() and r.strip() != "none"]
-    for reg in regs:
-        if reg not in REGS:
-            raise InputError(f"unknown --reg '{reg}' (choose from {', '.join(REGS)})")
+    check_choices(cfg)
+    heads = list(dict.fromkeys(cfg.head))
+    if not heads:
+        raise InputError("--head: give at least one head")
+    regs = [r for r in cfg.reg if r != "none"]
     if cfg.lgm and "lgm" not in regs:
         regs.append("lgm")
     if cfg.seeds < 1 or (cfg.epochs is not None and cfg.epochs < 1):

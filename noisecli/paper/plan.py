@@ -48,7 +48,7 @@ def paper_commands(device_count: int = 8) -> list[str]:
             cmds.append(f"noisecli extract --backbone hf:{llm} --task {task} --out results/table2/{llm.split('/')[1]}__{task}")
     cmds.append("noisecli probe results/table2/* --head linear,mlp --lgm --lr 6e-4 --batch-size 8 --out results/table2/probe")
     # Table 3: Table 13's five timm backbones on Table 12's 14 vision datasets
-    from noisecli.how.backbones import TABLE13
+    from noisecli.how.backbones.timm import TABLE13
     from noisecli.how.tasks import HUB_VISION
     for model in TABLE13.values():
         for task in HUB_VISION:

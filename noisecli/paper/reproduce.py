@@ -63,8 +63,8 @@ class Budget:
     tasks: list[str]
     seeds: int
     epochs: int
-    lrs: str
-    batch_sizes: str
+    lrs: list[float]
+    batch_sizes: list[int]
     estimate_min: float           # minutes on a 2-core machine (measured), or on one GPU for `gpu`
     ablation_task: str = "movie"
     preset: str = "tiny"          # pretrain preset the model overrides apply to
@@ -79,7 +79,7 @@ class Budget:
 BUDGETS = {
     "micro": Budget(docs=500, model=dict(n_layer=2, n_head=2, n_embd=64, block_size=64), iters=12, batch_size=4,
                     eval_every=6, eval_tokens=2_000, task_limit=100, tasks=["movie", "wiki-topic"], seeds=2,
-                    epochs=3, lrs="1e-3", batch_sizes="16", estimate_min=1.5, side_by_side=2),
+                    epochs=3, lrs=[1e-3], batch_sizes=[16], estimate_min=1.5, side_by_side=2),
     # 2 CPU cores: `tiny` narrowed to 64 and deepened to 12 blocks (the 50304-wide LM head is most of a step's
     # FLOPs and scales with the width; blocks at width 64 are cheap, and depth learned faster per token), a
     # learning rate of 4e-3 after 50 warm-up iterations (6e-3 after 25 spiked back to the unigram plateau),
@@ -88,13 +88,13 @@ BUDGETS = {
     # docs/findings.md has the measurements behind each choice.
     "small": Budget(docs=None, model=dict(n_embd=64, n_layer=12), iters=900, batch_size=8, eval_every=300,
                     eval_tokens=16_000, task_limit=800, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3,
-                    epochs=10, lrs="3e-4,6e-4", batch_sizes="16,32", estimate_min=33, lr=4e-3, min_lr=4e-4,
+                    epochs=10, lrs=[3e-4, 6e-4], batch_sizes=[16, 32], estimate_min=33, lr=4e-3, min_lr=4e-4,
                     warmup=50, side_by_side=2, skip=("random-0.01",)),
     # one GPU: the `small` preset (6 layers, 384 wide, context 256), 16 epochs of the embedded corpus per run
     # (1,000 × 64 × 256 tokens). Sized from the single measured GPU number, not yet run: see issue #19.
     "gpu": Budget(docs=None, model={}, preset="small", iters=1000, batch_size=64, eval_every=100, eval_tokens=100_000,
                   task_limit=2_000, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3, epochs=10,
-                  lrs="3e-4,6e-4", batch_sizes="16,32", estimate_min=10, lr=1e-3, min_lr=1e-4, device="cuda"),
+                  lrs=[3e-4, 6e-4], batch_sizes=[16, 32], estimate_min=10, lr=1e-3, min_lr=1e-4, device="cuda"),
 }
 # name -> (alpha, dist, noise from the French corpus)
 DATASETS = {"clean": (0.0, "uniform", False), "random-0.01": (0.01, "random", False),
@@ -271,24 +271,30 @@ def build(cfg: ReproduceConfig) -> Plan:
                      lambda name=name, task=task, folder=folder: extract(ExtractConfig(
                          backbone=f"gpt:{runs / name}", task=task, out=folder, limit=b.task_limit,
                          device=cfg.device)))
-    probe_args = dict(seeds=b.seeds, epochs=b.epochs, lr=b.lrs, batch_size=b.batch_sizes, head="linear,mlp",
+    probe_args = dict(seeds=b.seeds, epochs=b.epochs, lr=b.lrs, batch_size=b.batch_sizes, head=["linear", "mlp"],
                       device="cpu")
     plan.add("probe Table 1 (baseline vs LGM)", lambda: (out / "probe" / "table1" / "results.json").is_file(),
              lambda: probe(ProbeConfig(features=[out / "features" / f"{n}__{t}" for n in datasets for t in b.tasks],
                                        out=out / "probe" / "table1", lgm=True, **probe_args)))
     plan.add("probe Table 5 (ablation)", lambda: (out / "probe" / "table5" / "results.json").is_file(),
              lambda: probe(ProbeConfig(features=[out / "features" / f"clean__{b.ablation_task}"],
-                                       out=out / "probe" / "table5", reg="l2,gradnorm,cosine,lgm",
+                                       out=out / "probe" / "table5", reg=table5_regularisers(),
                                        plot_sensitivity=True, **probe_args)))
     plan.add("probe Table 6 (γ × λ sensitivity)", lambda: (out / "probe" / "table6" / "results.json").is_file(),
              lambda: probe(ProbeConfig(features=[out / "features" / f"clean__{b.ablation_task}"],
-                                       out=out / "probe" / "table6", reg="lgm", gamma=TABLE6_GAMMA, lam=TABLE6_LAM,
+                                       out=out / "probe" / "table6", reg=["lgm"], gamma=TABLE6_GAMMA, lam=TABLE6_LAM,
                                        **probe_args)))
     return plan
 
 
 # Table 6's grid: the paper's γ = λ ∈ {0.001, 0.05, 0.1} rows, crossed, around the default (0.01, 0.15)
-TABLE6_GAMMA, TABLE6_LAM = "0.001,0.01,0.1", "0.05,0.15"
+TABLE6_GAMMA, TABLE6_LAM = [0.001, 0.01, 0.1], [0.05, 0.15]
+
+
+def table5_regularisers() -> list[str]:
+    """Table 5 compares every registered regulariser with the plain baseline."""
+    from noisecli.how.regularisers import REGULARISERS
+    return [name for name in REGULARISERS.names() if name != "none"]
 
 
 def _newer(path: Path, than: Path) -> bool:

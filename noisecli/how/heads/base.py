@@ -1,4 +1,4 @@
-"""Probe heads on frozen features: `linear` and `mlp` (two layers, hidden width = feature dimension, ReLU).
+"""The base of probe heads, and the batched algebra they share.
 
 A head holds M independent models stacked along a first axis (one per seed or learning rate of a grid),
 so a whole grid trains in one batched matmul: `head(t)` maps features [S, B, d], each batch shared by
@@ -10,16 +10,12 @@ Matching (lgm.py) needs without second-order autograd.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-HEADS = ("linear", "mlp")
 
-
-def _uniform(shape: tuple, bound: float, generators: list[torch.Generator], dtype: torch.dtype) -> torch.Tensor:
+def uniform_init(shape: tuple, bound: float, generators: list[torch.Generator], dtype: torch.dtype) -> torch.Tensor:
     """nn.Linear's default init U(-1/√fan_in, 1/√fan_in), one generator per model."""
     return torch.stack([(torch.rand(shape[1:], generator=g, dtype=dtype) * 2 - 1) * bound for g in generators])
 
@@ -58,70 +54,30 @@ def affine(t: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.T
     return grouped_bmm(weight, t.transpose(1, 2)).transpose(1, 2) + bias.unsqueeze(1)
 
 
-def _dlogits(logits: torch.Tensor, y: torch.Tensor, batch: int | None) -> torch.Tensor:
+def ce_dlogits(logits: torch.Tensor, y: torch.Tensor, batch: int | None) -> torch.Tensor:
     """d(batch-mean CE)/d logits = (softmax − onehot) / B, per model (B = `batch`, default all rows)."""
     p = torch.softmax(logits, dim=-1)
     return (p - F.one_hot(y.expand(logits.shape[:2]), logits.shape[-1]).to(p.dtype)) / (batch or logits.shape[1])
 
 
-class LinearHead(nn.Module):
-    def __init__(self, dim: int, classes: int, seeds: list[int], dtype: torch.dtype = torch.float32):
+class Head(nn.Module):
+    """M stacked models (one per seed or learning rate): features [S, B, d] or [B, d] -> logits [M, B, C].
+    `grad_factors(t, y, batch)` gives (logits, [(U, V) per parameter]) with each parameter's batch-mean
+    CE gradient = Uᵀ V per model, in the order of `factor_parameters()`."""
+
+    name: str = ""
+    summary: str = ""
+
+    def __init__(self, dim: int, classes: int, seeds: list[int], dtype: torch.dtype | None = None):
         super().__init__()
-        gens = [torch.Generator().manual_seed(s) for s in seeds]
-        self.models, b = len(seeds), 1 / math.sqrt(dim)
-        self.weight = nn.Parameter(_uniform((len(seeds), classes, dim), b, gens, dtype))
-        self.bias = nn.Parameter(_uniform((len(seeds), classes), b, gens, dtype))
-
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return affine(inputs(t, self.models), self.weight, self.bias)
-
-    def grad_factors(self, t: torch.Tensor, y: torch.Tensor, batch: int | None = None) -> tuple[torch.Tensor, list]:
-        """(logits, factors): one forward pass, and grad = Σ over rows of Uᵀ V per parameter, the mean
-        taken over `batch` rows (stacked t and t̂ give each half's gradient from one pass)."""
-        t = per_model(t, self.models)
-        logits = self(t)
-        dz = _dlogits(logits, y, batch)
-        return logits, [(dz, t), (dz, torch.ones_like(dz[..., :1]))]
-
-
-class MLPHead(nn.Module):
-    def __init__(self, dim: int, classes: int, seeds: list[int], dtype: torch.dtype = torch.float32,
-                 hidden: int | None = None):
-        super().__init__()
-        hidden = hidden or dim
         self.models = len(seeds)
-        gens = [torch.Generator().manual_seed(s) for s in seeds]
-        b1, b2 = 1 / math.sqrt(dim), 1 / math.sqrt(hidden)
-        m = len(seeds)
-        self.w1 = nn.Parameter(_uniform((m, hidden, dim), b1, gens, dtype))
-        self.b1 = nn.Parameter(_uniform((m, hidden), b1, gens, dtype))
-        self.w2 = nn.Parameter(_uniform((m, classes, hidden), b2, gens, dtype))
-        self.b2 = nn.Parameter(_uniform((m, classes), b2, gens, dtype))
-
-    def _hidden(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pre = affine(t, self.w1, self.b1)
-        return pre, torch.relu(pre)
-
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
-        h = self._hidden(inputs(t, self.models))[1]
-        return affine(h, self.w2, self.b2)
 
     def grad_factors(self, t: torch.Tensor, y: torch.Tensor, batch: int | None = None) -> tuple[torch.Tensor, list]:
-        t = per_model(t, self.models)
-        pre, h = self._hidden(t)
-        logits = affine(h, self.w2, self.b2)
-        dz = _dlogits(logits, y, batch)
-        dh = torch.bmm(dz, self.w2) * (pre > 0).to(dz.dtype)
-        ones = torch.ones_like(dz[..., :1])
-        return logits, [(dz, h), (dz, ones), (dh, t), (dh, ones)]
+        raise NotImplementedError
 
-
-def make_head(kind: str, dim: int, classes: int, seeds: list[int], dtype: torch.dtype = torch.float32) -> nn.Module:
-    if kind == "linear":
-        return LinearHead(dim, classes, seeds, dtype)
-    if kind == "mlp":
-        return MLPHead(dim, classes, seeds, dtype)
-    raise ValueError(f"unknown head '{kind}' (choose from {', '.join(HEADS)})")
+    def factor_parameters(self) -> list[nn.Parameter]:
+        """The parameters in the order `grad_factors` gives their factors."""
+        return list(self.parameters())
 
 
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,36 @@
+"""`gpt:RUN_OR_CHECKPOINT`: our own pre-trained GPT-2 as a frozen feature extractor."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from noisecli.core.errors import InputError
+from noisecli.core.manifest import sha256_file
+from noisecli.how.backbones import BACKBONES, BackboneOptions
+from noisecli.how.backbones.base import TextBackbone
+
+
+@BACKBONES.register
+class GPTBackbone(TextBackbone):
+    """Our pre-trained GPT-2 (`gpt:RUN_DIR` takes the run's newest checkpoint)."""
+    name = "gpt"
+    summary = "`gpt:RUN_OR_CHECKPOINT`: our GPT-2 checkpoints, the hidden state after the final LayerNorm"
+    example = "{run}"
+
+    def __init__(self, path: str, options: BackboneOptions):
+        from noisecli.training.checkpoint import load_checkpoint, resolve
+        device = torch.device(options.device)
+        folder = resolve(path)
+        self.model, self.info = load_checkpoint(folder, device)
+        super().__init__(options.pool, "last", min(options.max_tokens, self.model.config.block_size), device)
+        if self.pool == "cls":
+            raise InputError("--pool cls needs an encoder with a [CLS] token; GPT-2 takes last or mean")
+        self.spec, self.digest = f"gpt:{folder}", sha256_file(folder / "model.safetensors")
+
+    def encode(self, text: str) -> list[int]:
+        from noisecli.what.tokenizer import encode
+        return encode(text).astype(np.int64).tolist()
+
+    def forward_features(self, batch: dict) -> torch.Tensor:
+        return self.model.forward_features(batch["input_ids"])

