@@ -16,7 +16,8 @@ import torch
 
 from bench.pretrain_cpu import tokens_per_s as train_tokens_per_s
 from noisecli.what.eval_ntp import token_file_loss
-from noisecli.what.gpt import GPT, preset
+from noisecli.what.gpt import GPT
+from noisecli.what.gpt_config import preset
 
 
 def main() -> None:

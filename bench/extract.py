@@ -22,7 +22,8 @@ from noisecli.how.backbones import load_backbone
 from noisecli.how.extract import featurize
 from noisecli.how.tasks import load_task
 from noisecli.training.checkpoint import save_checkpoint
-from noisecli.what.gpt import GPT, preset
+from noisecli.what.gpt import GPT
+from noisecli.what.gpt_config import preset
 
 
 @torch.no_grad()

@@ -13,8 +13,10 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from noisecli.training.steps import get_batch, make_optimizer, matmul_peak, peak_flops, train_step
-from noisecli.what.gpt import GPT, preset
+from noisecli.training.steps import make_optimizer, matmul_peak, peak_flops, train_step
+from noisecli.what.gpt import GPT
+from noisecli.what.gpt_config import preset
+from noisecli.what.windows import get_batch, lm_loss
 
 
 def main() -> None:
@@ -43,13 +45,13 @@ def main() -> None:
     cfg = SimpleNamespace(batch_size=args.batch_size, grad_accum=1, seed=0)
     t0 = time.perf_counter()
     for it in range(args.warmup):
-        train_step(step_model, opt, [get_batch(data, it, 0, cfg, mcfg.block_size, dev)], 1, 1.0, dev, torch.bfloat16)
+        train_step(step_model, opt, [get_batch(data, it, 0, cfg, mcfg.block_size, dev)], 1, 1.0, dev, torch.bfloat16, lm_loss)
     torch.cuda.synchronize()
     print(f"warm-up ({args.warmup} iterations, compile included): {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
     for it in range(args.iters):
         loss = train_step(step_model, opt, [get_batch(data, it, 0, cfg, mcfg.block_size, dev)], 1, 1.0, dev,
-                          torch.bfloat16)
+                          torch.bfloat16, lm_loss)
     torch.cuda.synchronize()
     dt = time.perf_counter() - t0
     tps = args.iters * args.batch_size * mcfg.block_size / dt

@@ -82,7 +82,10 @@ def _load_config(ctx: typer.Context, param: Any, value: Optional[Path]) -> Optio
         name = key.replace("-", "_")
         if name not in known:
             raise InputError(f"--config {value}: unknown option '{key}' for `{ctx.info_name}`")
-        defaults[name] = ",".join(map(str, val)) if isinstance(val, list) else val
+        param = next(p for p in ctx.command.params if p.name == name)
+        if getattr(param, "multiple", False):   # a list option: a TOML list or one (comma-separated) string
+            val = [str(v) for v in val] if isinstance(val, list) else [str(val)]
+        defaults[name] = val
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
 
@@ -96,12 +99,10 @@ def _list_item(hint: Any) -> type | None:
 
 
 def _list_parser(flag: str, item: type, allowed: list[str] | None) -> Callable[[Any], Any]:
-    """Parse one comma-separated value into a typed list, once, here in the CLI."""
+    """Parse a list option once, here in the CLI: the flag repeated, comma-separated values, or both."""
     def parse(value: Any) -> Any:
-        if value is None or isinstance(value, list):
-            return value
         out = []
-        for part in (p.strip() for p in str(value).split(",")):
+        for part in (p.strip() for v in value or () for p in str(v).split(",")):
             if not part:
                 continue
             try:
@@ -126,13 +127,13 @@ def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: 
         default = f.default_factory() if f.default_factory is not MISSING else (
             None if f.default is MISSING else f.default)
         flag = f"--{f.name.replace('_', '-')}"
-        allowed, item, extra = choices_of(f), _list_item(hint), {}
+        allowed, extra = choices_of(f), {}
+        item = None if meta.get("positional") else _list_item(hint)   # positional lists take several arguments
         text = meta["help"]
         if item is not None:
-            hint = Optional[str]
-            extra = {"callback": lambda v, p=_list_parser(flag, item, allowed): p(v),
-                     "metavar": f"{item.__name__.upper()},..."}
-            default = ",".join(map(str, default)) if default else None
+            hint = list[str]
+            extra = {"callback": _list_parser(flag, item, allowed), "metavar": f"{item.__name__.upper()},..."}
+            default = [str(v) for v in default]
             if allowed is not None:
                 text += f" Choices: {', '.join(allowed)}."
         elif allowed is not None:

@@ -163,7 +163,7 @@ def test_bad_input(cli, dataset, tmp_path):
     assert_one_line_error(run("--data", bad), "60000")
     np.arange(20, dtype=np.uint16).tofile(bad / "train.bin")
     assert_one_line_error(run("--data", bad), "too few")
-    assert_one_line_error(run("--data", dataset, "--preset", "gpt5"), "unknown preset")
+    assert_one_line_error(run("--data", dataset, "--preset", "gpt5"), "'gpt5' is not one of")
     assert_one_line_error(run("--data", dataset, "--gpus", "1"), "GPU")
     assert_one_line_error(run("--data", dataset, "--procs", "2", "--grad-accum", "3"), "divide")
     assert_one_line_error(run("--data", dataset, "--resume"), "no checkpoint")

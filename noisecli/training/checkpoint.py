@@ -1,26 +1,32 @@
-"""Checkpoints: weights as safetensors + a config JSON (no pickle), training state loadable with
-`torch.load(weights_only=True)`, each checkpoint a folder written atomically.
+"""Checkpoints of any model: weights as safetensors + a config JSON (no pickle), training state loadable
+with `torch.load(weights_only=True)`, each checkpoint a folder written atomically.
 
-    RUN_DIR/checkpoints/iter_0000300/model.safetensors   weights (tied embeddings stored once)
-                                     config.json         model config, iteration, tokens seen, data hash
+    RUN_DIR/checkpoints/iter_0000300/model.safetensors   weights (tied tensors stored once)
+                                     config.json         architecture, its config, iteration, what the
+                                                         trainer records (tokens seen, data hash, ...)
                                      state.pt            optimizer, iteration, RNG states (resume only)
+
+A model is saved with its config dict (`model.config_dict()`, or given) under an architecture name;
+loading builds it again from ARCHITECTURES, where each name points at a class with `from_config_dict`.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shutil
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 from safetensors.torch import load_model, save_model
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import read_manifest, staging_dir
-from noisecli.what.gpt import GPT, GPTConfig
 
 PATTERN = re.compile(r"^iter_(\d+)$")
+ARCHITECTURES = {"gpt": "noisecli.what.gpt:GPT"}   # name -> "module:Class" (imported when loading)
 
 
 def checkpoint_dir(run_dir: Path, iteration: int) -> Path:
@@ -39,9 +45,10 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def save_checkpoint(run_dir: Path, model: GPT, iteration: int, info: dict,
-                    state: dict | None = None) -> Path:
-    """Write a checkpoint folder atomically (config.json last: its presence marks completeness)."""
+def save_checkpoint(run_dir: Path, model: nn.Module, iteration: int, info: dict, state: dict | None = None,
+                    config: dict | None = None, arch: str | None = None) -> Path:
+    """Write a checkpoint folder atomically (config.json last: its presence marks completeness). The
+    model's config and architecture name default to its own `config_dict()` and `arch`."""
     out = checkpoint_dir(run_dir, iteration)
     if out.exists():
         shutil.rmtree(out)
@@ -50,7 +57,8 @@ def save_checkpoint(run_dir: Path, model: GPT, iteration: int, info: dict,
         if state is not None:
             torch.save(state, tmp / "state.pt")
         (tmp / "config.json").write_text(json.dumps(
-            {"model": model.config.to_dict(), "iter": iteration, **info}, indent=2) + "\n")
+            {"arch": arch or model.arch, "model": model.config_dict() if config is None else config,
+             "iter": iteration, **info}, indent=2) + "\n")
     return out
 
 
@@ -77,11 +85,21 @@ def read_info(path: str | Path) -> dict:
     return read_manifest(resolve(path) / "config.json", ("model",))
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[GPT, dict]:
-    """Load a checkpoint (or a run's newest) into a GPT in eval mode. Returns (model, config.json)."""
+def build_model(info: dict) -> nn.Module:
+    """A freshly initialised model of the checkpoint's architecture and config (checkpoints from before
+    the architecture was recorded are GPTs)."""
+    arch = info.get("arch", "gpt")
+    if arch not in ARCHITECTURES:
+        raise InputError(f"unknown model architecture '{arch}' (known: {', '.join(ARCHITECTURES)})")
+    module, cls = ARCHITECTURES[arch].split(":")
+    return getattr(importlib.import_module(module), cls).from_config_dict(info["model"])
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Load a checkpoint (or a run's newest) in eval mode. Returns (model, config.json)."""
     folder = resolve(path)
     info = read_manifest(folder / "config.json", ("model",))
-    model = GPT(GPTConfig.from_dict(info["model"]))
+    model = build_model(info)
     load_model(model, str(folder / "model.safetensors"), device=str(device))
     return model.to(device).eval(), info
 

@@ -1,19 +1,17 @@
-"""The pieces of one training iteration, shared by `pretrain` and the benchmarks: batches, the
-optimizer and its schedule, autocast, one accumulated step, the fixed-window evaluation, FLOP peaks."""
+"""The pieces of one training iteration, whatever the model: the dtype and autocast, the optimizer and
+its schedule, one accumulated step, and the FLOP peak that MFU is relative to."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import time
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
-import numpy as np
 import torch
 import torch.nn as nn
 
 from noisecli.core.errors import InputError
-from noisecli.training import distributed
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 # dense bf16 tensor-core peaks, FLOP/s
@@ -57,32 +55,16 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tupl
     return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
 
 
-def window_starts(n_tokens: int, block: int, count: int, seed: int, stream: int) -> np.ndarray:
-    rng = np.random.default_rng(np.random.SeedSequence([seed, stream]))
-    return rng.integers(0, n_tokens - block - 1, size=count)
-
-
-def get_batch(data: np.ndarray, it: int, micro: int, cfg, block: int, device: torch.device):
-    """Micro-batch `micro` of iteration `it`: windows from the iteration's global batch, which depends
-    only on (seed, it) and the global batch size, never on the number of processes."""
-    starts = window_starts(len(data), block, cfg.batch_size * cfg.grad_accum, cfg.seed, 1_000_000 + it)
-    starts = starts[micro * cfg.batch_size:(micro + 1) * cfg.batch_size]
-    xy = torch.from_numpy(np.stack([data[s:s + block + 1] for s in starts]).astype(np.int64))
-    x, y = xy[:, :-1], xy[:, 1:]
-    if device.type == "cuda":
-        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
-    return x.contiguous(), y.contiguous()
-
-
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable, accum: int,
-               grad_clip: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """One iteration: accumulate `accum` micro-batches (DDP syncs on the last), clip, step.
-    Returns the mean micro-batch loss (a tensor, not synchronised)."""
+               grad_clip: float, device: torch.device, dtype: torch.dtype,
+               loss_fn: Callable[[nn.Module, Any], torch.Tensor]) -> torch.Tensor:
+    """One iteration: accumulate `accum` micro-batches (DDP syncs on the last), clip, step. `loss_fn(model,
+    batch)` is the mean loss of one micro-batch. Returns the mean micro-batch loss (not synchronised)."""
     total = torch.zeros((), device=device)
-    for i, (x, y) in enumerate(batches):
+    for i, batch in enumerate(batches):
         sync = i == accum - 1 or not hasattr(model, "no_sync")
         with (contextlib.nullcontext() if sync else model.no_sync()), autocast(device, dtype):
-            _, loss = model(x, y)
+            loss = loss_fn(model, batch)
         (loss / accum).backward()
         total += loss.detach()
     if grad_clip > 0:
@@ -90,22 +72,6 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Iter
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return total / accum
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, data: np.ndarray, block: int, batch_size: int, windows: int, seed: int,
-             device: torch.device, dist: "distributed.Dist") -> float:
-    """Mean loss over a fixed set of `windows` context windows (seeded), split over the ranks."""
-    starts = window_starts(len(data), block, windows, seed, 7)[dist.rank::dist.world_size]
-    total = torch.zeros(2, dtype=torch.float64, device=device)
-    for i in range(0, len(starts), batch_size):
-        xy = torch.from_numpy(np.stack([data[s:s + block + 1] for s in starts[i:i + batch_size]]).astype(np.int64))
-        xy = xy.to(device)
-        _, loss = model(xy[:, :-1], xy[:, 1:], reduction="sum")
-        total += torch.stack([loss.double(), torch.tensor(float(xy[:, 1:].numel()), device=device,
-                                                          dtype=torch.float64)])
-    distributed.all_reduce(total, "sum")
-    return (total[0] / total[1]).item()
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 1024, repeats: int = 10) -> float:

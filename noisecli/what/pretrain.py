@@ -1,40 +1,23 @@
 """`noisecli pretrain`: train GPT-2 on a prepared dataset with the paper's recipe (nanoGPT's).
 
-Same data whatever the number of processes: the global batch of iteration i (micro-batch x grad-accum
-windows) is drawn from a generator seeded by (seed, i), and rank r takes its share of the accumulation
-steps. So a resumed run, or the same run on more processes, sees exactly the same windows.
+A thin user of the shared training parts (training/): it builds the model and optimizer, says what a
+batch, the loss and the evaluation are (what/windows.py), and hands them to the loop. Same data whatever
+the number of processes: the global batch of iteration i (micro-batch x grad-accum windows) is drawn
+from a generator seeded by (seed, i), and rank r takes its share of the accumulation steps. So a resumed
+run, or the same run on more processes, sees exactly the same windows.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import signal
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch.nn.parallel import DistributedDataParallel as DDP
-
-from noisecli.core.errors import InputError, RunError
-from noisecli.core.manifest import provenance, read_manifest, sha256_file, write_json, write_text
-from noisecli.core.options import as_dict, opt
-from noisecli.core.progress import Reporter, console
-from noisecli.training import checkpoint, distributed
-from noisecli.training.steps import (
-    autocast,
-    evaluate,
-    get_batch,
-    lr_at,
-    make_optimizer,
-    peak_flops,
-    resolve_dtype,
-    train_step,
-)
-from noisecli.what.gpt import GPT, GPTConfig, preset
+from noisecli.core.errors import InputError
+from noisecli.core.manifest import provenance, read_manifest, sha256_file, write_json
+from noisecli.core.options import as_dict, check_choices, opt
+from noisecli.what.gpt_config import PRESETS, GPTConfig, preset
 from noisecli.what.tokenizer import VOCAB_SIZE
 from noisecli.what.tokens import open_tokens, read_meta
 
@@ -45,7 +28,8 @@ class PretrainConfig:
                             "noise.bin, meta.json. Required.")
     out: Path = opt(Path("checkpoints/run"), "Run folder: run.json, metrics.jsonl, checkpoints/.")
     preset: str = opt("gpt2-124m", "Model preset: gpt2-124m (12 layers, 12 heads, 768 wide, context 1024), "
-                      "gpt2-774m (36, 20, 1280, 1024), small (6, 6, 384, 256) or tiny (4, 4, 128, 128).")
+                      "gpt2-774m (36, 20, 1280, 1024), small (6, 6, 384, 256) or tiny (4, 4, 128, 128).",
+                      choices=list(PRESETS))
     n_layer: int | None = opt(None, "Override the preset's number of transformer blocks.")
     n_head: int | None = opt(None, "Override the preset's attention heads.")
     n_embd: int | None = opt(None, "Override the preset's width (embedding size).")
@@ -69,12 +53,12 @@ class PretrainConfig:
     log_every: int = opt(10, "Write a metrics line every this many iterations.")
     save_every: int = opt(1000, "Save a checkpoint every this many iterations (and always at the end).")
     keep_last: int = opt(2, "Keep this many most recent checkpoints (milestones are always kept).")
-    milestones: str = opt("", "Comma-separated iterations whose checkpoints are kept for good, "
-                          "e.g. 10000,50000,100000 as in the paper's tables.")
+    milestones: list[int] = opt([], "Iterations whose checkpoints are kept for good, comma-separated, "
+                                "e.g. 10000,50000,100000 as in the paper's tables.")
     seed: int = opt(1337, "Seed of the initialisation, the batches and the evaluation windows.")
     device: str = opt("auto", "cpu, cuda, cuda:N or auto (cuda when available).")
     dtype: str = opt("auto", "Autocast dtype: bfloat16, float16 or float32; auto = bfloat16 where the "
-                     "device supports it, else float32.")
+                     "device supports it, else float32.", choices=["auto", "bfloat16", "float16", "float32"])
     compile: bool = opt(False, "Compile the model with torch.compile.")
     threads: int = opt(0, "CPU threads per process (0 = cores / local processes).")
     peak_tflops: float | None = opt(None, "Peak TFLOP/s used for MFU (default: known GPUs' bf16 peak; on "
@@ -89,19 +73,13 @@ class PretrainConfig:
     rdzv_endpoint: str = opt("localhost:29400", "host:port of node 0, for --nnodes > 1.")
 
 
-def _milestones(cfg: PretrainConfig) -> set[int]:
-    try:
-        return {int(x) for x in cfg.milestones.split(",") if x.strip()}
-    except ValueError:
-        raise InputError(f"--milestones must be comma-separated integers, got '{cfg.milestones}'") from None
-
-
 def _model_config(cfg: PretrainConfig) -> GPTConfig:
     return preset(cfg.preset, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd,
                   block_size=cfg.block_size, dropout=cfg.dropout)
 
 
 def _world(cfg: PretrainConfig) -> int:
+    from noisecli.training import distributed
     if distributed.launched_externally():
         return int(os.environ["WORLD_SIZE"])
     return max(cfg.gpus, cfg.procs, 1) * cfg.nnodes
@@ -109,8 +87,13 @@ def _world(cfg: PretrainConfig) -> int:
 
 def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
     """Check everything that can be wrong before any process starts or any file is written."""
+    import torch
+
+    from noisecli.training import checkpoint, distributed
+    from noisecli.training.steps import resolve_dtype
     if cfg.data is None:
         raise InputError("--data is required: a folder made by `noisecli prepare`")
+    check_choices(cfg)
     mcfg = _model_config(cfg)
     for name in ("batch_size", "grad_accum", "max_iters", "eval_every", "log_every", "save_every",
                  "eval_windows", "keep_last"):
@@ -128,7 +111,6 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
     if cfg.nnodes > 1 and not 0 <= cfg.node_rank < cfg.nnodes:
         raise InputError(f"--node-rank must be in [0, {cfg.nnodes})")
     resolve_dtype(cfg.dtype, distributed.pick_device("cuda" if cfg.gpus else "cpu" if cfg.procs else cfg.device))
-    _milestones(cfg)
     meta = read_meta(cfg.data)
     vocab = meta.get("vocab_size", VOCAB_SIZE)
     if vocab > mcfg.vocab_size:
@@ -154,6 +136,7 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
 
 def pretrain(cfg: PretrainConfig) -> dict:
     """Train (launching worker processes first when asked to); returns the run's summary."""
+    from noisecli.training import distributed
     mcfg, meta = validate(cfg)
     workers = max(cfg.gpus, cfg.procs)
     if (workers > 1 or cfg.nnodes > 1) and not distributed.launched_externally():
@@ -170,167 +153,76 @@ def _worker(cfg_dict: dict) -> None:
     _train(cfg, _model_config(cfg), read_meta(cfg.data))
 
 
-class _StopFlag:
-    """SIGINT/SIGTERM ask the loop to save and stop after the current iteration."""
-
-    def __init__(self):
-        self.signal: int | None = None
-        self._old = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-
-    def _handle(self, signum, frame):
-        self.signal = signum
-
-    def restore(self):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-
 def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
-    dist = distributed.setup(cfg.device)
-    try:
-        return _loop(cfg, mcfg, meta, dist)
-    finally:
-        distributed.teardown()
+    """Build the model, optimizer and data of this process and run the shared loop."""
+    import numpy as np
+    import torch
 
+    from noisecli.core.progress import console
+    from noisecli.training import checkpoint
+    from noisecli.training.loop import Hooks, LoopConfig, process_group, resume, train_loop, wrap
+    from noisecli.training.steps import lr_at, make_optimizer, peak_flops, resolve_dtype
+    from noisecli.what.gpt import GPT
+    from noisecli.what.windows import evaluate, get_batch, lm_loss
 
-def _loop(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict, dist: distributed.Dist) -> dict:
-    out, device = Path(cfg.out), dist.device
-    dtype = resolve_dtype(cfg.dtype, device)
-    torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // dist.local_world_size))
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    data_dir = Path(cfg.data)
-    train_data = np.memmap(data_dir / "train.bin", dtype=np.uint16, mode="r")
-    eval_sets = {"val": np.memmap(data_dir / "val.bin", dtype=np.uint16, mode="r")}
-    if (data_dir / "noise.bin").stat().st_size // 2 > mcfg.block_size + 1:
-        eval_sets["noise"] = np.memmap(data_dir / "noise.bin", dtype=np.uint16, mode="r")
-    accum_local = cfg.grad_accum // dist.world_size
-    tokens_per_iter = cfg.batch_size * cfg.grad_accum * mcfg.block_size
-    milestones = _milestones(cfg)
+    with process_group(cfg.device) as dist:
+        out, device = Path(cfg.out), dist.device
+        dtype = resolve_dtype(cfg.dtype, device)
+        torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // dist.local_world_size))
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        data_dir = Path(cfg.data)
+        train_data = np.memmap(data_dir / "train.bin", dtype=np.uint16, mode="r")
+        eval_sets = {"val": np.memmap(data_dir / "val.bin", dtype=np.uint16, mode="r")}
+        if (data_dir / "noise.bin").stat().st_size // 2 > mcfg.block_size + 1:
+            eval_sets["noise"] = np.memmap(data_dir / "noise.bin", dtype=np.uint16, mode="r")
+        accum_local = cfg.grad_accum // dist.world_size
+        tokens_per_iter = cfg.batch_size * cfg.grad_accum * mcfg.block_size
 
-    start = 0
-    if cfg.resume:
-        folder = checkpoint.resolve(out)
-        model = checkpoint.load_checkpoint(folder, device)[0]
-        optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
-        state = checkpoint.load_state(folder)
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng_cpu"])
-        start = int(state["iter"])
-    else:
-        torch.manual_seed(cfg.seed)
-        model = GPT(mcfg).to(device)
-        optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
-    model.train()
-    data_hash = sha256_file(data_dir / "meta.json")
-    raw_model = model
-    if dist.active:
-        model = DDP(model, device_ids=[dist.local_rank] if device.type == "cuda" else None)
-    if cfg.compile:
-        model = torch.compile(model)
-    peak = cfg.peak_tflops * 1e12 if cfg.peak_tflops else peak_flops(device, dtype)
-    flops_per_iter = raw_model.flops_per_token() * tokens_per_iter
+        start = 0
+        if cfg.resume:
+            folder = checkpoint.resolve(out)
+            model = checkpoint.load_checkpoint(folder, device)[0]
+            optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
+            start = resume(folder, optimizer)
+        else:
+            torch.manual_seed(cfg.seed)
+            model = GPT(mcfg).to(device)
+            optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
+        data_hash = sha256_file(data_dir / "meta.json")
+        raw_model, model = model, wrap(model, dist, cfg.compile)
 
-    if dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        if not cfg.resume:
-            write_json(out / "run.json", {
-                "model": mcfg.to_dict(), "train": as_dict(cfg), "parameters": raw_model.num_params(),
-                "tokens_per_iter": tokens_per_iter, "world_size": dist.world_size, "device": str(device),
-                "dtype": str(dtype).replace("torch.", ""), "data": str(data_dir.resolve()),
-                "data_meta_sha256": data_hash, "alpha": meta.get("alpha"),
-                "noise": meta.get("noise", {}).get("dist") if meta.get("alpha") else None, "seed": cfg.seed,
-                "torch_version": torch.__version__, **provenance()})
-        _truncate_metrics(out / "metrics.jsonl", start)
-        console.print(f"[bold]pretrain[/bold] {cfg.preset}: {raw_model.num_params() / 1e6:.2f} M parameters "
-                      f"(non-embedding), {tokens_per_iter:,} tokens/iteration, {dist.world_size} process(es) "
-                      f"on {device.type}, {str(dtype).replace('torch.', '')}; data α={meta.get('alpha')} "
-                      f"{meta.get('noise', {}).get('dist')} noise; iterations {start} -> "
-                      f"{min(cfg.max_iters, cfg.stop_after or cfg.max_iters)} of {cfg.max_iters}")
-
-    def log(record: dict) -> None:
         if dist.is_main:
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+            out.mkdir(parents=True, exist_ok=True)
+            if not cfg.resume:
+                write_json(out / "run.json", {
+                    "model": mcfg.to_dict(), "train": as_dict(cfg), "parameters": raw_model.num_params(),
+                    "tokens_per_iter": tokens_per_iter, "world_size": dist.world_size, "device": str(device),
+                    "dtype": str(dtype).replace("torch.", ""), "data": str(data_dir.resolve()),
+                    "data_meta_sha256": data_hash, "alpha": meta.get("alpha"),
+                    "noise": meta.get("noise", {}).get("dist") if meta.get("alpha") else None, "seed": cfg.seed,
+                    "torch_version": torch.__version__, **provenance()})
+            console.print(f"[bold]pretrain[/bold] {cfg.preset}: {raw_model.num_params() / 1e6:.2f} M parameters "
+                          f"(non-embedding), {tokens_per_iter:,} tokens/iteration, {dist.world_size} process(es) "
+                          f"on {device.type}, {str(dtype).replace('torch.', '')}; data α={meta.get('alpha')} "
+                          f"{meta.get('noise', {}).get('dist')} noise; iterations {start} -> "
+                          f"{min(cfg.max_iters, cfg.stop_after or cfg.max_iters)} of {cfg.max_iters}")
 
-    def run_eval() -> dict:
-        model.eval()
-        with autocast(device, dtype):
-            res = {f"{name}_loss": evaluate(raw_model, tokens, mcfg.block_size, cfg.batch_size,
-                                            cfg.eval_windows, cfg.seed, device, dist)
-                   for name, tokens in eval_sets.items()}
-        model.train()
-        return res
-
-    def save(it: int) -> Path | None:
-        if not dist.is_main:
-            return None
-        state = {"iter": it, "optimizer": optimizer.state_dict(), "rng_cpu": torch.get_rng_state()}
-        path = checkpoint.save_checkpoint(out, raw_model, it, {
-            "tokens": it * tokens_per_iter, "alpha": meta.get("alpha"),
-            "data_meta_sha256": data_hash}, state)
-        checkpoint.prune_checkpoints(out, cfg.keep_last, milestones)
-        return path
-
-    end = min(cfg.max_iters, cfg.stop_after) if cfg.stop_after is not None else cfg.max_iters
-    if start == 0:
-        log({"iter": 0, "tokens": 0, "lr": lr_at(0, cfg), **run_eval()})
-    stop = _StopFlag()
-    status, last_saved = "finished" if end == cfg.max_iters else "stopped", None
-    t_last, it_last, it = time.perf_counter(), start, start
-    try:
-        with Reporter("pretrain", total=end - start, unit="iters", every_s=1e9) as progress:
-            while it < end:
-                lr = lr_at(it, cfg)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                batches = (get_batch(train_data, it, m, cfg, mcfg.block_size, device)
-                           for m in range(dist.rank * accum_local, (dist.rank + 1) * accum_local))
-                loss = train_step(model, optimizer, batches, accum_local, cfg.grad_clip, device, dtype)
-                loss = distributed.all_reduce(loss.detach().clone(), "sum").item() / dist.world_size
-                it += 1
-                if not math.isfinite(loss):
-                    good = checkpoint.list_checkpoints(out)
-                    raise RunError(f"training loss is {loss} at iteration {it}: stopped; last good "
-                                   f"checkpoint: {good[-1][1] if good else 'none'}")
-                stopping = distributed.all_reduce(torch.tensor(float(stop.signal is not None)), "max").item() > 0
-                if it % cfg.log_every == 0 or it == end or stopping:
-                    dt, n_iters = time.perf_counter() - t_last, it - it_last
-                    tps = n_iters * tokens_per_iter / dt
-                    record = {"iter": it, "tokens": it * tokens_per_iter, "lr": lr, "train_loss": loss,
-                              "tokens_per_s": tps, "mfu": (flops_per_iter * n_iters / dt / peak) if peak else None}
-                    if it % cfg.eval_every == 0 or it == end:
-                        record.update(run_eval())
-                    log(record)
-                    progress.advance(n_iters, loss=loss, tokens_per_s=tps)
-                    if not progress.interactive and dist.is_main:
-                        progress.line()
-                    t_last, it_last = time.perf_counter(), it
-                if it % cfg.save_every == 0 or it == end or stopping or it in milestones:
-                    last_saved = save(it)
-                if stopping:
-                    status = "interrupted"
-                    break
-    finally:
-        stop.restore()
-    summary = {"status": status, "iter": it, "max_iters": cfg.max_iters, "checkpoint": str(last_saved),
-               "out": str(out)}
-    if dist.is_main:
-        write_json(out / "summary.json", summary)
-        if status == "interrupted":
-            console.print(f"interrupted at iteration {it}; checkpoint saved. Continue with --resume.")
-    return summary
-
-
-def _truncate_metrics(path: Path, keep_until: int) -> None:
-    """On resume, drop metric lines past the checkpoint so the log reads as one uninterrupted run."""
-    if not path.exists():
-        return
-    lines = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)["iter"] <= keep_until]
-    write_text(path, "".join(l + "\n" for l in lines))
+        hooks = Hooks(
+            micro_batches=lambda it: (get_batch(train_data, it, m, cfg, mcfg.block_size, device)
+                                      for m in range(dist.rank * accum_local, (dist.rank + 1) * accum_local)),
+            accum=accum_local, loss=lm_loss, lr=lambda it: lr_at(it, cfg),
+            evaluate=lambda: {f"{name}_loss": evaluate(raw_model, tokens, mcfg.block_size, cfg.batch_size,
+                                                       cfg.eval_windows, cfg.seed, device, dist)
+                              for name, tokens in eval_sets.items()},
+            checkpoint_info=lambda it: {"tokens": it * tokens_per_iter, "alpha": meta.get("alpha"),
+                                        "data_meta_sha256": data_hash},
+            flops_per_iter=raw_model.flops_per_token() * tokens_per_iter,
+            peak_flops=cfg.peak_tflops * 1e12 if cfg.peak_tflops else peak_flops(device, dtype))
+        end = min(cfg.max_iters, cfg.stop_after) if cfg.stop_after is not None else cfg.max_iters
+        loop = LoopConfig(out=out, max_iters=cfg.max_iters, end=end, log_every=cfg.log_every,
+                          eval_every=cfg.eval_every, save_every=cfg.save_every, keep_last=cfg.keep_last,
+                          grad_clip=cfg.grad_clip, units_per_iter=tokens_per_iter, unit="tokens",
+                          milestones=set(cfg.milestones), name="pretrain")
+        return train_loop(loop, hooks, raw_model, model, optimizer, start, dist, dtype)

@@ -1,0 +1,28 @@
+"""The metrics log of a training run: one JSON line per logged iteration in RUN_DIR/metrics.jsonl,
+written by rank 0 only. On resume the lines past the checkpoint are dropped, so the log reads as one
+uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from noisecli.core.manifest import write_text
+
+
+class MetricsLog:
+    def __init__(self, path: Path, enabled: bool = True):
+        self.path, self.enabled = Path(path), enabled
+
+    def resume_at(self, iteration: int) -> None:
+        """Keep the lines up to `iteration` (all of them, or none when starting at 0)."""
+        if not self.enabled or not self.path.exists():
+            return
+        lines = [line for line in self.path.read_text().splitlines()
+                 if line.strip() and json.loads(line)["iter"] <= iteration]
+        write_text(self.path, "".join(line + "\n" for line in lines))
+
+    def write(self, record: dict) -> None:
+        if self.enabled:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
