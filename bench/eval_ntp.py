@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from bench.pretrain_cpu import tokens_per_s as train_tokens_per_s
-from noisecli.what.eval_ntp import token_file_loss
 from noisecli.what.gpt import GPT
 from noisecli.what.gpt_config import preset
+from noisecli.what.scoring import token_file_loss
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ import time
 import torch
 
 from noisecli.how.backbones import load_backbone
-from noisecli.how.extract import featurize
 from noisecli.how.tasks import load_task
 from noisecli.training.checkpoint import save_checkpoint
 from noisecli.what.gpt import GPT
@@ -47,7 +46,7 @@ def main() -> None:
             ours, naive = [], []
             for _ in range(args.repeats):
                 t = time.perf_counter()
-                a = featurize(backbone, task, inputs, batch_size=32)
+                a = backbone.featurize(task, inputs, batch_size=32)
                 ours.append(len(inputs) / (time.perf_counter() - t))
                 t = time.perf_counter()
                 b = one_at_a_time(backbone, task, inputs)

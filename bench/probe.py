@@ -28,7 +28,8 @@ import torch.nn.functional as F
 
 from noisecli.how.heads import cross_entropy, make_head
 from noisecli.how.lgm import add_fused_gradient, lgm_loss_double_backprop
-from noisecli.how.probe import AdamW, Features, ProbeConfig, fit, keep_freed_memory
+from noisecli.how.probe import Features, ProbeConfig, fit
+from noisecli.how.train_heads import AdamW, keep_freed_memory
 
 
 def step_times(kind: str, d: int, c: int, repeats: int, b: int = 32) -> dict[str, list[float]]:

@@ -6,7 +6,7 @@ import torch
 
 from noisecli.how.backbones import BACKBONES, load_backbone
 from noisecli.how.backbones.timm import TABLE13
-from noisecli.how.extract import featurize, read_split
+from noisecli.how.extract import read_split
 from noisecli.how.tasks import load_task
 from tests.conftest import assert_one_line_error
 
@@ -22,8 +22,8 @@ def test_contract_batched_equals_one_at_a_time_and_metadata(kind, runs):
     assert BACKBONES.get(kind).summary
     task = load_task("movie" if backbone.modality == "text" else "digits", limit=12)
     inputs = task.splits["test"].inputs
-    batched = featurize(backbone, task, inputs, batch_size=5)
-    single = torch.cat([featurize(backbone, task, [x], batch_size=1) for x in inputs])
+    batched = backbone.featurize(task, inputs, batch_size=5)
+    single = torch.cat([backbone.featurize(task, [x], batch_size=1) for x in inputs])
     assert batched.shape[0] == len(inputs) and batched.dtype == torch.float32
     assert torch.allclose(batched, single, atol=2e-5, rtol=1e-4)
     assert not torch.allclose(batched[0], batched[1])

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from noisecli.training import checkpoint
-from noisecli.what.eval_ntp import token_file_loss
 from noisecli.what.gpt import GPT, GPTConfig
+from noisecli.what.scoring import token_file_loss
 from tests.conftest import assert_one_line_error
 
 
@@ -119,7 +119,7 @@ def test_eval_ntp_bad_input(cli, runs, tmp_path):
 
 def test_predicted_tokens_are_the_scored_ones():
     """The unigram baseline of the findings is scored on exactly the tokens eval-ntp predicts."""
-    from noisecli.what.eval_ntp import predicted_tokens, window_losses
+    from noisecli.what.scoring import predicted_tokens, window_losses
     tokens = np.arange(17 * 3 + 5, dtype=np.uint16)
     got = predicted_tokens(tokens, 17)
     assert len(got) == len(tokens) - 4 and 0 not in got and 17 not in got and 51 not in got and 52 in got

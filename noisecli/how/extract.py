@@ -14,20 +14,20 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import atomic_path, provenance, write_json
 from noisecli.core.options import as_dict, opt
-from noisecli.core.progress import Reporter
-from noisecli.how.backbones import POOLS, load_backbone
-from noisecli.how.backbones.base import Backbone
+from noisecli.how.backbones import POOLS
 from noisecli.how.tasks import SPLITS, Task, load_task
-from noisecli.training.distributed import pick_device
+
+if TYPE_CHECKING:
+    import torch
+
+    from noisecli.how.backbones.base import Backbone
 
 
 @dataclass
@@ -54,31 +54,9 @@ class ExtractConfig:
     seed: int = opt(0, "Seed of the task's splits (and of random timm weights).")
 
 
-@torch.no_grad()
-def featurize(backbone: Backbone, task: Task, inputs: list, batch_size: int = 32,
-              description: str = "extract") -> torch.Tensor:
-    """Features [N, d] of `inputs`, batched by length (longest first), returned in input order."""
-    items = [backbone.prepare(x, task) for x in inputs]
-    order = sorted(range(len(items)), key=lambda i: -backbone.length(items[i]))
-    device = getattr(backbone, "device", torch.device("cpu"))
-    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    out: torch.Tensor | None = None
-    with Reporter(description, total=len(items), unit="samples") as bar:
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                feats = backbone(backbone.collate([items[i] for i in idx])).float().cpu()
-            if out is None:
-                out = torch.empty((len(items), feats.shape[1]), dtype=torch.float32)
-            out[torch.tensor(idx)] = feats
-            bar.advance(len(idx), samples_per_s=bar.done / max(bar.elapsed(), 1e-9))
-    if out is None:
-        raise InputError(f"{description}: the split is empty")
-    return out
-
-
 def read_split(path: Path) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """(features, labels, metadata) of one split file."""
+    from safetensors import safe_open
     try:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
@@ -99,6 +77,11 @@ SAME = ("backbone_sha256", "task", "prompt", "pool", "seed", "limit")
 
 def extract(cfg: ExtractConfig) -> dict:
     """Write OUT/{train,val,test}.safetensors and OUT/extract.json. Returns the manifest."""
+    import torch
+    from safetensors.torch import save_file
+
+    from noisecli.how.backbones import load_backbone
+    from noisecli.training.distributed import pick_device
     for name in ("backbone", "task", "out"):
         if getattr(cfg, name) is None:
             raise InputError(f"--{name} is required")
@@ -122,7 +105,7 @@ def extract(cfg: ExtractConfig) -> dict:
             raise InputError(f"{path} was extracted with other settings (backbone, task, prompt, pool, seed "
                              "or limit); use another --out or delete it")
         data = task.splits[split]
-        feats = featurize(backbone, task, data.inputs, cfg.batch_size, f"extract {task.name}/{split}")
+        feats = backbone.featurize(task, data.inputs, cfg.batch_size, f"extract {task.name}/{split}")
         with atomic_path(path) as tmp:
             save_file({"features": feats.half() if cfg.float16 else feats,
                        "labels": torch.from_numpy(np.asarray(data.labels, dtype=np.int64))}, str(tmp), metadata=meta)
@@ -136,5 +119,6 @@ def extract(cfg: ExtractConfig) -> dict:
 
 
 def feats_dim(out: Path) -> int:
+    from safetensors import safe_open
     with safe_open(str(out / "train.safetensors"), "pt") as f:
         return f.get_slice("features").get_shape()[1]

@@ -2,34 +2,32 @@
 
 For each features folder × head × method (baseline, and the chosen regulariser), every point of the
 grid lr × batch size is trained for every seed; the grid's models of one batch size are stacked into one
-batched head (heads.py) and trained together by a vectorised AdamW, so the grid costs little more than a
-single run. The setting with the best mean validation accuracy is chosen; its seeds give the test
+batched head (heads/) and trained together by a vectorised AdamW (train_heads.py), so the grid costs
+little more than a single run. The setting with the best mean validation accuracy is chosen; its seeds give the test
 accuracy mean ± std (sample std). Baseline and regulariser see identical batches: the order of samples
 depends only on (seed, epoch), and δ comes from a generator of its own.
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
-import platform
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import read_manifest, staging_dir
 from noisecli.core.options import as_dict, check_choices, opt
 from noisecli.core.progress import Reporter
 from noisecli.how.extract import read_split
-from noisecli.how.heads import HEADS, make_head
-from noisecli.how.lgm import Perturbations
-from noisecli.how.regularisers import REGULARISERS, make_regulariser
-from noisecli.training.distributed import pick_device
+from noisecli.how.heads import HEADS
+from noisecli.how.regularisers import REGULARISERS
+
+if TYPE_CHECKING:
+    import torch
 
 RECIPES = {  # the paper's settings: NLU (its grid), vision (Appendix E.2.3)
     "nlu": dict(lr=[3e-4, 6e-4], batch_size=[8, 12, 16, 32], epochs=10, weight_decay=0.01),
@@ -92,6 +90,7 @@ def gamma_lambda(cfg) -> list[tuple[float, float]]:
 
 def load_features(folder: Path, seed: int = 0) -> Features:
     """A features folder, checked: labels match features, finite values, one dimension, labels in range."""
+    import torch
     folder = Path(folder)
     if not (folder / "train.safetensors").is_file():
         raise InputError(f"{folder} has no train split (train.safetensors); run `noisecli extract` first")
@@ -139,104 +138,6 @@ def _short_name(backbone: str) -> str:
     return f"{kind}:{path.name}" if name else backbone
 
 
-class AdamW:
-    """torch.optim.AdamW's update, vectorised over stacked models with one learning rate per model."""
-
-    def __init__(self, params: list[torch.Tensor], lr: torch.Tensor, weight_decay: float,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        self.params, self.lr, self.wd, self.betas, self.eps = params, lr, weight_decay, betas, eps
-        self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params]
-        # the update's one temporary, kept: with glibc's defaults a fresh one per step is a fresh mmap, and
-        # its page faults made √v cost 2-3x its arithmetic (a 1.6 MB d = 4096, C = 100 head: 0.23 vs 0.09 ms)
-        self.denom = [torch.empty_like(p) for p in params]
-        self.t = 0
-
-    @torch.no_grad()
-    def step(self, scale: float) -> None:
-        self.t += 1
-        b1, b2 = self.betas
-        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
-        for p, m, v, denom in zip(self.params, self.m, self.v, self.denom):
-            lr = (self.lr * scale).view(-1, *[1] * (p.dim() - 1))
-            if self.wd:
-                p.mul_(1 - lr * self.wd)
-            m.lerp_(p.grad, 1 - b1)
-            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
-            # p -= lr/c1 · m / (√(v/c2) + eps)
-            torch.sqrt(v, out=denom).add_(self.eps * math.sqrt(c2)).div_(lr * (math.sqrt(c2) / c1))
-            p.addcdiv_(m, denom, value=-1)
-            p.grad = None
-
-
-def keep_freed_memory() -> None:
-    """glibc: freed blocks stay with the process. By default a block over 128 KiB is a fresh mmap and the
-    heap's free top goes back to the OS, so each step's gradients and temporaries (MBs for a d = 4096 head)
-    page-fault anew: a quarter to a half of a d = 4096, C = 100 probe step here, and much of its swing
-    from run to run. Process-wide and kept, as with jemalloc or tcmalloc preloaded; memory freed later is
-    reused rather than returned (blocks over 32 MiB, glibc's limit, are still mapped and unmapped)."""
-    if platform.libc_ver()[0] == "glibc":
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-1, 1 << 30)    # M_TRIM_THRESHOLD: keep up to 1 GiB free at the heap's top
-        libc.mallopt(-3, 1 << 25)    # M_MMAP_THRESHOLD: blocks up to 32 MiB from the heap
-
-
-@contextmanager
-def cpu_training():
-    """Settings for many small steps on a CPU. Denormal floats read as zero inside: a confident head's tiny
-    probabilities (below 1.2e-38) would otherwise make every CPU matmul that touches them several times
-    slower (5x seen on a d = 4096 head), and values that small change no result; the default (off) is
-    restored on the way out. And freed memory is kept (keep_freed_memory)."""
-    keep_freed_memory()
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-
-
-@cpu_training()
-def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: list[float], seeds: list[int],
-                batch_size: int, epochs: int, weight_decay: float, reg: str = "none", gamma: float = 0.01,
-                lam: float = 0.15, progress: Reporter | None = None) -> torch.nn.Module:
-    """Train len(seeds) × len(lrs) heads at once (model index = seed index × len(lrs) + lr index). A seed's
-    learning rates see the same batches and δ, so each batch is gathered once and shared (heads.inputs)."""
-    n, d = x.shape
-    head = make_head(kind, d, classes, [sd for sd in seeds for _ in lrs]).to(x.device)
-    lr = torch.tensor([v for _ in seeds for v in lrs], device=x.device)
-    opt_ = AdamW(list(head.parameters()), lr, weight_decay)
-    deltas = Perturbations(seeds, d, gamma, x.device)
-    regulariser = make_regulariser(reg)
-    steps_per_epoch = math.ceil(n / batch_size)
-    total, step = steps_per_epoch * epochs, 0
-    for epoch in range(epochs):
-        order = torch.stack([torch.randperm(n, generator=torch.Generator().manual_seed(sd * 1_000_003 + epoch))
-                             for sd in seeds]).to(x.device)
-        for start in range(0, n, batch_size):
-            idx = order[:, start:start + batch_size]                            # [seeds, B]
-            t, yb = x[idx], y[idx].repeat_interleave(len(lrs), 0)
-            if not regulariser.perturbed:
-                regulariser.objective(head, t, yb, t, lam).backward()
-            else:   # δ per seed; LGM on a linear or MLP head adds its closed-form gradient itself
-                offset = deltas.next(idx.shape[1])
-                if not regulariser.add_gradient(head, t, offset, yb, lam):
-                    regulariser.objective(head, t, yb, t - offset, lam).backward()
-            opt_.step(0.5 * (1 + math.cos(math.pi * step / total)))
-            step += 1
-            if progress is not None:
-                progress.advance(1)
-    return head
-
-
-@torch.no_grad()
-def accuracy(head: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """Accuracy of each stacked model, shape [M]."""
-    correct = 0
-    for i in range(0, len(y), chunk):
-        correct = correct + (head(x[i:i + chunk]).argmax(-1) == y[i:i + chunk]).sum(1)
-    return correct.float() / len(y)
-
-
 def _settings(cfg: ProbeConfig, modality: str, kind: str, reg: str) -> dict:
     recipe = cfg.recipe if cfg.recipe != "auto" else ("vision" if modality == "image" else "nlu")
     if recipe not in RECIPES:
@@ -275,6 +176,7 @@ def fit(feats: Features, kind: str, reg: str, cfg: ProbeConfig, device: torch.de
         progress: Reporter | None = None, gamma: float | None = None, lam: float | None = None) -> dict:
     """Grid search then seeds for one features × head × method (at one γ, λ: by default the first of
     --gamma × --lam). Returns the chosen setting's row and the whole grid."""
+    from noisecli.how.train_heads import accuracy, train_heads
     if gamma is None or lam is None:
         gamma, lam = gamma_lambda(cfg)[0]
     s = _settings(cfg, feats.modality, kind, reg)
@@ -303,18 +205,14 @@ def fit(feats: Features, kind: str, reg: str, cfg: ProbeConfig, device: torch.de
                                  for g in grid]}
 
 
-@torch.no_grad()
-def _predict_plane(head, t0: torch.Tensor, u: torch.Tensor, v: torch.Tensor, radius: float, n: int) -> np.ndarray:
-    a = torch.linspace(-radius, radius, n, device=t0.device)
-    grid = t0 + a.view(-1, 1, 1) * v + a.view(1, -1, 1) * u        # rows: v, columns: u
-    return head(grid.reshape(n * n, -1)).argmax(-1).view(n, n).cpu().numpy()
-
-
 def sensitivity_maps(feats: Features, kind: str, rows: list[dict], cfg: ProbeConfig, device: torch.device,
                      n: int = 121) -> dict:
     """The paper's Figure 6: one seed-`cfg.seed` head per method (none, l2, lgm) trained with the baseline's
     chosen lr and batch size, its predicted class over t + a·u + b·v for a random orthonormal pair (u, v)
     scaled to the sample's norm, |a|, |b| ≤ radius = 0.5."""
+    import torch
+
+    from noisecli.how.train_heads import predict_plane, train_heads
     base = next(r for r in rows if r["features"] == feats.name and r["head"] == kind and r["method"] == "baseline")
     s = _settings(cfg, feats.modality, kind, "none")
     (xtr, ytr), (xte, yte) = ((a.to(device), b.to(device)) for a, b in (feats.splits["train"], feats.splits["test"]))
@@ -328,7 +226,7 @@ def sensitivity_maps(feats: Features, kind: str, rows: list[dict], cfg: ProbeCon
     for reg in ("none", "l2", "lgm"):
         head = train_heads(xtr, ytr, kind, feats.classes, [base["lr"]], [cfg.seed], base["batch_size"],
                            s["epochs"], s["weight_decay"], reg, gamma, lam)
-        maps[reg] = _predict_plane(head, xte[sample], u, v, 0.5, n)
+        maps[reg] = predict_plane(head, xte[sample], u, v, 0.5, n)
     return {"maps": maps, "sample": sample, "label": int(yte[sample]), "radius": 0.5}
 
 
@@ -346,6 +244,7 @@ def _steps(feats: list[Features], heads: list[str], methods: list[str], cfg: Pro
 def probe(cfg: ProbeConfig) -> dict:
     """Fit every features folder × head × method; write results.{json,csv,md} and grid.csv to cfg.out."""
     from noisecli.core import plots, tables
+    from noisecli.training.distributed import pick_device
     heads, methods = _check(cfg)
     device = pick_device(cfg.device)
     feats = [load_features(Path(f), cfg.seed) for f in cfg.features]

@@ -74,7 +74,7 @@ class Evidence:
     def _unigram(self) -> float | None:
         """The unigram cross-entropy of exactly the clean validation tokens the clean model was scored on
         (eval-ntp's windows of the first --max-tokens tokens): the same tokens on both sides of the margin."""
-        from noisecli.what.eval_ntp import predicted_tokens
+        from noisecli.what.scoring import predicted_tokens
         from noisecli.what.tokens import token_counts
         folder, w = self.out / "data" / "clean", self.w("clean", "clean/val")
         run = _json(self.out / "runs" / "clean" / "run.json")

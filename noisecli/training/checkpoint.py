@@ -17,13 +17,14 @@ import json
 import re
 import shutil
 from pathlib import Path
-
-import torch
-import torch.nn as nn
-from safetensors.torch import load_model, save_model
+from typing import TYPE_CHECKING
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import read_manifest, staging_dir
+
+if TYPE_CHECKING:   # finding and reading checkpoints needs no torch; saving and loading them imports it
+    import torch
+    import torch.nn as nn
 
 PATTERN = re.compile(r"^iter_(\d+)$")
 ARCHITECTURES = {"gpt": "noisecli.what.gpt:GPT"}   # name -> "module:Class" (imported when loading)
@@ -49,6 +50,8 @@ def save_checkpoint(run_dir: Path, model: nn.Module, iteration: int, info: dict,
                     config: dict | None = None, arch: str | None = None) -> Path:
     """Write a checkpoint folder atomically (config.json last: its presence marks completeness). The
     model's config and architecture name default to its own `config_dict()` and `arch`."""
+    import torch
+    from safetensors.torch import save_model
     out = checkpoint_dir(run_dir, iteration)
     if out.exists():
         shutil.rmtree(out)
@@ -97,6 +100,7 @@ def build_model(info: dict) -> nn.Module:
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Load a checkpoint (or a run's newest) in eval mode. Returns (model, config.json)."""
+    from safetensors.torch import load_model
     folder = resolve(path)
     info = read_manifest(folder / "config.json", ("model",))
     model = build_model(info)
@@ -105,4 +109,5 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
 
 
 def load_state(folder: Path) -> dict:
+    import torch
     return torch.load(folder / "state.pt", map_location="cpu", weights_only=True)

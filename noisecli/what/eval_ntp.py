@@ -1,9 +1,9 @@
 """`noisecli eval-ntp`: the exact next-token loss of checkpoints on token files (the paper's Figures 2-4).
 
-Every token of a file is scored, in non-overlapping windows of context+1 tokens: within a window each
-token is predicted from the ones before it, and the first token of each window (which would be
-predicted from nothing) is excluded. The loss is the mean negative log-likelihood over all predicted
-tokens — not a random-batch estimate — and the count of predicted tokens is reported beside it.
+Every token of a file is scored (what/scoring.py: non-overlapping windows of context+1 tokens, each
+window's first token not predicted). The loss is the mean negative log-likelihood over all predicted
+tokens — not a random-batch estimate — and the count of predicted tokens is reported beside it. With a
+clean --baseline run, each row gets its difference to it.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import provenance, read_manifest, staging_dir
@@ -21,9 +21,10 @@ from noisecli.core.options import opt
 from noisecli.core.progress import Reporter
 from noisecli.core.tables import write_table
 from noisecli.training import checkpoint
-from noisecli.training.distributed import pick_device
-from noisecli.training.steps import autocast, resolve_dtype
 from noisecli.what.tokens import open_tokens
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -45,47 +46,6 @@ class EvalNtpConfig:
     own_noise_only: bool = opt(False, "Score a dataset's noise.bin only with the runs trained on that dataset "
                                "(the --baseline still scores every noise, as k needs): Figure 3's pairs, "
                                "without the cross pairs nothing reads.")
-
-
-@torch.inference_mode()
-def window_losses(model, tokens: np.ndarray, batch_size: int = 8, device: torch.device | str = "cpu",
-                  dtype: torch.dtype = torch.float32, progress: Reporter | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Summed NLL and predicted-token count of every window of `tokens` (float64, int64 arrays): the
-    units a bootstrap over scored windows resamples."""
-    device = torch.device(device)
-    span = model.config.block_size + 1
-    n_full = len(tokens) // span
-    sums, counts = [], []
-
-    def score(windows: np.ndarray) -> None:
-        w = torch.from_numpy(windows.astype(np.int64)).to(device)
-        with autocast(device, dtype):
-            _, loss = model(w[:, :-1], w[:, 1:], reduction="none")
-        sums.append(loss.view(w.shape[0], -1).double().sum(dim=1).cpu().numpy())
-        counts.append(np.full(w.shape[0], w.shape[1] - 1, np.int64))
-        if progress is not None:
-            progress.advance(w.numel())
-
-    for i in range(0, n_full, batch_size):
-        score(np.stack([tokens[j * span:(j + 1) * span] for j in range(i, min(i + batch_size, n_full))]))
-    if len(tokens) - n_full * span >= 2:  # the short last window
-        score(np.asarray(tokens[n_full * span:])[None])
-    return (np.concatenate(sums), np.concatenate(counts)) if sums else (np.zeros(0), np.zeros(0, np.int64))
-
-
-def predicted_tokens(tokens: np.ndarray, span: int) -> np.ndarray:
-    """The tokens `window_losses` predicts, in order: every token but each window's first (the windows are
-    non-overlapping, `span` = context + 1 tokens long, the last one shorter), so a baseline such as the
-    unigram cross-entropy can be scored on exactly the same tokens as a model."""
-    tokens = np.asarray(tokens)
-    return tokens[np.arange(len(tokens)) % span != 0]
-
-
-def token_file_loss(model, tokens: np.ndarray, batch_size: int = 8, device: torch.device | str = "cpu",
-                    dtype: torch.dtype = torch.float32, progress: Reporter | None = None) -> tuple[float, int]:
-    """Exact mean NLL over every predictable token of `tokens`; returns (loss, predicted tokens)."""
-    sums, counts = window_losses(model, tokens, batch_size, device, dtype, progress)
-    return float(sums.sum() / counts.sum()), int(counts.sum())
 
 
 def _checkpoints(spec: Path) -> list[Path]:
@@ -185,9 +145,11 @@ class Selection:
 
 def evaluate_checkpoints(ckpts: list[Path], files: list[TokenFile], batch_size: int, device: torch.device,
                          dtype: torch.dtype, progress: Reporter, windows: dict | None = None,
-                         select: Selection = Selection()) -> list[dict]:
-    """One row per checkpoint × file (as `select` chooses); `windows` (if given) gets each row's per-window
-    NLL sums and counts under the key "run|iter|dataset"."""
+                         select: Selection | None = None) -> list[dict]:
+    """One row per checkpoint × file (as `select` chooses, by default every file);
+    `windows` (if given) gets each row's per-window NLL sums and counts under the key "run|iter|dataset"."""
+    from noisecli.what.scoring import window_losses
+    select = select or Selection()
     rows = []
     for ckpt in ckpts:
         model, info = checkpoint.load_checkpoint(ckpt, device)
@@ -206,6 +168,9 @@ def evaluate_checkpoints(ckpts: list[Path], files: list[TokenFile], batch_size: 
 
 
 def eval_ntp(cfg: EvalNtpConfig) -> dict:
+    """Score every checkpoint on every file; write results.{json,csv}, windows.safetensors (and figures)."""
+    from noisecli.training.distributed import pick_device
+    from noisecli.training.steps import resolve_dtype
     if not cfg.checkpoints:
         raise InputError("give at least one checkpoint or run folder")
     if not cfg.data:

@@ -232,7 +232,7 @@ def paired_losses(clean: Path, noisy: Path, max_tokens: int | None, device: str,
     newest common one)."""
     from noisecli.training import checkpoint
     from noisecli.training.distributed import pick_device
-    from noisecli.what.eval_ntp import token_file_loss
+    from noisecli.what.scoring import token_file_loss
     from noisecli.what.tokens import open_tokens
     if clean is None or noisy is None:
         raise InputError("give both --clean RUN and --noisy RUN")
@@ -305,7 +305,7 @@ def run_lemma1(cfg: Lemma1Config) -> dict:
     mixture sampled in the same proportion (the same number of windows from each part, weighted)."""
     from noisecli.training import checkpoint
     from noisecli.training.distributed import pick_device
-    from noisecli.what.eval_ntp import token_file_loss
+    from noisecli.what.scoring import token_file_loss
     from noisecli.what.tokens import open_tokens, read_meta
     if cfg.checkpoint is None or cfg.data is None:
         raise InputError("give --checkpoint and --data")
@@ -355,7 +355,7 @@ def run_predict(cfg: PredictConfig) -> dict:
     --noisy); next to the measured rise L_c(noisy) − L_c(clean) when --noisy is given."""
     from noisecli.training import checkpoint
     from noisecli.training.distributed import pick_device
-    from noisecli.what.eval_ntp import token_file_loss
+    from noisecli.what.scoring import token_file_loss
     from noisecli.what.tokens import open_tokens
     if cfg.clean is None:
         raise InputError("--clean RUN is required")

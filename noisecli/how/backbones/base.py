@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from noisecli.core.errors import InputError
+from noisecli.core.progress import Reporter
 
 
 class Backbone:
@@ -44,6 +45,27 @@ class Backbone:
 
     def __call__(self, batch: dict) -> torch.Tensor:
         return self.forward_head(self.forward_features(batch), batch)
+
+    @torch.no_grad()
+    def featurize(self, task, inputs: list, batch_size: int = 32, description: str = "extract") -> torch.Tensor:
+        """Features [N, d] of `inputs`, batched by length (longest first), returned in input order."""
+        items = [self.prepare(x, task) for x in inputs]
+        order = sorted(range(len(items)), key=lambda i: -self.length(items[i]))
+        device = getattr(self, "device", torch.device("cpu"))
+        use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        out: torch.Tensor | None = None
+        with Reporter(description, total=len(items), unit="samples") as bar:
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    feats = self(self.collate([items[i] for i in idx])).float().cpu()
+                if out is None:
+                    out = torch.empty((len(items), feats.shape[1]), dtype=torch.float32)
+                out[torch.tensor(idx)] = feats
+                bar.advance(len(idx), samples_per_s=bar.done / max(bar.elapsed(), 1e-9))
+        if out is None:
+            raise InputError(f"{description}: the split is empty")
+        return out
 
     def describe(self) -> dict:
         return {"backbone": self.spec, "backbone_sha256": self.digest, "pool": self.pool,

@@ -1,0 +1,70 @@
+"""The command line itself (cli.py): options generated from config dataclasses, typed lists parsed once,
+choices from the registries in --help, TOML defaults, and a start that imports no torch."""
+
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from noisecli.cli import _Group, stage_command
+from noisecli.core.options import opt
+from noisecli.how.heads import HEADS
+from noisecli.how.regularisers import REGULARISERS
+from noisecli.what.noise import NOISES
+from tests.conftest import assert_one_line_error
+
+
+@dataclass
+class _Config:
+    rates: list[float] = opt([0.5], "Rates.")
+    kinds: list[str] = opt([], "Kinds.", choices=["a", "b", "c"])
+    mode: str = opt("x", "Mode.", choices=["x", "y"])
+
+
+def _app(seen: list):
+    app = typer.Typer(cls=_Group, add_completion=False)
+    stage_command("go", _Config, seen.append, "Go.", parent=app)
+
+    @app.command("other")
+    def other() -> None:  # a second command, so `go` stays a subcommand
+        pass
+    return app
+
+
+def _invoke(app, *args):
+    from tests.conftest import Result
+    return Result(CliRunner().invoke(app, [str(a) for a in args]))
+
+
+def test_list_options_take_commas_or_repeats_and_become_typed_lists(tmp_path):
+    seen: list = []
+    app = _app(seen)
+    assert _invoke(app, "go", "--rates", "1e-3,2", "--rates", "3", "--kinds", "a,c", "--mode", "y").exit_code == 0
+    assert seen[-1] == _Config(rates=[1e-3, 2.0, 3.0], kinds=["a", "c"], mode="y")
+    assert _invoke(app, "go").exit_code == 0 and seen[-1] == _Config()       # defaults stay lists
+    (tmp_path / "c.toml").write_text('rates = [0.1, 0.2]\nkinds = "b"\n')
+    assert _invoke(app, "go", "--config", tmp_path / "c.toml").exit_code == 0
+    assert seen[-1] == _Config(rates=[0.1, 0.2], kinds=["b"])
+    assert_one_line_error(_invoke(app, "go", "--rates", "1,x"), "'x' is not a valid float")
+    assert_one_line_error(_invoke(app, "go", "--kinds", "a,z"), "'z' is not one of a, b, c")
+    assert_one_line_error(_invoke(app, "go", "--mode", "z"), "'z'")
+    assert len(seen) == 3
+
+
+def test_help_shows_the_registries_choices(cli):
+    prepare, probe = cli("prepare", "--help").stdout, cli("probe", "--help").stdout
+    assert all(name in prepare for name in NOISES.names())
+    assert all(name in probe for name in HEADS.names() + REGULARISERS.names())
+
+
+@pytest.mark.parametrize("args", [["--help"], ["pretrain", "--help"], ["probe", "--help"], ["extract", "--help"],
+                                  ["eval-ntp", "--help"], ["theory", "k", "--help"]])
+def test_help_imports_no_torch(args):
+    script = ("import sys\nfrom typer.testing import CliRunner\nfrom noisecli.cli import app\n"
+              f"r = CliRunner().invoke(app, {args!r})\nassert r.exit_code == 0, r.output\n"
+              "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
