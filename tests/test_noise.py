@@ -60,12 +60,15 @@ def test_contract_prepare_counts_exactly_and_parallel_equals_serial(name, small_
     assert metas[0]["noise"]["dist"] == name
 
 
-def test_unknown_distribution_lists_the_registry(cli, small_jsonl, tmp_path):
+def test_unknown_distribution_lists_the_registry(cli, small_jsonl, tmp_path, clean_dir):
     r = cli("prepare", small_jsonl, "--out", tmp_path / "d", "--alpha", 0.1, "--dist", "pink")
     assert_one_line_error(r, "pink", "mojibake")
     assert not (tmp_path / "d").exists()
     r = cli("prepare", small_jsonl, "--out", tmp_path / "d", "--alpha", 0.1, "--dist", "tokens")
     assert_one_line_error(r, "--noise-from")
+    r = cli("prepare", small_jsonl, "--out", tmp_path / "d", "--alpha", 0.1, "--dist", "uniform", "--noise-from", clean_dir)
+    assert_one_line_error(r, "--noise-from is read by mojibake, tokens noise")   # not silently ignored
+    assert not (tmp_path / "d").exists()
 
 
 def test_mojibake_is_utf8_read_as_windows_1252():

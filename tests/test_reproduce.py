@@ -79,9 +79,10 @@ def test_paper_budget_prints_the_full_plan(cli, tmp_path):
     r = cli("reproduce", "--budget", "paper", "--out", tmp_path / "p")
     assert r.exit_code == 0, r
     text = " ".join(r.stdout.split())
-    assert "--preset gpt2-124m --gpus 8" in text and "openwebtext" in text and "--lgm" in text
+    assert "--compile --gpus 8" in text and "openwebtext" in text and "--lgm" in text
     assert "--preset gpt2-774m" in text                                    # Table 8
-    assert "--data data/owt/other/arxiv --data data/owt/other/wikipedia" in text   # Figure 4
+    root = tmp_path / "p"
+    assert f"--final-only {root}/data/other/arxiv,{root}/data/other/wikipedia" in text   # Figure 4
     assert "hf:meta-llama/Meta-Llama-3-8B --task wic" in text              # Table 2
     assert "timm:vit_large_patch14_clip_224.laion2b --task rendered-sst2" in text   # Table 3
     assert not (tmp_path / "p").exists()

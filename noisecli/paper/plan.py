@@ -1,65 +1,213 @@
-"""`noisecli reproduce --budget paper`: the full-scale plan as the commands a user would type (OpenWebText
-from the hub, gpt2-124m with the paper's recipe on 8 GPUs, Figures 2-4, Tables 2, 3, 6 and 8).
-The same datasets as the small budgets (`reproduce.DATASETS`)."""
+"""The paper's experiment as one list of steps, whatever its scale.
+
+    What  prepare French (Pⁿ of the multilingual case) and every dataset; the other corpora of Figure 4;
+          pretrain every run; eval-ntp (clean validation and each run's own noise at every checkpoint,
+          the other corpora at the last)
+    Why   theory: k and the predicted rise for every noisy run, Lemma 1 on the α = 0.2 run
+    How   extract every run's features for the tasks; probe Table 1 (baseline vs LGM), Table 5 (every
+          registered regulariser), Table 6 (γ × λ); at paper scale also Tables 2, 3 and 8
+
+`experiment(scale)` makes the list; a step is a command and its config dataclass. `reproduce --budget
+micro|small|gpu` runs it (paper/reproduce.py), and `--budget paper` prints it, each step rendered from its
+config by `command_line`, so the plan and what runs cannot drift apart. A budget may add steps of its own
+that are not commands (`run`), e.g. tokenizing the small corpora of Figure 4 directly.
+"""
 
 from __future__ import annotations
 
-from noisecli.paper.reproduce import DATASETS
+import shlex
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
 
-
-def paper_commands(device_count: int = 8) -> list[str]:
-    """The full-scale plan: OpenWebText from the hub, gpt2-124m, the paper's recipe, 8 GPUs."""
-    cmds = []
-    for name, (alpha, dist, french) in DATASETS.items():
-        if french:
-            cmds.append("noisecli prepare --hf wikimedia/wikipedia --hf-config 20231101.fr --out data/owt/fr")
-        noise = (f" --alpha {alpha} --dist {dist}" if alpha and not french else
-                 f" --alpha {alpha} --noise-from data/owt/fr" if french else "")
-        cmds.append(f"noisecli prepare --hf Skylion007/openwebtext --val-fraction 0.0005{noise} --out data/owt/{name}")
-    for name in DATASETS:
-        cmds.append(f"noisecli pretrain --data data/owt/{name} --out runs/owt/{name} --preset gpt2-124m "
-                    f"--gpus {device_count} --compile --milestones 10000,50000,100000,200000")
-    # Figure 4's other corpora (§3.4: text crawled from arXiv and Wikipedia), scored through their val.bin
-    for name, source in PAPER_OTHER_CORPORA.items():
-        cmds.append(f"noisecli prepare {source} --val-fraction 0.001 --out data/owt/other/{name}")
-    noisy = [n for n in DATASETS if n != "clean"]
-    cmds.append("noisecli eval-ntp " + " ".join(f"runs/owt/{n}" for n in noisy) + " --baseline runs/owt/clean "
-                "--data data/owt/clean " + " ".join(f"--data data/owt/{n}/noise.bin" for n in noisy) +
-                " " + " ".join(f"--data data/owt/other/{n}" for n in PAPER_OTHER_CORPORA) +
-                " --max-tokens 10000000 --plot --out results/owt/eval")
-    for n in noisy:
-        cmds.append(f"noisecli theory k --clean runs/owt/clean --noisy runs/owt/{n} --out results/owt/theory/{n}")
-    for n in DATASETS:
-        for task in ("sst2", "sst-fine", "20newsgroup", "cr", "bbc", "balanced-copa", "mrpc", "wic"):
-            cmds.append(f"noisecli extract --backbone gpt:runs/owt/{n} --task {task} --out results/owt/features/{n}__{task}")
-    cmds.append("noisecli probe results/owt/features/* --head linear,mlp --lgm --gamma 0.01 --lam 0.15 "
-                "--out results/owt/probe")
-    cmds.append("noisecli probe results/table3/convnext_large_mlp.clip_laion2b_augreg_ft_in1k__dtd --head linear,mlp "
-                "--reg lgm --gamma 0.001,0.05,0.1 --lam 0.001,0.05,0.1 --out results/table6")
-    # Table 8 (Appendix D.5): GPT-2 774M on clean and 5 % random noise, losses at 10k / 50k / 100k iterations
-    for name in ("clean", "random-0.05"):
-        cmds.append(f"noisecli pretrain --data data/owt/{name} --out runs/owt-774m/{name} --preset gpt2-774m "
-                    f"--gpus {device_count} --compile --max-iters 100000 --milestones 10000,50000,100000")
-    cmds.append("noisecli eval-ntp runs/owt-774m/random-0.05 --baseline runs/owt-774m/clean --data data/owt/clean "
-                "--max-tokens 10000000 --out results/owt-774m/eval")
-    # Table 2: LLMs from the hub as frozen feature extractors on BBC, Balanced COPA, MRPC and WiC
-    for llm in TABLE2_LLMS:
-        for task in ("bbc", "balanced-copa", "mrpc", "wic"):
-            cmds.append(f"noisecli extract --backbone hf:{llm} --task {task} --out results/table2/{llm.split('/')[1]}__{task}")
-    cmds.append("noisecli probe results/table2/* --head linear,mlp --lgm --lr 6e-4 --batch-size 8 --out results/table2/probe")
-    # Table 3: Table 13's five timm backbones on Table 12's 14 vision datasets
-    from noisecli.how.backbones.timm import TABLE13
-    from noisecli.how.tasks import HUB_VISION
-    for model in TABLE13.values():
-        for task in HUB_VISION:
-            cmds.append(f"noisecli extract --backbone timm:{model} --task {task} --out results/table3/{model}__{task}")
-    cmds.append("noisecli probe results/table3/* --head linear,mlp --lgm --out results/table3/probe")
-    return cmds
-
-
+# name -> (alpha, dist, noise from the French corpus)
+DATASETS = {"clean": (0.0, "uniform", False), "random-0.01": (0.01, "random", False),
+            "random-0.05": (0.05, "random", False), "random-0.2": (0.2, "random", False),
+            "gaussian-0.05": (0.05, "gaussian", False), "uniform-0.05": (0.05, "uniform", False),
+            "french-0.2": (0.2, "french", True)}
+# run -> (dataset, seed): every dataset once with seed 1337, and the clean one again with another seed,
+# which measures the run-to-run noise floor the findings compare every difference with
+RUNS = {**{name: (name, 1337) for name in DATASETS}, "clean-seed2": ("clean", 1338)}
+# Table 6's grid: the paper's γ = λ ∈ {0.001, 0.05, 0.1} rows, crossed, around the default (0.01, 0.15)
+TABLE6_GAMMA, TABLE6_LAM = [0.001, 0.01, 0.1], [0.05, 0.15]
+PAPER_TASKS = ["sst2", "sst-fine", "20newsgroup", "cr", "bbc", "balanced-copa", "mrpc", "wic"]   # Table 1
 PAPER_OTHER_CORPORA = {   # hub stand-ins for the paper's crawled arXiv and Wikipedia text (ids not checked offline)
-    "arxiv": "--hf ccdv/arxiv-summarization --text-field article",
-    "wikipedia": "--hf wikimedia/wikipedia --hf-config 20231101.en",
+    "arxiv": dict(hf="ccdv/arxiv-summarization", text_field="article"),
+    "wikipedia": dict(hf="wikimedia/wikipedia", hf_config="20231101.en"),
 }
 TABLE2_LLMS = ("meta-llama/Meta-Llama-3-8B", "meta-llama/Meta-Llama-3-8B-Instruct", "meta-llama/Llama-3.2-3B-Instruct",
                "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-7B-Instruct")
+
+
+TABLE5 = ["l2", "gradnorm", "cosine", "lgm"]   # the paper's Table 5, in its order
+
+
+def table5_regularisers() -> list[str]:
+    """Table 5 compares every registered regulariser with the plain baseline: the paper's in its order,
+    then any other registered one."""
+    from noisecli.how.regularisers import REGULARISERS
+    names = [n for n in REGULARISERS.names() if n != "none"]
+    return [n for n in TABLE5 if n in names] + [n for n in names if n not in TABLE5]
+
+
+@dataclass
+class Step:
+    name: str
+    command: str | None = None                 # the CLI command whose config this is ("theory k", ...)
+    config: Any = None
+    run: Callable[[], object] | None = None    # a budget's own step that is no command ...
+    done: Callable[[], bool] | None = None     # ... and how to tell that it has finished
+
+
+@dataclass
+class Scale:
+    """What differs between a budget and the paper; the steps themselves do not."""
+    root: Path                       # data/, runs/, eval/, theory/, features/, probe/ go under it
+    sources: dict[str, dict]         # PrepareConfig fields of each language's corpus ("en", "fr")
+    datasets: list[str]              # which of DATASETS (and their runs)
+    pretrain: dict                   # PretrainConfig fields of every run
+    eval: dict                       # EvalNtpConfig fields beside the files and runs
+    tasks: list[str]
+    extract: dict                    # ExtractConfig fields beside backbone, task, out
+    probe: dict                      # ProbeConfig fields of every table
+    theory: dict                     # fields of the theory configs (max_tokens, device)
+    other_corpora: list[Step] = field(default_factory=list)   # steps making Figure 4's corpora ...
+    other_files: list[str] = field(default_factory=list)      # ... and the files (or folders) they make
+    k_from_eval: Callable[[str], Step] | None = None          # k from eval-ntp's losses (else `theory k`)
+    ablation_task: str = "movie"
+    paper_tables: bool = False       # Tables 2, 3 and 8 (hub LLMs, vision backbones, GPT-2 774M)
+
+
+def experiment(scale: Scale) -> list[Step]:
+    from noisecli.how.extract import ExtractConfig
+    from noisecli.how.probe import ProbeConfig
+    from noisecli.what.eval_ntp import EvalNtpConfig
+    from noisecli.what.prepare import PrepareConfig
+    from noisecli.what.pretrain import PretrainConfig
+    from noisecli.why.theory import KConfig, Lemma1Config
+    root = scale.root
+    data, runs, features = root / "data", root / "runs", root / "features"
+    steps = [Step("prepare fr (Pⁿ of the multilingual case)", "prepare",
+                  PrepareConfig(**scale.sources["fr"], out=data / "fr"))]
+    for name in scale.datasets:
+        alpha, dist, french = DATASETS[name]
+        noise = dict(noise_from=data / "fr") if french else dict(dist=dist) if alpha else {}
+        steps.append(Step(f"prepare {name}", "prepare",
+                          PrepareConfig(**scale.sources["en"], out=data / name, alpha=alpha, **noise)))
+    steps += scale.other_corpora
+    run_names = [n for n, (dataset, _) in RUNS.items() if dataset in scale.datasets]
+    for name in run_names:
+        dataset, seed = RUNS[name]
+        steps.append(Step(f"pretrain {name}", "pretrain",
+                          PretrainConfig(data=data / dataset, out=runs / name, seed=seed, **scale.pretrain)))
+    noisy = [n for n in scale.datasets if n != "clean"]
+    steps.append(Step("eval-ntp", "eval-ntp", EvalNtpConfig(
+        checkpoints=[runs / n for n in noisy] + [runs / "clean-seed2"], baseline=runs / "clean",
+        data=[str(data / "clean")] + [str(data / n / "noise.bin") for n in noisy], out=root / "eval",
+        final_only=list(scale.other_files), **scale.eval)))
+    if scale.k_from_eval is not None:
+        steps.append(scale.k_from_eval(noisy))
+    else:
+        steps += [Step(f"theory k {n}", "theory k", KConfig(clean=runs / "clean", noisy=runs / n,
+                                                            out=root / "theory" / n, **scale.theory)) for n in noisy]
+    steps.append(Step("theory lemma1", "theory lemma1", Lemma1Config(
+        checkpoint=runs / "random-0.2", data=data / "random-0.2", out=root / "theory" / "lemma1.json", **scale.theory)))
+    for name in scale.datasets:
+        for task in scale.tasks:
+            steps.append(Step(f"extract {name} {task}", "extract", ExtractConfig(
+                backbone=f"gpt:{runs / name}", task=task, out=features / f"{name}__{task}", **scale.extract)))
+    clean_ablation = [features / f"clean__{scale.ablation_task}"]
+    steps += [
+        Step("probe Table 1 (baseline vs LGM)", "probe", ProbeConfig(
+            features=[features / f"{n}__{t}" for n in scale.datasets for t in scale.tasks], out=root / "probe" / "table1",
+            lgm=True, **scale.probe)),
+        Step("probe Table 5 (ablation)", "probe", ProbeConfig(
+            features=clean_ablation, out=root / "probe" / "table5", reg=table5_regularisers(), plot_sensitivity=True,
+            **scale.probe)),
+        Step("probe Table 6 (γ × λ sensitivity)", "probe", ProbeConfig(
+            features=clean_ablation, out=root / "probe" / "table6", reg=["lgm"], gamma=TABLE6_GAMMA, lam=TABLE6_LAM,
+            **scale.probe))]
+    if scale.paper_tables:
+        steps += _paper_tables(scale)
+    return steps
+
+
+def _paper_tables(scale: Scale) -> list[Step]:
+    """Tables 2, 3 (frozen hub LLMs and timm vision backbones, probed) and 8 (GPT-2 774M)."""
+    from noisecli.how.backbones.timm import TABLE13
+    from noisecli.how.extract import ExtractConfig
+    from noisecli.how.probe import ProbeConfig
+    from noisecli.how.tasks import HUB_VISION
+    from noisecli.what.eval_ntp import EvalNtpConfig
+    from noisecli.what.pretrain import PretrainConfig
+    root, steps = scale.root, []
+    for table, backbones, tasks, probe in (
+            ("table2", [f"hf:{m}" for m in TABLE2_LLMS], ["bbc", "balanced-copa", "mrpc", "wic"],
+             dict(lr=[6e-4], batch_size=[8])),
+            ("table3", [f"timm:{m}" for m in TABLE13.values()], list(HUB_VISION), {})):
+        folders = []
+        for backbone in backbones:
+            for task in tasks:
+                folders.append(root / table / f"{backbone.split('/')[-1].split(':')[-1]}__{task}")
+                steps.append(Step(f"extract {backbone} {task}", "extract",
+                                  ExtractConfig(backbone=backbone, task=task, out=folders[-1])))
+        steps.append(Step(f"probe {table}", "probe", ProbeConfig(features=folders, out=root / table / "probe",
+                                                                 head=["linear", "mlp"], lgm=True, **probe)))
+    # Table 8 (Appendix D.5): GPT-2 774M on clean and 5 % random noise, losses at 10k / 50k / 100k iterations
+    big = {**scale.pretrain, "preset": "gpt2-774m", "max_iters": 100_000, "milestones": [10_000, 50_000, 100_000]}
+    for name in ("clean", "random-0.05"):
+        steps.append(Step(f"pretrain 774m {name}", "pretrain", PretrainConfig(
+            data=root / "data" / name, out=root / "runs-774m" / name, seed=1337, **big)))
+    steps.append(Step("eval-ntp 774m", "eval-ntp", EvalNtpConfig(
+        checkpoints=[root / "runs-774m" / "random-0.05"], baseline=root / "runs-774m" / "clean",
+        data=[str(root / "data" / "clean")], out=root / "eval-774m", **scale.eval)))
+    return steps
+
+
+def paper_scale(root: Path = Path("results/paper"), gpus: int = 8) -> Scale:
+    """OpenWebText from the hub, gpt2-124m with the paper's recipe on 8 GPUs, the paper's tasks."""
+    from noisecli.what.prepare import PrepareConfig
+    other = [Step(f"prepare other corpus {name}", "prepare",
+                  PrepareConfig(**source, val_fraction=0.001, out=root / "data" / "other" / name))
+             for name, source in PAPER_OTHER_CORPORA.items()]
+    return Scale(
+        root=root,
+        sources={"en": dict(hf="Skylion007/openwebtext", val_fraction=0.0005),
+                 "fr": dict(hf="wikimedia/wikipedia", hf_config="20231101.fr")},
+        datasets=list(DATASETS),
+        pretrain=dict(preset="gpt2-124m", gpus=gpus, compile=True, milestones=[10_000, 50_000, 100_000, 200_000]),
+        eval=dict(max_tokens=10_000_000, plot=True, own_noise_only=True), tasks=PAPER_TASKS, extract={},
+        probe=dict(head=["linear", "mlp"]), theory={}, other_corpora=other,
+        other_files=[str(s.config.out) for s in other], ablation_task="sst2", paper_tables=True)
+
+
+def command_line(step: Step) -> str:
+    """`noisecli COMMAND ...` with every option of the step's config that differs from its default."""
+    if step.command is None:
+        raise ValueError(f"step '{step.name}' is no command")
+    words = ["noisecli", *step.command.split()]
+    for f in fields(step.config):
+        value = getattr(step.config, f.name)
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        if value == default or value is None:
+            continue
+        if f.metadata.get("positional"):
+            words += [str(v) for v in (value if isinstance(value, list) else [value])]
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(flag)          # every switch is off by default
+        elif isinstance(value, list):
+            items = [str(v) for v in value]
+            if any("," in v for v in items):      # a path with a comma: repeat the flag instead
+                words += [w for v in items for w in (flag, v)]
+            else:
+                words += [flag, ",".join(items)]
+        else:
+            words += [flag, str(value)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def paper_commands(root: Path = Path("results/paper"), gpus: int = 8) -> list[str]:
+    """The full-scale plan as the commands a user would type, its outputs under `root`."""
+    return [command_line(s) for s in experiment(paper_scale(root, gpus))]

@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +38,7 @@ from noisecli.core.errors import InputError, RunError
 from noisecli.core.manifest import atomic_path, provenance, write_json, write_text
 from noisecli.core.options import opt
 from noisecli.core.tables import console
+from noisecli.paper.plan import DATASETS, Scale, Step, experiment
 
 
 @dataclass
@@ -96,14 +97,6 @@ BUDGETS = {
                   task_limit=2_000, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3, epochs=10,
                   lrs=[3e-4, 6e-4], batch_sizes=[16, 32], estimate_min=10, lr=1e-3, min_lr=1e-4, device="cuda"),
 }
-# name -> (alpha, dist, noise from the French corpus)
-DATASETS = {"clean": (0.0, "uniform", False), "random-0.01": (0.01, "random", False),
-            "random-0.05": (0.05, "random", False), "random-0.2": (0.2, "random", False),
-            "gaussian-0.05": (0.05, "gaussian", False), "uniform-0.05": (0.05, "uniform", False),
-            "french-0.2": (0.2, "french", True)}
-# run -> (dataset, seed): every dataset once with seed 1337, and the clean one again with another seed,
-# which measures the run-to-run noise floor the findings compare every difference with
-RUNS = {**{name: (name, 1337) for name in DATASETS}, "clean-seed2": ("clean", 1338)}
 OTHER_CORPORA = {"nyt": "nyt", "movie": "movie"}
 
 
@@ -158,41 +151,34 @@ def _finished_run(run: Path, iters: int) -> bool:
     return bool(ckpts) and ckpts[-1][0] >= iters
 
 
-def _pretrain(plan: Plan, name: str, threads: int = 0) -> None:
+def _pretrain(config, threads: int = 0) -> None:
+    """One run of the plan, resumed from its checkpoint when it has one."""
     from noisecli.training.checkpoint import list_checkpoints
-    from noisecli.what.pretrain import PretrainConfig, pretrain
-    b, run = plan.budget, plan.out / "runs" / name
-    dataset, seed = RUNS[name]
+    from noisecli.what.pretrain import pretrain
+    run = Path(config.out)
     if run.exists() and not list_checkpoints(run):
         shutil.rmtree(run)  # started but never saved: start again
-    summary = pretrain(PretrainConfig(
-        data=plan.out / "data" / dataset, out=run, preset=b.preset, **b.model, batch_size=b.batch_size, grad_accum=1,
-        **({"lr": b.lr, "min_lr": b.min_lr} if b.lr is not None else {}),
-        max_iters=b.iters, warmup_iters=b.warmup or max(1, b.iters // 10), threads=threads,
-        eval_every=b.eval_every, eval_windows=32, log_every=max(1, b.iters // 30), save_every=b.eval_every,
-        keep_last=1000, device=plan.device,
-        resume=bool(list_checkpoints(run)), seed=seed))
+    summary = pretrain(replace(config, resume=bool(list_checkpoints(run)), threads=threads))
     if summary["status"] == "interrupted":  # SIGINT/SIGTERM: the checkpoint is saved; stop the whole plan
         raise typer.Abort()
 
 
-def _pretrain_process(plan: Plan, name: str) -> None:
+def _pretrain_process(config) -> None:
     try:
-        _pretrain(plan, name, threads=1)
+        _pretrain(config, threads=1)
     except typer.Abort:
         raise SystemExit(130) from None
 
 
-def _pretrain_together(plan: Plan, names: list[str]) -> None:
+def _pretrain_together(configs: list) -> None:
     """Train `names` at once, one process and one CPU thread each. The small budget's models are too narrow
     for two threads to help one run much: on 2 cores, two single-thread runs of width 64 × 8 blocks trained
     4,550 tokens/s in all, one two-thread run 3,750 (docs/findings.md). Each run stays resumable on its own; a stop signal
     reaches both, which save a checkpoint and stop."""
-    if len(names) == 1:
-        return _pretrain(plan, names[0])
+    if len(configs) == 1:
+        return _pretrain(configs[0])
     ctx = multiprocessing.get_context("spawn")
-    bare = Plan(plan.out, plan.budget, plan.device)   # no stages: their closures do not pickle
-    procs = [ctx.Process(target=_pretrain_process, args=(bare, name)) for name in names]
+    procs = [ctx.Process(target=_pretrain_process, args=(config,)) for config in configs]
     for p in procs:
         p.start()
     stopped = []
@@ -212,17 +198,73 @@ def _pretrain_together(plan: Plan, names: list[str]) -> None:
             signal.signal(sig, handler)
     if stopped or any(p.exitcode == 130 for p in procs):
         raise typer.Abort()
-    failed = [f"{n} (exit {p.exitcode})" for n, p in zip(names, procs) if p.exitcode]
+    failed = [f"{Path(c.out).name} (exit {p.exitcode})" for c, p in zip(configs, procs) if p.exitcode]
     if failed:
         raise RunError(f"pretraining failed: {', '.join(failed)}; rerun to resume from the last checkpoints")
 
 
-def build(cfg: ReproduceConfig) -> Plan:
-    from noisecli.how.extract import ExtractConfig, extract
-    from noisecli.how.probe import ProbeConfig, probe
-    from noisecli.what.eval_ntp import EvalNtpConfig, eval_ntp
-    from noisecli.what.prepare import PrepareConfig, prepare
+def budget_scale(cfg: ReproduceConfig, b: Budget) -> Scale:
+    """The experiment at a budget's scale: the embedded corpora (or their first documents), a small model,
+    the offline tasks, and two steps of the budget's own: Figure 4's corpora tokenized from the offline
+    tasks' sentences, and k and the predicted rise taken from eval-ntp's losses instead of scored again."""
+    out = Path(cfg.out)
+    source = functools.cache(lambda lang: _subset(lang, b.docs, out / "data" / "src" / f"wiki_{lang}.jsonl"))
+    others = {name: out / "data" / "other" / f"{name}.bin" for name in OTHER_CORPORA}
+    results = out / "eval" / "results.json"
+
+    def k_step(noisy: list[str]) -> Step:
+        return Step("theory k + predict (from eval-ntp's losses)", run=lambda: [_theory(out, n) for n in noisy],
+                    done=lambda: all(_newer(out / "theory" / n / "predict.json", results) for n in noisy))
+    return Scale(
+        root=out,
+        sources={lang: dict(source=source(lang), workers=2) for lang in ("en", "fr")},
+        datasets=[n for n in DATASETS if n not in b.skip],
+        pretrain=dict(preset=b.preset, **b.model, batch_size=b.batch_size, grad_accum=1,
+                      **({"lr": b.lr, "min_lr": b.min_lr} if b.lr is not None else {}),
+                      max_iters=b.iters, warmup_iters=b.warmup or max(1, b.iters // 10), eval_every=b.eval_every,
+                      eval_windows=32, log_every=max(1, b.iters // 30), save_every=b.eval_every, keep_last=1000,
+                      device=cfg.device),
+        eval=dict(max_tokens=b.eval_tokens, device=cfg.device, plot=True, own_noise_only=True),
+        tasks=b.tasks, extract=dict(limit=b.task_limit, device=cfg.device),
+        probe=dict(seeds=b.seeds, epochs=b.epochs, lr=b.lrs, batch_size=b.batch_sizes, head=["linear", "mlp"],
+                   device="cpu"),
+        theory=dict(max_tokens=b.eval_tokens, device=cfg.device),
+        other_corpora=[Step(f"tokenize other corpus {name}", run=functools.partial(_other_corpus, name, path),
+                            done=path.is_file) for name, path in others.items()],
+        other_files=[str(path) for path in others.values()], k_from_eval=k_step, ablation_task=b.ablation_task)
+
+
+def _done(step: Step) -> Callable[[], bool]:
+    """Whether a step has finished: its output's manifest is there (a run: its last checkpoint)."""
+    if step.command is None:
+        return step.done
+    out = Path(step.config.out)
+    return {"prepare": lambda: (out / "meta.json").is_file(),
+            "eval-ntp": lambda: (out / "results.json").is_file(),
+            "extract": lambda: (out / "extract.json").is_file(),
+            "probe": lambda: (out / "results.json").is_file(),
+            "theory lemma1": out.is_file,
+            "theory k": lambda: (out / "k.json").is_file()}[step.command]
+
+
+def _runner(step: Step) -> Callable[[], object]:
+    """What runs a step: the stage's Python function on its config, as its command would."""
+    if step.command is None:
+        return step.run
+    from noisecli.how.extract import extract
+    from noisecli.how.probe import probe
+    from noisecli.what.eval_ntp import eval_ntp
+    from noisecli.what.prepare import prepare
     from noisecli.why import theory
+    cfg = step.config
+    return {"prepare": lambda: prepare(cfg), "eval-ntp": lambda: eval_ntp(cfg), "extract": lambda: extract(cfg),
+            "probe": lambda: probe(cfg), "theory lemma1": lambda: write_json(cfg.out, theory.run_lemma1(cfg)),
+            "theory k": lambda: theory.run_k(cfg)}[step.command]
+
+
+def build(cfg: ReproduceConfig) -> Plan:
+    """The budget's stages: the experiment's steps (paper/plan.py), with the pretraining runs grouped to
+    train `side_by_side` at a time."""
     b, out = BUDGETS[cfg.budget], Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     marker = out / "budget.json"
@@ -231,70 +273,18 @@ def build(cfg: ReproduceConfig) -> Plan:
                          f"use another --out for --budget {cfg.budget}")
     write_json(marker, {"budget": cfg.budget, "settings": b.__dict__})
     plan = Plan(out, b, cfg.device)
-    data, runs = out / "data", out / "runs"
-    meta = lambda folder: (lambda: (folder / "meta.json").is_file())  # noqa: E731
-
-    source = functools.cache(lambda lang: _subset(lang, b.docs, data / "src" / f"wiki_{lang}.jsonl"))
-    plan.add("prepare fr (Pⁿ of the multilingual case)", meta(data / "fr"), lambda: prepare(PrepareConfig(
-        source=source("fr"), out=data / "fr", workers=2)))
-    datasets = {n: v for n, v in DATASETS.items() if n not in b.skip}
-    run_names = [n for n, (dataset, _) in RUNS.items() if dataset in datasets]
-    for name, (alpha, dist, french) in datasets.items():
-        plan.add(f"prepare {name}", meta(data / name), lambda name=name, alpha=alpha, dist=dist, french=french:
-                 prepare(PrepareConfig(source=source("en"), out=data / name, alpha=alpha,
-                                       dist="uniform" if french else dist,
-                                       noise_from=data / "fr" if french else None, workers=2)))
-    for name in OTHER_CORPORA:
-        path = data / "other" / f"{name}.bin"
-        plan.add(f"tokenize other corpus {name}", path.is_file, lambda name=name, path=path: _other_corpus(name, path))
-    for i in range(0, len(run_names), b.side_by_side):
-        group = run_names[i:i + b.side_by_side]
-        plan.add(f"pretrain {' + '.join(group)}", lambda group=group: all(_finished_run(runs / n, b.iters) for n in group),
-                 lambda group=group: _pretrain_together(plan, group))
-    noisy = [n for n in datasets if n != "clean"]
-    eval_data = [str(data / "clean")] + [str(data / n / "noise.bin") for n in noisy]
-    plan.add("eval-ntp", lambda: (out / "eval" / "results.json").is_file(), lambda: eval_ntp(EvalNtpConfig(
-        checkpoints=[runs / n for n in noisy] + [runs / "clean-seed2"], data=eval_data, out=out / "eval", baseline=runs / "clean",
-        max_tokens=b.eval_tokens, device=cfg.device, plot=True, own_noise_only=True,
-        final_only=[str(data / "other" / f"{n}.bin") for n in OTHER_CORPORA])))
-    results = out / "eval" / "results.json"
-    plan.add("theory k + predict (from eval-ntp's losses)",
-             lambda: all(_newer(out / "theory" / n / "predict.json", results) for n in noisy),
-             lambda: [_theory(out, n) for n in noisy])
-    plan.add("theory lemma1", lambda: (out / "theory" / "lemma1.json").is_file(), lambda: write_json(
-        out / "theory" / "lemma1.json", theory.run_lemma1(theory.Lemma1Config(
-            checkpoint=runs / "random-0.2", data=data / "random-0.2", max_tokens=b.eval_tokens, device=cfg.device))))
-    for name in datasets:
-        for task in b.tasks:
-            folder = out / "features" / f"{name}__{task}"
-            plan.add(f"extract {name} {task}", lambda folder=folder: (folder / "extract.json").is_file(),
-                     lambda name=name, task=task, folder=folder: extract(ExtractConfig(
-                         backbone=f"gpt:{runs / name}", task=task, out=folder, limit=b.task_limit,
-                         device=cfg.device)))
-    probe_args = dict(seeds=b.seeds, epochs=b.epochs, lr=b.lrs, batch_size=b.batch_sizes, head=["linear", "mlp"],
-                      device="cpu")
-    plan.add("probe Table 1 (baseline vs LGM)", lambda: (out / "probe" / "table1" / "results.json").is_file(),
-             lambda: probe(ProbeConfig(features=[out / "features" / f"{n}__{t}" for n in datasets for t in b.tasks],
-                                       out=out / "probe" / "table1", lgm=True, **probe_args)))
-    plan.add("probe Table 5 (ablation)", lambda: (out / "probe" / "table5" / "results.json").is_file(),
-             lambda: probe(ProbeConfig(features=[out / "features" / f"clean__{b.ablation_task}"],
-                                       out=out / "probe" / "table5", reg=table5_regularisers(),
-                                       plot_sensitivity=True, **probe_args)))
-    plan.add("probe Table 6 (γ × λ sensitivity)", lambda: (out / "probe" / "table6" / "results.json").is_file(),
-             lambda: probe(ProbeConfig(features=[out / "features" / f"clean__{b.ablation_task}"],
-                                       out=out / "probe" / "table6", reg=["lgm"], gamma=TABLE6_GAMMA, lam=TABLE6_LAM,
-                                       **probe_args)))
+    steps = experiment(budget_scale(cfg, b))
+    runs = [s.config for s in steps if s.command == "pretrain"]
+    for step in steps:
+        if step.command != "pretrain":
+            plan.add(step.name, _done(step), _runner(step))
+        elif step.config is runs[0]:   # every run trains here, `side_by_side` at a time
+            for i in range(0, len(runs), b.side_by_side):
+                group = runs[i:i + b.side_by_side]
+                plan.add(f"pretrain {' + '.join(Path(c.out).name for c in group)}",
+                         lambda group=group: all(_finished_run(Path(c.out), c.max_iters) for c in group),
+                         lambda group=group: _pretrain_together(group))
     return plan
-
-
-# Table 6's grid: the paper's γ = λ ∈ {0.001, 0.05, 0.1} rows, crossed, around the default (0.01, 0.15)
-TABLE6_GAMMA, TABLE6_LAM = [0.001, 0.01, 0.1], [0.05, 0.15]
-
-
-def table5_regularisers() -> list[str]:
-    """Table 5 compares every registered regulariser with the plain baseline."""
-    from noisecli.how.regularisers import REGULARISERS
-    return [name for name in REGULARISERS.names() if name != "none"]
 
 
 def _newer(path: Path, than: Path) -> bool:
@@ -323,7 +313,7 @@ def _theory(out: Path, name: str) -> None:
 def reproduce(cfg: ReproduceConfig) -> dict:
     if cfg.budget == "paper":
         from noisecli.paper.plan import paper_commands
-        cmds = paper_commands()
+        cmds = paper_commands(Path(cfg.out or "results/paper"))
         console.print("[bold]Paper-scale plan[/bold] (OpenWebText, gpt2-124m, 300,000 iterations × 16 × 40 × 1024 "
                       "tokens, 8 GPUs; about 4 days per run on 8 A100s):")
         for c in cmds:

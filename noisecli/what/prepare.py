@@ -249,6 +249,9 @@ def prepare(cfg: PrepareConfig) -> dict:
     out = Path(cfg.out) if cfg.out else default_out(corpus, cfg)
     if holds_dataset(out) and not cfg.force:
         raise InputError(f"{out} already holds a dataset (use --force to overwrite it)")
+    if cfg.noise_from is not None and not NOISES.get(dist_name(cfg)).takes_noise_from:
+        raise InputError(f"--noise-from is read by {', '.join(n for n, c in NOISES.all().items() if c.takes_noise_from)} "
+                         f"noise, not by --dist {dist_name(cfg)}")
     noise = make_noise(dist_name(cfg), cfg.seed, NoiseOptions(cfg.mean, cfg.std, cfg.noise_from))
     tokenizer.get_encoding()  # fail early on a damaged ranks file
     workers = cfg.workers or os.cpu_count() or 1

@@ -32,7 +32,8 @@ class Noise:
     name: str = ""
     summary: str = ""
     parallel: bool = True
-    needs_noise_from: bool = False   # reads a prepared dataset (--noise-from), which it cannot do without
+    takes_noise_from: bool = False   # reads a prepared dataset given by --noise-from
+    needs_noise_from: bool = False   # ... and cannot do without one
     capacity: int | None = None
 
     def __init__(self, seed: int, options: NoiseOptions):

@@ -45,6 +45,7 @@ def _documents(noise_from: Path | None) -> tuple[list[str], dict]:
 @NOISES.register
 class Mojibake(TokenStream):
     name = "mojibake"
+    takes_noise_from = True
     summary = ("UTF-8 text decoded as Windows-1252 and re-tokenized (\"café\" → \"cafÃ©\"); text from "
                "--noise-from DIR or the embedded French corpus")
 

@@ -44,6 +44,7 @@ def clean_dataset(folder: Path, option: str = "--noise-from") -> tuple[dict, np.
 @NOISES.register
 class Tokens(TokenStream):
     name = "tokens"
+    takes_noise_from = True
     needs_noise_from = True
     summary = "consecutive tokens of another prepared clean dataset (--noise-from DIR), e.g. another language"
 
