@@ -1,5 +1,8 @@
 """The chunked LM-head losses against plain autograd on full logits (float64)."""
 
+import math
+
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -56,3 +59,29 @@ def test_rows_whose_logits_exceed_the_target_by_more_than_88_are_redone(monkeypa
     assert torch.isfinite(got) and abs(got.item() - ref.item()) < 1e-4 * ref.item()
     for a, b in ((hf.grad, h64.grad), (wf.grad, w64.grad)):
         assert torch.allclose(a.double(), b, rtol=1e-4, atol=1e-5)
+
+
+def test_scoring_loss_is_exact_with_extreme_logits():
+    """The running-maximum logsumexp redoes a block whose logits jump far above the maximum so far."""
+    from noisecli.what.losses import linear_cross_entropy_sum
+    torch.manual_seed(0)
+    h = torch.randn(300, 16)
+    w = torch.randn(5000, 16) * 0.1
+    w[4500:] *= 400  # logits up to ~±2000 in the last block only: exp would overflow without the redo
+    t = torch.randint(0, 5000, (300,))
+    ref = F.cross_entropy(h.double() @ w.double().t(), t, reduction="sum").item()
+    got = linear_cross_entropy_sum(h, w, t, chunk_rows=64, chunk_vocab=1000).item()
+    assert math.isfinite(got) and abs(got - ref) / abs(ref) < 1e-5
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_scoring_loss_matches_full_logits(dtype):
+    """float32 takes the target-logit shift inside the matmul, other dtypes the running maximum (which
+    accumulates in float32 too)."""
+    from noisecli.what.losses import linear_cross_entropy_sum
+    torch.manual_seed(1)
+    h, w = torch.randn(300, 16, dtype=dtype), torch.randn(5000, 16, dtype=dtype) * 2
+    t = torch.randint(0, 5000, (300,))
+    ref = F.cross_entropy(h.double() @ w.double().t(), t, reduction="sum").item()
+    got = linear_cross_entropy_sum(h, w, t, chunk_rows=64, chunk_vocab=1000).item()
+    assert abs(got - ref) / abs(ref) < 1e-6

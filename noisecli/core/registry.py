@@ -62,3 +62,27 @@ class Registry:
         """The README table of this kind: name and the class's one-line summary."""
         rows = [f"| `{name}` | {cls.summary} |" for name, cls in self.all().items()]
         return "\n".join([f"| {self.kind} | what it is |", "|---|---|", *rows])
+
+
+# The registries whose tables the README shows, between <!-- registry:KEY --> and <!-- /registry --> lines.
+README_TABLES = {"noise": "noisecli.what.noise:NOISES", "backbones": "noisecli.how.backbones:BACKBONES",
+                 "heads": "noisecli.how.heads:HEADS", "regularisers": "noisecli.how.regularisers:REGULARISERS"}
+
+
+def readme_tables(text: str) -> str:
+    """`text` (the README) with every registry table regenerated from its registry."""
+    for key, where in README_TABLES.items():
+        module, attr = where.split(":")
+        start, end = f"<!-- registry:{key} -->\n", "<!-- /registry -->"
+        if start not in text:
+            continue
+        head, rest = text.split(start, 1)
+        table = getattr(importlib.import_module(module), attr).markdown()
+        text = head + start + table + "\n" + end + rest.split(end, 1)[1]
+    return text
+
+
+if __name__ == "__main__":   # python -m noisecli.core.registry: rewrite README.md's tables
+    from pathlib import Path
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    readme.write_text(readme_tables(readme.read_text()))

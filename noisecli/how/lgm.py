@@ -4,7 +4,7 @@
     L_gm = ‖ E∇θℓ(g(t), y) − E∇θℓ(g(t̂), y) ‖₂     (batch-mean CE gradients over all head parameters)
     L = L_ce + λ·L_gm
 
-Each head writes its batch-mean CE gradient as factors, grad = Uᵀ V per parameter (heads.py). The
+Each head writes its batch-mean CE gradient as factors, grad = Uᵀ V per parameter (heads/). The
 difference of two such gradients is again a product, Uᵀ V with U = [U₁; U₁ − U₂] and V = [V₁ − V₂; V₂]
 (stacked along the batch): U₁ᵀ(V₁ − V₂) + (U₁ − U₂)ᵀV₂, two O(γ) terms instead of the difference of two
 O(1) ones, so float32 keeps its precision. Its squared norm is either materialised (out × in, cheap for

@@ -104,6 +104,8 @@ def train_loop(cfg: LoopConfig, hooks: Hooks, raw_model: nn.Module, model: nn.Mo
     """Train `model` (the wrapped `raw_model`) from iteration `start` to `cfg.end`; returns the summary
     that summary.json also holds."""
     out, device = Path(cfg.out), dist.device
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
     metrics = MetricsLog(out / "metrics.jsonl", enabled=dist.is_main)
     metrics.resume_at(start)
 
