@@ -32,11 +32,8 @@ def test_unknown_names_are_one_line_errors_and_user_classes_register():
     with pytest.raises(InputError, match="unknown noise distribution 'pink' .*uniform"):
         make_noise("pink", 0)
 
-    @NOISES.register
+    @NOISES.register("constant-7", "always id 7")
     class Constant(Noise):      # a user's own distribution, from outside the package
-        name = "constant-7"
-        summary = "always id 7"
-
         def chunk(self, j):
             import numpy as np
             return np.full(1 << 20, 7, np.uint16)

@@ -3,9 +3,9 @@ distributions, backbones, heads, regularisers), one file per entry, each file re
 
     NOISES = Registry("noise distribution", "noisecli.what.noise")
 
-    @NOISES.register
+    @NOISES.register("uniform", "every id in [0, 50256) equally likely")   # the file: what/noise/uniform.py
     class Uniform(Noise):
-        name = "uniform"        # the file's name: noisecli/what/noise/uniform.py
+        ...
 
 The names come from the package's file list without importing anything, so `--help` shows the choices
 without loading torch; `get(name)` imports the one file it needs. Classes registered from a user's own
@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
+from typing import Callable
 
 from noisecli.core.errors import InputError
 
@@ -28,12 +29,14 @@ class Registry:
         self.kind, self.package = kind, package
         self._classes: dict[str, type] = {}
 
-    def register(self, cls: type) -> type:
-        """Class decorator: the class's `name` becomes a choice."""
-        if not getattr(cls, "name", None):
-            raise TypeError(f"a registered {self.kind} needs a `name`")
-        self._classes[cls.name] = cls
-        return cls
+    def register(self, name: str, summary: str) -> Callable[[type], type]:
+        """Class decorator: the class becomes the choice `name`; `summary` is its line in --help and the
+        README's table."""
+        def add(cls: type) -> type:
+            cls.name, cls.summary = name, summary
+            self._classes[name] = cls
+            return cls
+        return add
 
     def names(self) -> list[str]:
         """Every registered name, without importing any entry."""

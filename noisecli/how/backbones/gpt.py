@@ -11,11 +11,10 @@ from noisecli.how.backbones import BACKBONES, BackboneOptions
 from noisecli.how.backbones.base import TextBackbone
 
 
-@BACKBONES.register
+@BACKBONES.register("gpt",
+                    "`gpt:RUN_OR_CHECKPOINT`: our GPT-2 checkpoints, the hidden state after the final LayerNorm")
 class GPTBackbone(TextBackbone):
     """Our pre-trained GPT-2 (`gpt:RUN_DIR` takes the run's newest checkpoint)."""
-    name = "gpt"
-    summary = "`gpt:RUN_OR_CHECKPOINT`: our GPT-2 checkpoints, the hidden state after the final LayerNorm"
     example = "{run}"
 
     def __init__(self, path: str, options: BackboneOptions):

@@ -38,11 +38,10 @@ def _hf_location(name: str) -> tuple[str, dict]:
     return name, {}
 
 
-@BACKBONES.register
+@BACKBONES.register("hf",
+                    "`hf:PATH_OR_ID`: transformers models, causal LMs (also a .gguf file) and encoders (BERT, ...)")
 class HFBackbone(TextBackbone):
     """A transformers model: causal LMs pool the last token, encoders the mean (or [CLS])."""
-    name = "hf"
-    summary = "`hf:PATH_OR_ID`: transformers models, causal LMs (also a .gguf file) and encoders (BERT, ...)"
     example = "sentence-transformers/all-MiniLM-L6-v2"
 
     def __init__(self, name: str, options: BackboneOptions):

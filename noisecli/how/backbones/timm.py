@@ -21,11 +21,9 @@ TABLE13 = {   # the paper's 5 vision backbones (its Table 13) by their timm name
 }
 
 
-@BACKBONES.register
+@BACKBONES.register("timm", "`timm:NAME`: timm vision models, pretrained when online, or --weights FILE|random")
 class TimmBackbone(Backbone):
     """A timm vision model: its own eval transform, forward_features, then its own pooling."""
-    name = "timm"
-    summary = "`timm:NAME`: timm vision models, pretrained when online, or --weights FILE|random"
     example = "test_vit"
     example_options = {"weights": "random"}
     modality = "image"

@@ -11,11 +11,8 @@ from noisecli.how.heads import HEADS
 from noisecli.how.heads.base import Head, affine, ce_dlogits, inputs, per_model, uniform_init
 
 
-@HEADS.register
+@HEADS.register("linear", "one linear layer: logits = W t + b")
 class LinearHead(Head):
-    name = "linear"
-    summary = "one linear layer: logits = W t + b"
-
     def __init__(self, dim: int, classes: int, seeds: list[int], dtype: torch.dtype | None = None):
         super().__init__(dim, classes, seeds, dtype)
         dtype = dtype or torch.float32

@@ -11,11 +11,8 @@ from noisecli.how.heads import HEADS
 from noisecli.how.heads.base import Head, affine, ce_dlogits, inputs, per_model, uniform_init
 
 
-@HEADS.register
+@HEADS.register("mlp", "two layers, hidden width = feature dimension, ReLU: W₂ relu(W₁ t + b₁) + b₂")
 class MLPHead(Head):
-    name = "mlp"
-    summary = "two layers, hidden width = feature dimension, ReLU: W₂ relu(W₁ t + b₁) + b₂"
-
     def __init__(self, dim: int, classes: int, seeds: list[int], dtype: torch.dtype | None = None,
                  hidden: int | None = None):
         super().__init__(dim, classes, seeds, dtype)

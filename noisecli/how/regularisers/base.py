@@ -27,6 +27,14 @@ class Regulariser:
     def reference(self, head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    @staticmethod
+    def gradients_at_both(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor) -> tuple:
+        """(logits at t, factors of the CE gradient at t, factors at t̂): t and t̂ go through the head
+        once, stacked along the batch."""
+        b = t.shape[1]
+        z, f = head.grad_factors(torch.cat([t, t_hat], 1), torch.cat([y, y], 1), batch=b)
+        return z[:, :b], [(u[:, :b], v[:, :b]) for u, v in f], [(u[:, b:], v[:, b:]) for u, v in f]
+
     def _terms(self, head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor):
         models = getattr(head, "models", 1)
         t, t_hat = per_model(t, models), per_model(t_hat, models)

@@ -10,18 +10,13 @@ from noisecli.how.regularisers import REGULARISERS
 from noisecli.how.regularisers.base import Regulariser
 
 
-@REGULARISERS.register
+@REGULARISERS.register("cosine", "ablation: 1 − cos of the gradients at t and at t + γδ (Table 5)")
 class Cosine(Regulariser):
-    name = "cosine"
-    summary = "ablation: 1 − cos of the gradients at t and at t + γδ (Table 5)"
-
     def terms(self, head, t, y, t_hat):
-        b = t.shape[1]
-        z, f = head.grad_factors(torch.cat([t, t_hat], 1), torch.cat([y, y], 1), batch=b)
-        f1, f2 = [(u[:, :b], v[:, :b]) for u, v in f], [(u[:, b:], v[:, b:]) for u, v in f]
+        z, f1, f2 = self.gradients_at_both(head, t, y, t_hat)
         dot = sum(factor_inner(a, c) for a, c in zip(f1, f2))
         norms = safe_sqrt(sum(factor_inner(a, a) for a in f1)) * safe_sqrt(sum(factor_inner(c, c) for c in f2))
-        return 1 - dot / norms.clamp_min(torch.finfo(norms.dtype).tiny), z[:, :b]
+        return 1 - dot / norms.clamp_min(torch.finfo(norms.dtype).tiny), z
 
     def reference(self, head, t, y, t_hat):
         g1, g2 = ce_gradients(head, t, y), ce_gradients(head, t_hat, y)

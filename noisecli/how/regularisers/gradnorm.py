@@ -7,10 +7,8 @@ from noisecli.how.regularisers import REGULARISERS
 from noisecli.how.regularisers.base import Regulariser
 
 
-@REGULARISERS.register
+@REGULARISERS.register("gradnorm", "ablation: the norm of the clean gradient, ‖E∇θℓ(g(t), y)‖₂ (Table 5)")
 class GradNorm(Regulariser):
-    name = "gradnorm"
-    summary = "ablation: the norm of the clean gradient, ‖E∇θℓ(g(t), y)‖₂ (Table 5)"
     perturbed = False
 
     def terms(self, head, t, y, t_hat):

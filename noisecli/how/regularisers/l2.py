@@ -9,11 +9,8 @@ from noisecli.how.regularisers import REGULARISERS
 from noisecli.how.regularisers.base import Regulariser
 
 
-@REGULARISERS.register
+@REGULARISERS.register("l2", "ablation: batch mean of ‖g(t) − g(t + γδ)‖₂ over logits (Table 5)")
 class L2(Regulariser):
-    name = "l2"
-    summary = "ablation: batch mean of ‖g(t) − g(t + γδ)‖₂ over logits (Table 5)"
-
     def terms(self, head, t, y, t_hat):
         b = t.shape[1]
         z = head(torch.cat([t, t_hat], 1))

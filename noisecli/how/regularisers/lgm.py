@@ -4,8 +4,6 @@ when the features are trained, the factor form through first-order autograd."""
 
 from __future__ import annotations
 
-import torch
-
 from noisecli.how.lgm import (
     FUSED,
     add_fused_gradient,
@@ -24,16 +22,11 @@ def _closed_form(head, t, t_hat) -> bool:
     return isinstance(head, FUSED) and not features_trained(t, t_hat)
 
 
-@REGULARISERS.register
+@REGULARISERS.register("lgm", "Local Gradient Matching: ‖E∇θℓ(g(t), y) − E∇θℓ(g(t + γδ), y)‖₂ (the paper's Eq. 4)")
 class LGM(Regulariser):
-    name = "lgm"
-    summary = "Local Gradient Matching: ‖E∇θℓ(g(t), y) − E∇θℓ(g(t + γδ), y)‖₂ (the paper's Eq. 4)"
-
     def terms(self, head, t, y, t_hat):
-        b = t.shape[1]
-        z, f = head.grad_factors(torch.cat([t, t_hat], 1), torch.cat([y, y], 1), batch=b)
-        f1, f2 = [(u[:, :b], v[:, :b]) for u, v in f], [(u[:, b:], v[:, b:]) for u, v in f]
-        return safe_sqrt(sum(factor_inner(d, d) for d in factor_difference(f1, f2))), z[:, :b]
+        z, f1, f2 = self.gradients_at_both(head, t, y, t_hat)
+        return safe_sqrt(sum(factor_inner(d, d) for d in factor_difference(f1, f2))), z
 
     def penalty(self, head, t, y, t_hat):
         return fused_lgm(head, t, y, t_hat) if _closed_form(head, t, t_hat) else super().penalty(head, t, y, t_hat)

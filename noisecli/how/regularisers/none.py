@@ -9,10 +9,8 @@ from noisecli.how.regularisers import REGULARISERS
 from noisecli.how.regularisers.base import Regulariser
 
 
-@REGULARISERS.register
+@REGULARISERS.register("none", "plain cross-entropy, L = L_ce (the baseline)")
 class NoRegulariser(Regulariser):
-    name = "none"
-    summary = "plain cross-entropy, L = L_ce (the baseline)"
     perturbed = False
 
     def terms(self, head, t, y, t_hat):

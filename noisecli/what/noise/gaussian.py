@@ -12,11 +12,9 @@ from noisecli.what.noise import NOISES
 from noisecli.what.noise.base import DRAW_CHUNK, NOISE_IDS, Noise, NoiseOptions
 
 
-@NOISES.register
+@NOISES.register("gaussian",
+                 "round(N(--mean, --std)) over ids, out-of-range draws redrawn (the paper: μ=25128, σ=500)")
 class Gaussian(Noise):
-    name = "gaussian"
-    summary = "round(N(--mean, --std)) over ids, out-of-range draws redrawn (the paper: μ=25128, σ=500)"
-
     def __init__(self, seed: int, options: NoiseOptions):
         super().__init__(seed, options)
         self.mean, self.std = float(options.mean), float(options.std)

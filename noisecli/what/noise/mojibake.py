@@ -42,12 +42,11 @@ def _documents(noise_from: Path | None) -> tuple[list[str], dict]:
         "from_train_sha256": meta.get("sha256", {}).get("train.bin")}
 
 
-@NOISES.register
+@NOISES.register("mojibake",
+                 "UTF-8 text decoded as Windows-1252 and re-tokenized (\"café\" → \"cafÃ©\"); text from "
+                 "--noise-from DIR or the embedded French corpus")
 class Mojibake(TokenStream):
-    name = "mojibake"
     takes_noise_from = True
-    summary = ("UTF-8 text decoded as Windows-1252 and re-tokenized (\"café\" → \"cafÃ©\"); text from "
-               "--noise-from DIR or the embedded French corpus")
 
     def __init__(self, seed: int, options: NoiseOptions):
         super().__init__(seed, options)

@@ -20,12 +20,10 @@ def spike_ids(seed: int) -> np.ndarray:
     return np.sort(rng.choice(NOISE_IDS, size=SPIKES, replace=False))
 
 
-@NOISES.register
+@NOISES.register("random",
+                 "the paper's spiky noise: weight 1 everywhere, ids 0..1000 weight 3, 100 seeded random ids "
+                 "weight 50")
 class Random(Noise):
-    name = "random"
-    summary = ("the paper's spiky noise: weight 1 everywhere, ids 0..1000 weight 3, 100 seeded random ids "
-               "weight 50")
-
     def __init__(self, seed: int, options: NoiseOptions):
         super().__init__(seed, options)
         spikes = spike_ids(seed)

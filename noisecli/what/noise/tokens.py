@@ -41,12 +41,11 @@ def clean_dataset(folder: Path, option: str = "--noise-from") -> tuple[dict, np.
     return meta, open_tokens(Path(folder) / "train.bin")
 
 
-@NOISES.register
+@NOISES.register("tokens",
+                 "consecutive tokens of another prepared clean dataset (--noise-from DIR), e.g. another language")
 class Tokens(TokenStream):
-    name = "tokens"
     takes_noise_from = True
     needs_noise_from = True
-    summary = "consecutive tokens of another prepared clean dataset (--noise-from DIR), e.g. another language"
 
     def __init__(self, seed: int, options: NoiseOptions):
         super().__init__(seed, options)

@@ -8,11 +8,8 @@ from noisecli.what.noise import NOISES
 from noisecli.what.noise.base import DRAW_CHUNK, NOISE_IDS, Noise
 
 
-@NOISES.register
+@NOISES.register("uniform", "every id in [0, 50256) equally likely (the paper's uniform noise)")
 class Uniform(Noise):
-    name = "uniform"
-    summary = "every id in [0, 50256) equally likely (the paper's uniform noise)"
-
     def chunk(self, j: int) -> np.ndarray:
         return self.rng(2, j).integers(0, NOISE_IDS, size=DRAW_CHUNK).astype(np.uint16)
 
