@@ -9,6 +9,7 @@ wall time over --repeats runs and whether torch was imported.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -30,7 +31,7 @@ def measure(tree: Path, args: list[str], repeats: int) -> tuple[float, bool]:
         times.append(time.perf_counter() - t0)
         if r.returncode != 0:
             raise SystemExit(f"noisecli {' '.join(args)} --help failed in {tree}:\n{r.stderr[-2000:]}")
-        torch = any(line.rstrip().endswith("| torch") for line in r.stderr.splitlines())
+        torch = any(line.split("|")[-1].strip() == "torch" for line in r.stderr.splitlines())
     return statistics.median(times), torch
 
 
@@ -39,17 +40,19 @@ def main() -> None:
     ap.add_argument("--baseline", default="09e814b")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.machine()) if Path("/proc/cpuinfo").exists() else platform.machine()
+    print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; median of {args.repeats} runs")
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "baseline"
         subprocess.run(["git", "worktree", "add", "-q", "--detach", str(base), args.baseline], cwd=ROOT, check=True)
         try:
-            print(f"{'command':<22} {'baseline ' + args.baseline:>22} {'now':>16}")
+            print(f"{'command':<30} {'baseline ' + args.baseline:>26} {'now':>18}")
             for cmd in COMMANDS:
                 (tb, torch_b), (tn, torch_n) = measure(base, cmd, args.repeats), measure(ROOT, cmd, args.repeats)
                 name = " ".join(["noisecli", *cmd, "--help"])
-                print(f"{name:<22} {tb:>8.2f} s{' (torch)' if torch_b else '':>8} {tn:>8.2f} s"
-                      f"{' (torch)' if torch_n else '':>8}")
+                print(f"{name:<30} {tb:>16.2f} s{' (torch)' if torch_b else '':>8} {tn:>8.2f} s"
+                      f"{' (torch)' if torch_n else ' (no torch)':>11}")
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=True)
 
