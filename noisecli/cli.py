@@ -11,7 +11,6 @@ import inspect
 import sys
 import tomllib
 from dataclasses import MISSING, fields
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional, get_args, get_origin, get_type_hints
 
@@ -115,13 +114,21 @@ def _list_parser(flag: str, item: type, allowed: list[str] | None) -> Callable[[
     return parse
 
 
+def _choice_checker(flag: str, allowed: list[str]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(f"'{value}' is not one of {', '.join(allowed)}", param_hint=flag)
+        return value
+    return check
+
+
 def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: str,
                   parent: typer.Typer = app) -> None:
     """Register `noisecli NAME` with one option per field of `config_cls`; it calls `run(config)`.
     A field with choices becomes a choice option (shown in --help); a list field takes one
     comma-separated value, parsed here into the list that the config holds."""
     hints = get_type_hints(config_cls)
-    params, enums = [], {}
+    params = []
     for f in fields(config_cls):
         meta, hint = f.metadata, hints[f.name]
         default = f.default_factory() if f.default_factory is not MISSING else (
@@ -137,8 +144,7 @@ def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: 
             if allowed is not None:
                 text += f" Choices: {', '.join(allowed)}."
         elif allowed is not None:
-            enums[f.name] = Enum(f"{config_cls.__name__}_{f.name}", {c: c for c in allowed}, type=str)
-            hint = Optional[enums[f.name]]
+            extra = {"callback": _choice_checker(flag, allowed), "metavar": "|".join(allowed)}
         if meta.get("positional"):
             info = typer.Argument(help=text, show_default=False)
         else:
@@ -153,8 +159,6 @@ def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: 
 
     def command(**kwargs: Any) -> None:
         kwargs.pop("config", None)
-        for key in enums:
-            kwargs[key] = getattr(kwargs[key], "value", kwargs[key])
         run(config_cls(**kwargs))
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

@@ -52,7 +52,7 @@ class ProbeConfig:
     lam: list[float] = opt([0.15], "λ: weight of the regulariser, L = L_ce + λ·L_reg; several like --gamma.")
     recipe: str = opt("auto", "nlu (lr {3e-4, 6e-4} × batch {8, 12, 16, 32}, 10 epochs, wd 0.01), vision "
                       "(30 epochs; linear lr 0.1 no wd; MLP or regularised lr 1e-3 wd 1e-4; batch 64), or "
-                      "auto (by the features' modality).")
+                      "auto (by the features' modality).", choices=["auto", *RECIPES])
     lr: list[float] = opt([], "Learning rates to search, comma-separated (default: the recipe's).")
     batch_size: list[int] = opt([], "Batch sizes to search, comma-separated (default: the recipe's).")
     epochs: int | None = opt(None, "Epochs (default: the recipe's); cosine schedule to 0, AdamW.")

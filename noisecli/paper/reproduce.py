@@ -47,7 +47,8 @@ class ReproduceConfig:
                            "reproduce.json. Default: results/reproduce-<budget>.")
     budget: str = opt("small", "micro (a few minutes: CI smoke test), small (32 minutes measured on 2 CPU cores), "
                       "gpu (one GPU, about 10 minutes, not yet measured) or "
-                      "paper (print the full-scale plan: OpenWebText, gpt2-124m, 300,000 iterations, 8 GPUs).")
+                      "paper (print the full-scale plan: OpenWebText, gpt2-124m, 300,000 iterations, 8 GPUs).",
+                      choices=lambda: [*BUDGETS, "paper"])
     launch: bool = opt(False, "With --budget paper: run the plan's commands one after another.")
     device: str = opt("auto", "cpu, cuda or auto, for every stage.")
 

@@ -51,7 +51,8 @@ class PrepareConfig:
                                   "mojibake).")
     placement: str = opt("append", "'append' = noise after all clean training tokens (the paper); "
                          "'interleave' = noise documents (lengths resampled from the clean documents', "
-                         "EOT included) inserted between clean documents at random positions.")
+                         "EOT included) inserted between clean documents at random positions.",
+                         choices=["append", "interleave"])
     val_fraction: float = opt(0.05, "Fraction of documents held out for val.bin, chosen by seeded coin "
                               "flips per document (at least one document always). 0.05 gives ~55k "
                               "tokens on the embedded corpus; nanoGPT uses 0.0005 for OpenWebText.")
@@ -60,7 +61,7 @@ class PrepareConfig:
     text_field: str = opt("text", "Field (or parquet column) holding the text in .jsonl/.json/.parquet "
                           "files and hub datasets.")
     txt_unit: str = opt("paragraph", "What a document is in .txt files: 'paragraph' (blank-line "
-                        "separated) or 'file' (a whole file).")
+                        "separated) or 'file' (a whole file).", choices=["paragraph", "file"])
     hf: str | None = opt(None, "A Hugging Face hub dataset id to stream instead of SOURCE, e.g. "
                          "openwebtext (needs the network).")
     hf_config: str | None = opt(None, "Configuration name of the --hf dataset, if it has several.")
