@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -25,7 +24,8 @@ from typing import Any, Callable
 import numpy as np
 
 from noisecli.core.errors import InputError
-from noisecli.what.corpus import data_path, hub_reachable
+from noisecli.core.hub import hub_missing
+from noisecli.what.corpus import data_path
 
 SPLITS = ("train", "val", "test")
 TEST_FRACTION = 0.2
@@ -182,7 +182,7 @@ HUB_VISION = {  # the paper's 14 vision tasks (its Table 12), in its order
 
 
 def _hub_task(name: str, spec: HubSpec, modality: str) -> Task:
-    if os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false") and not hub_reachable():
+    if hub_missing():
         raise InputError(f"task '{name}' loads {spec.dataset} from the Hugging Face hub, which is "
                          "unreachable (offline?); offline tasks: " + ", ".join(OFFLINE))
     import datasets

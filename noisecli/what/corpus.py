@@ -13,14 +13,13 @@ import gzip
 import io
 import json
 import os
-import socket
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from urllib.parse import urlparse
 
 from noisecli.core.errors import InputError
+from noisecli.core.hub import hub_missing
 
 EMBEDDED = {
     "en": ("corpus/wiki_en.jsonl.gz", "English Wikipedia lead sections of 10,033 vital articles"),
@@ -255,20 +254,10 @@ def embedded_corpus(name: str) -> Corpus:
                   lambda: _jsonl_blocks(path), partial(parse_jsonl_block, "text"))
 
 
-def hub_reachable() -> bool:
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or ""
-    try:
-        socket.getaddrinfo(host, 443)
-        return True
-    except OSError:
-        return False
-
-
 def hf_corpus(dataset: str, split: str = "train", config: str | None = None,
               text_field: str = "text", streaming: bool = True) -> Corpus:
     """A Hugging Face hub dataset through `datasets`, streamed by default (OpenWebText is 38 GB)."""
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
-    if not offline and not hub_reachable():
+    if hub_missing():
         raise InputError(f"cannot reach the Hugging Face hub to load '{dataset}' (offline?); "
                          "use a local file or folder, or the embedded corpus")
     import datasets

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 from pathlib import Path
 
 import torch
 
 from noisecli.core.errors import InputError
+from noisecli.core.hub import hub_missing
 from noisecli.core.manifest import sha256_file
 from noisecli.how.backbones import BACKBONES, BackboneOptions
 from noisecli.how.backbones.base import TextBackbone
@@ -32,8 +32,7 @@ def _hf_location(name: str) -> tuple[str, dict]:
     if name in OFFLINE_HF and importlib.util.find_spec(OFFLINE_HF[name][0]):
         package, sub = OFFLINE_HF[name]
         return str(Path(importlib.util.find_spec(package).origin).parent / sub), {}
-    from noisecli.what.corpus import hub_reachable
-    if os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false") and not hub_reachable():
+    if hub_missing():
         raise InputError(f"hf:{name} is neither a local folder nor reachable on the Hugging Face hub (offline?)")
     return name, {}
 

@@ -40,7 +40,7 @@ class TimmBackbone(Backbone):
             raise InputError(f"unknown timm model '{base}'")
         if tag and name not in timm.list_models(pretrained=True):
             raise InputError(f"timm model '{base}' has no pretrained weights tagged '{tag}'")
-        from noisecli.what.corpus import hub_reachable
+        from noisecli.core.hub import hub_reachable
         if weights is None and not hub_reachable():
             raise InputError(f"timm:{name} has no pretrained weights offline: give --weights FILE "
                              "(.safetensors or .pth) or --weights random")
