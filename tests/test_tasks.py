@@ -57,3 +57,14 @@ def test_offline_stand_ins_use_the_prompt_of_the_task_they_stand_for():
 def test_vision_datasets_are_table_12():
     assert list(tasks.HUB_VISION) == TABLE12
     assert all("/" in spec.dataset for spec in tasks.HUB_VISION.values())   # hub ids
+
+
+def test_a_local_csv_of_text_pairs(cli, tmp_path):
+    rows = ["first,second,label"] + [f"sentence {i},other {i % 3},{i % 2}" for i in range(30)]
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    task = load_task(str(tmp_path / "pairs.csv"), text_fields=["first", "second"], prompt="{text1} / {text2}")
+    sample = task.splits["train"].inputs[0]
+    assert set(sample) == {"text1", "text2"} and sample["text1"].startswith("sentence")
+    r = cli("extract", "--backbone", "hf:x", "--task", tmp_path / "pairs.csv", "--text-field", "first,nope",
+            "--out", tmp_path / "f")
+    assert r.exit_code == 2 and "no column 'nope'" in r.stderr

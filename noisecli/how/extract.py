@@ -42,7 +42,7 @@ class ExtractConfig:
                     "encoders).", choices=POOLS)
     prompt: str | None = opt(None, "Prompt template over the sample's fields ({text}, {text1}, {text2}); "
                              "default: the task's (the paper's Table 11).")
-    text_field: str = opt("text", "Local files: the text column (two comma-separated for text pairs).")
+    text_field: list[str] = opt(["text"], "Local files: the text column, or two (comma-separated) for text pairs.")
     label_field: str = opt("label", "Local files: the label column.")
     weights: str | None = opt(None, "timm: a .safetensors/.pth state dict, or 'random' for seeded random "
                               "weights (default: pretrained from the hub, online only).")

@@ -215,8 +215,7 @@ def _hub_task(name: str, spec: HubSpec, modality: str) -> Task:
 
 # ---------------------------------------------------------------- local files and folders
 
-def _local_table(path: Path, text_field: str, label_field: str) -> tuple[list[dict], list, list | None]:
-    text_cols = [c.strip() for c in text_field.split(",")]
+def _local_table(path: Path, text_cols: list[str], label_field: str) -> tuple[list[dict], list, list | None]:
     if path.suffix == ".csv":
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
@@ -319,10 +318,12 @@ def _with_splits(raw: dict[str, tuple[list, np.ndarray]], seed: int) -> dict[str
     return {k: splits[k] for k in SPLITS}
 
 
-def load_task(name: str, seed: int = 0, text_field: str = "text", label_field: str = "label",
+def load_task(name: str, seed: int = 0, text_fields: list[str] | str = "text", label_field: str = "label",
               prompt: str | None = None, limit: int | None = None) -> Task:
     """Load a task by name (see `task_names()`) or a local path, with train/val/test splits.
-    `limit` keeps a seeded random N samples of each split (quick runs); `prompt` replaces the template."""
+    `text_fields`: a local file's text column, or two for text pairs. `limit` keeps a seeded random N
+    samples of each split (quick runs); `prompt` replaces the template."""
+    text_fields = [text_fields] if isinstance(text_fields, str) else list(text_fields)
     path = Path(name)
     if name in OFFLINE:
         modality, template, description, rule = OFFLINE[name]
@@ -349,7 +350,7 @@ def load_task(name: str, seed: int = 0, text_field: str = "text", label_field: s
         task = Task(path.name, "image", "", f"image folder {path}", "class sub-folder", labels)
         task.splits = _with_splits(raw, seed)
     elif path.is_file() and path.suffix in (".csv", ".jsonl"):
-        inputs, values, split_col = _local_table(path, text_field, label_field)
+        inputs, values, split_col = _local_table(path, text_fields, label_field)
         y, labels = _label_ids(values)
         if split_col is not None:
             bad = sorted(set(split_col) - {"train", "val", "validation", "test"})
