@@ -73,12 +73,13 @@ class Scale:
     theory: dict                     # fields of the theory configs (max_tokens, device)
     other_corpora: list[Step] = field(default_factory=list)   # steps making Figure 4's corpora ...
     other_files: list[str] = field(default_factory=list)      # ... and the files (or folders) they make
-    k_from_eval: Callable[[str], Step] | None = None          # k from eval-ntp's losses (else `theory k`)
+    k_from_eval: Callable[[list[str]], Step] | None = None    # k from eval-ntp's losses (else `theory k`)
     ablation_task: str = "movie"
     paper_tables: bool = False       # Tables 2, 3 and 8 (hub LLMs, vision backbones, GPT-2 774M)
 
 
 def experiment(scale: Scale) -> list[Step]:
+    """Every step of the experiment at `scale`, in the order they run (each reads what earlier ones wrote)."""
     from noisecli.how.extract import ExtractConfig
     from noisecli.how.probe import ProbeConfig
     from noisecli.what.eval_ntp import EvalNtpConfig
