@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import torch
 from safetensors import safe_open
 
@@ -65,8 +66,43 @@ def test_resume_is_bit_identical(cli, dataset, tmp_path):
     assert [m["lr"] for m in metrics(tmp_path / "full")] == [m["lr"] for m in metrics(tmp_path / "cut")]
 
 
-def test_two_process_ddp_matches_one_process(dataset, tmp_path):
-    args = ["pretrain", "--data", dataset, *FAST, "--grad-accum", "4", "--max-iters", "5", "--eval-every", "5",
+BERT_FAST = ["--arch", "bert", "--preset", "bert-tiny", "--n-layer", "2", "--n-embd", "64", "--n-head", "2",
+             "--block-size", "32", "--batch-size", "2", "--grad-accum", "2", "--warmup-iters", "2",
+             "--eval-windows", "8", "--log-every", "1", "--dtype", "float32"]
+
+
+def test_bert_mlm_loss_falls_on_the_noisy_corpus(cli, dataset, tmp_path):
+    r = cli("pretrain", "--data", dataset, "--out", tmp_path / "bert", "--arch", "bert", "--preset", "bert-tiny",
+            "--batch-size", "8", "--grad-accum", "1", "--max-iters", "60", "--warmup-iters", "5", "--lr", "2e-3",
+            "--eval-every", "60", "--eval-windows", "32", "--log-every", "20", "--dtype", "float32")
+    assert r.exit_code == 0, r
+    m = metrics(tmp_path / "bert")
+    assert m[0]["val_loss"] > 10.5 and m[-1]["val_loss"] < m[0]["val_loss"] - 2.5    # MLM loss at masked tokens
+    assert "noise_loss" in m[-1]                                                      # 10 % noise: scored too
+    run = json.loads((tmp_path / "bert/run.json").read_text())
+    info = checkpoint.read_info(tmp_path / "bert")
+    assert run["arch"] == info["arch"] == "bert" and info["model"]["vocab_size"] == 50304
+    model = checkpoint.load_checkpoint(tmp_path / "bert")[0]
+    assert type(model).__name__ == "BERT" and model.mlm.config.vocab_size == 50304
+    assert_one_line_error(cli("pretrain", "--data", dataset, "--arch", "bert", "--preset", "tiny", "--out",
+                              tmp_path / "x"), "not a bert preset")
+
+
+def test_bert_resume_is_bit_identical(cli, dataset, tmp_path):
+    args = ["--data", dataset, *BERT_FAST, "--max-iters", "6", "--eval-every", "3", "--save-every", "100"]
+    assert cli("pretrain", *args, "--out", tmp_path / "full").exit_code == 0
+    assert cli("pretrain", *args, "--out", tmp_path / "cut", "--stop-after", "2").exit_code == 0
+    r = cli("pretrain", *args, "--out", tmp_path / "cut", "--resume")
+    assert r.exit_code == 0, r
+    full, cut = losses(tmp_path / "full"), losses(tmp_path / "cut")
+    assert list(full) == list(range(1, 7)) and full == cut     # exactly equal floats
+    assert metrics(tmp_path / "full")[-1]["val_loss"] == metrics(tmp_path / "cut")[-1]["val_loss"]
+
+
+@pytest.mark.parametrize("arch", ["gpt", "bert"])
+def test_two_process_ddp_matches_one_process(dataset, tmp_path, arch):
+    model = FAST if arch == "gpt" else BERT_FAST
+    args = ["pretrain", "--data", dataset, *model, "--grad-accum", "4", "--max-iters", "5", "--eval-every", "5",
             "--threads", "1"]
     one = noisecli(*args, "--out", tmp_path / "one")
     assert one.returncode == 0, one.stderr

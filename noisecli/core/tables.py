@@ -41,6 +41,8 @@ def print_ntp_table(result: dict) -> None:
         table.add_row(*cells)
     console.print(table)
     console.print(result["method"] + ".")
+    if any(r.get("objective") == "mlm" for r in result["rows"] + result["baseline_rows"]):
+        console.print(result["method_mlm"] + ".")
 
 
 def write_table(stem, rows: list[dict], result: dict) -> None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:   # finding and reading checkpoints needs no torch; saving and
     import torch.nn as nn
 
 PATTERN = re.compile(r"^iter_(\d+)$")
-ARCHITECTURES = {"gpt": "noisecli.what.gpt:GPT"}   # name -> "module:Class" (imported when loading)
+ARCHITECTURES = {"gpt": "noisecli.what.gpt:GPT", "bert": "noisecli.what.bert:BERT"}   # name -> "module:Class"
 
 
 def checkpoint_dir(run_dir: Path, iteration: int) -> Path:

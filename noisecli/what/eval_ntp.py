@@ -163,6 +163,7 @@ def evaluate_checkpoints(ckpts: list[Path], files: list[TokenFile], batch_size: 
                          "dist": run.get("noise"), "iter": info["iter"], "tokens_seen": info.get("tokens"),
                          "dataset": f.label, "loss": loss, "tokens": count, "capped": f.capped,
                          "own_noise": _is_own_noise(run, f.path),
+                         "objective": "mlm" if info.get("arch") == "bert" else "next-token",
                          "checkpoint": str(ckpt)})
     return rows
 
@@ -200,6 +201,9 @@ def eval_ntp(cfg: EvalNtpConfig) -> dict:
     result = {"rows": rows, "baseline_rows": base_rows,
               "method": "mean NLL over every token of each file in non-overlapping windows of context+1 "
                         "tokens; each window's first token is not predicted and not counted",
+              "method_mlm": "rows with objective 'mlm' (BERT): mean masked-LM loss in non-overlapping windows "
+                            "of context tokens, each with the fixed seeded mask of its index (15 % selected; "
+                            "80 % [MASK], 10 % random, 10 % kept), counted at the selected positions",
               "calibration": CALIBRATION if base_rows else None, "own_noise_only": cfg.own_noise_only,
               "final_only": [str(f.path) for f in files[len(cfg.data):]],
               "max_tokens": cfg.max_tokens, **provenance()}

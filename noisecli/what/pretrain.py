@@ -1,4 +1,5 @@
-"""`noisecli pretrain`: train GPT-2 on a prepared dataset with the paper's recipe (nanoGPT's).
+"""`noisecli pretrain`: train GPT-2 (or, with --arch bert, BERT by masked-language modelling: the paper's
+Table 9) on a prepared dataset with the paper's recipe (nanoGPT's).
 
 A thin user of the shared training parts (training/): it builds the model and optimizer, says what a
 batch, the loss and the evaluation are (what/windows.py), and hands them to the loop. Same data whatever
@@ -17,6 +18,7 @@ from pathlib import Path
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import provenance, read_manifest, sha256_file, write_json
 from noisecli.core.options import as_dict, check_choices, opt
+from noisecli.what.bert_config import BERT_PRESETS, MASK_ID, BertModelConfig, bert_preset
 from noisecli.what.gpt_config import PRESETS, GPTConfig, preset
 from noisecli.what.tokenizer import VOCAB_SIZE
 from noisecli.what.tokens import open_tokens, read_meta
@@ -27,9 +29,14 @@ class PretrainConfig:
     data: Path | None = opt(None, "Prepared dataset folder (from `noisecli prepare`): train.bin, val.bin, "
                             "noise.bin, meta.json. Required.")
     out: Path = opt(Path("checkpoints/run"), "Run folder: run.json, metrics.jsonl, checkpoints/.")
-    preset: str = opt("gpt2-124m", "Model preset: gpt2-124m (12 layers, 12 heads, 768 wide, context 1024), "
-                      "gpt2-774m (36, 20, 1280, 1024), small (6, 6, 384, 256) or tiny (4, 4, 128, 128).",
-                      choices=list(PRESETS))
+    arch: str = opt("gpt", "gpt: next-token prediction (the paper's GPT-2); bert: masked-language modelling "
+                    "(15 % of tokens selected, 80/10/10 mask/random/kept; GPT-2's vocabulary plus [MASK]).",
+                    choices=["gpt", "bert"])
+    preset: str | None = opt(None, "Model preset (default: gpt2-124m, or bert-base with --arch bert). GPT: "
+                             "gpt2-124m (12 layers, 12 heads, 768 wide, context 1024), gpt2-774m (36, 20, 1280, "
+                             "1024), small (6, 6, 384, 256), tiny (4, 4, 128, 128); BERT: bert-base (12, 12, "
+                             "768, 512), bert-large (24, 16, 1024, 512), bert-tiny (2, 2, 128, 128).",
+                             choices=[*PRESETS, *BERT_PRESETS])
     n_layer: int | None = opt(None, "Override the preset's number of transformer blocks.")
     n_head: int | None = opt(None, "Override the preset's attention heads.")
     n_embd: int | None = opt(None, "Override the preset's width (embedding size).")
@@ -73,9 +80,13 @@ class PretrainConfig:
     rdzv_endpoint: str = opt("localhost:29400", "host:port of node 0, for --nnodes > 1.")
 
 
-def _model_config(cfg: PretrainConfig) -> GPTConfig:
-    return preset(cfg.preset, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd,
-                  block_size=cfg.block_size, dropout=cfg.dropout)
+def _model_config(cfg: PretrainConfig) -> GPTConfig | BertModelConfig:
+    name = cfg.preset or ("bert-base" if cfg.arch == "bert" else "gpt2-124m")
+    if (cfg.arch == "bert") != (name in BERT_PRESETS):
+        raise InputError(f"--preset {name} is not a {cfg.arch} preset (--arch {cfg.arch})")
+    make = bert_preset if cfg.arch == "bert" else preset
+    return make(name, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd, block_size=cfg.block_size,
+                dropout=cfg.dropout)
 
 
 def _world(cfg: PretrainConfig) -> int:
@@ -113,6 +124,8 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
     resolve_dtype(cfg.dtype, distributed.pick_device("cuda" if cfg.gpus else "cpu" if cfg.procs else cfg.device))
     meta = read_meta(cfg.data)
     vocab = meta.get("vocab_size", VOCAB_SIZE)
+    if cfg.arch == "bert" and vocab > MASK_ID:
+        raise InputError(f"the data's vocabulary ({vocab}) leaves no id for BERT's [MASK] ({MASK_ID})")
     if vocab > mcfg.vocab_size:
         raise InputError(f"the data's vocabulary ({vocab}) is larger than the model's ({mcfg.vocab_size})")
     train = open_tokens(Path(cfg.data) / "train.bin", vocab)
@@ -125,7 +138,7 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
         if not has_ckpt:
             raise InputError(f"--resume: {out} has no checkpoint to resume from")
         run = read_manifest(out / "run.json", ("model", "data_meta_sha256"))
-        if run["model"] != mcfg.to_dict():
+        if run["model"] != mcfg.to_dict() or run.get("arch", "gpt") != cfg.arch:
             raise InputError(f"--resume: the model config differs from the run's ({out}/run.json)")
         if run["data_meta_sha256"] != sha256_file(Path(cfg.data) / "meta.json"):
             raise InputError(f"--resume: --data is not the dataset the run in {out} was trained on")
@@ -162,8 +175,9 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
     from noisecli.training import checkpoint
     from noisecli.training.loop import Hooks, LoopConfig, process_group, resume, train_loop, wrap
     from noisecli.training.steps import lr_at, make_optimizer, peak_flops, resolve_dtype
+    from noisecli.what.bert import BERT
     from noisecli.what.gpt import GPT
-    from noisecli.what.windows import evaluate, get_batch, lm_loss
+    from noisecli.what.windows import evaluate, get_batch, lm_loss, mlm_batch
 
     with process_group(cfg.device) as dist:
         out, device = Path(cfg.out), dist.device
@@ -188,7 +202,7 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
             start = resume(folder, optimizer)
         else:
             torch.manual_seed(cfg.seed)
-            model = GPT(mcfg).to(device)
+            model = (BERT if cfg.arch == "bert" else GPT)(mcfg).to(device)
             optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
         data_hash = sha256_file(data_dir / "meta.json")
         raw_model, model = model, wrap(model, dist, cfg.compile)
@@ -197,20 +211,23 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
             out.mkdir(parents=True, exist_ok=True)
             if not cfg.resume:
                 write_json(out / "run.json", {
-                    "model": mcfg.to_dict(), "train": as_dict(cfg), "parameters": raw_model.num_params(),
+                    "arch": cfg.arch, "model": mcfg.to_dict(), "train": as_dict(cfg),
+                    "parameters": raw_model.num_params(),
                     "tokens_per_iter": tokens_per_iter, "world_size": dist.world_size, "device": str(device),
                     "dtype": str(dtype).replace("torch.", ""), "data": str(data_dir.resolve()),
                     "data_meta_sha256": data_hash, "alpha": meta.get("alpha"),
                     "noise": meta.get("noise", {}).get("dist") if meta.get("alpha") else None, "seed": cfg.seed,
                     "torch_version": torch.__version__, **provenance()})
-            console.print(f"[bold]pretrain[/bold] {cfg.preset}: {raw_model.num_params() / 1e6:.2f} M parameters "
+            console.print(f"[bold]pretrain[/bold] {cfg.arch} {cfg.preset or 'default preset'}: "
+                          f"{raw_model.num_params() / 1e6:.2f} M parameters "
                           f"(non-embedding), {tokens_per_iter:,} tokens/iteration, {dist.world_size} process(es) "
                           f"on {device.type}, {str(dtype).replace('torch.', '')}; data α={meta.get('alpha')} "
                           f"{meta.get('noise', {}).get('dist')} noise; iterations {start} -> "
                           f"{min(cfg.max_iters, cfg.stop_after or cfg.max_iters)} of {cfg.max_iters}")
 
+        batch = mlm_batch if cfg.arch == "bert" else get_batch
         hooks = Hooks(
-            micro_batches=lambda it: (get_batch(train_data, it, m, cfg, mcfg.block_size, device)
+            micro_batches=lambda it: (batch(train_data, it, m, cfg, mcfg.block_size, device)
                                       for m in range(dist.rank * accum_local, (dist.rank + 1) * accum_local)),
             accum=accum_local, loss=lm_loss, lr=lambda it: lr_at(it, cfg),
             evaluate=lambda: {f"{name}_loss": evaluate(raw_model, tokens, mcfg.block_size, cfg.batch_size,

@@ -13,25 +13,44 @@ import torch
 from noisecli.core.progress import Reporter
 from noisecli.training.steps import autocast
 
+MLM_SEED = 0   # the seed of the fixed masks BERT checkpoints are scored with (the same for every checkpoint)
+
 
 @torch.inference_mode()
 def window_losses(model, tokens: np.ndarray, batch_size: int = 8, device: torch.device | str = "cpu",
                   dtype: torch.dtype = torch.float32, progress: Reporter | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Summed NLL and predicted-token count of every window of `tokens` (float64, int64 arrays): the
-    units a bootstrap over scored windows resamples."""
+    units a bootstrap over scored windows resamples. A BERT (`arch` "bert") is scored by its masked-LM
+    loss instead: windows of `block_size` tokens, each with the fixed mask of its index (masking.py,
+    seed MLM_SEED), the loss taken at the masked positions, which are what the count counts."""
     device = torch.device(device)
-    span = model.config.block_size + 1
+    mlm = getattr(model, "arch", "gpt") == "bert"
+    span = model.config.block_size + (0 if mlm else 1)
     n_full = len(tokens) // span
-    sums, counts = [], []
+    sums, counts, done = [], [], 0
 
     def score(windows: np.ndarray) -> None:
-        w = torch.from_numpy(windows.astype(np.int64)).to(device)
+        nonlocal done
+        windows = windows.astype(np.int64)
+        if mlm:
+            from noisecli.what.masking import evaluation_keys, mask_windows
+            x, y = mask_windows(windows, evaluation_keys(MLM_SEED), range(done, done + len(windows)))
+        else:
+            x, y = windows[:, :-1], windows[:, 1:]
+        x, y = (torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (x, y))
         with autocast(device, dtype):
-            _, loss = model(w[:, :-1], w[:, 1:], reduction="none")
-        sums.append(loss.view(w.shape[0], -1).double().sum(dim=1).cpu().numpy())
-        counts.append(np.full(w.shape[0], w.shape[1] - 1, np.int64))
+            _, loss = model(x, y, reduction="none")
+        picked = (y != -100) if mlm else torch.ones_like(y, dtype=torch.bool)
+        if mlm:   # one loss per masked position, in row order: add them up per window
+            per_window = torch.zeros(len(y), dtype=torch.float64, device=loss.device)
+            per_window.index_add_(0, torch.nonzero(picked)[:, 0], loss.double())
+        else:
+            per_window = loss.view(len(y), -1).double().sum(dim=1)
+        sums.append(per_window.cpu().numpy())
+        counts.append(picked.sum(dim=1).cpu().numpy().astype(np.int64))
+        done += len(windows)
         if progress is not None:
-            progress.advance(w.numel())
+            progress.advance(windows.size)
 
     for i in range(0, n_full, batch_size):
         score(np.stack([tokens[j * span:(j + 1) * span] for j in range(i, min(i + batch_size, n_full))]))

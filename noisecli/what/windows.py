@@ -21,29 +21,53 @@ def window_starts(n_tokens: int, block: int, count: int, seed: int, stream: int)
     return rng.integers(0, n_tokens - block - 1, size=count)
 
 
-def get_batch(data: np.ndarray, it: int, micro: int, cfg, block: int, device: torch.device):
-    """Micro-batch `micro` of iteration `it`: windows from the iteration's global batch, which depends
-    only on (seed, it) and the global batch size, never on the number of processes."""
+def _windows(data: np.ndarray, it: int, micro: int, cfg, block: int) -> np.ndarray:
+    """The block+1-token windows of micro-batch `micro` of iteration `it`, from the iteration's global
+    batch, which depends only on (seed, it) and the global batch size, never on the number of processes."""
     starts = window_starts(len(data), block, cfg.batch_size * cfg.grad_accum, cfg.seed, 1_000_000 + it)
     starts = starts[micro * cfg.batch_size:(micro + 1) * cfg.batch_size]
-    xy = torch.from_numpy(np.stack([data[s:s + block + 1] for s in starts]).astype(np.int64))
-    x, y = xy[:, :-1], xy[:, 1:]
+    return np.stack([data[s:s + block + 1] for s in starts]).astype(np.int64)
+
+
+def _to(device: torch.device, *arrays: np.ndarray) -> tuple[torch.Tensor, ...]:
+    tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
     if device.type == "cuda":
-        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
-    return x.contiguous(), y.contiguous()
+        return tuple(t.pin_memory().to(device, non_blocking=True) for t in tensors)
+    return tuple(tensors)
+
+
+def get_batch(data: np.ndarray, it: int, micro: int, cfg, block: int, device: torch.device):
+    """(inputs, next tokens) of micro-batch `micro` of iteration `it`: GPT's batch."""
+    xy = _windows(data, it, micro, cfg, block)
+    return _to(device, xy[:, :-1], xy[:, 1:])
+
+
+def mlm_batch(data: np.ndarray, it: int, micro: int, cfg, block: int, device: torch.device):
+    """(masked inputs, labels) of the same windows' first `block` tokens: BERT's batch. Window i of the
+    iteration's global batch is masked by the generator of (seed, it, i) (masking.py)."""
+    from noisecli.what.masking import mask_windows, training_keys
+    windows = _windows(data, it, micro, cfg, block)[:, :-1]
+    first = micro * cfg.batch_size
+    return _to(device, *mask_windows(windows, training_keys(cfg.seed, it), range(first, first + len(windows))))
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: np.ndarray, block: int, batch_size: int, windows: int, seed: int,
              device: torch.device, dist: "distributed.Dist") -> float:
     """Mean loss over a fixed set of `windows` context windows (seeded), split over the ranks."""
-    starts = window_starts(len(data), block, windows, seed, 7)[dist.rank::dist.world_size]
+    mine = np.arange(windows)[dist.rank::dist.world_size]
+    starts = window_starts(len(data), block, windows, seed, 7)[mine]
     total = torch.zeros(2, dtype=torch.float64, device=device)
     for i in range(0, len(starts), batch_size):
-        xy = torch.from_numpy(np.stack([data[s:s + block + 1] for s in starts[i:i + batch_size]]).astype(np.int64))
-        xy = xy.to(device)
-        _, loss = model(xy[:, :-1], xy[:, 1:], reduction="sum")
-        total += torch.stack([loss.double(), torch.tensor(float(xy[:, 1:].numel()), device=device,
-                                                          dtype=torch.float64)])
+        xy = np.stack([data[s:s + block + 1] for s in starts[i:i + batch_size]]).astype(np.int64)
+        if getattr(model, "arch", "gpt") == "bert":   # the fixed mask of each window (masking.py)
+            from noisecli.what.masking import evaluation_keys, mask_windows
+            masked = mask_windows(xy[:, :-1], evaluation_keys(seed), mine[i:i + batch_size])
+            x, y = (torch.from_numpy(a).to(device) for a in masked)
+        else:
+            x, y = (torch.from_numpy(a).to(device) for a in (xy[:, :-1], xy[:, 1:]))
+        _, loss = model(x, y, reduction="sum")
+        predicted = (y != -100).sum() if getattr(model, "arch", "gpt") == "bert" else y.numel()
+        total += torch.stack([loss.double(), torch.as_tensor(float(predicted), device=device, dtype=torch.float64)])
     distributed.all_reduce(total, "sum")
     return (total[0] / total[1]).item()
