@@ -33,7 +33,7 @@ def test_micro_reproduction_writes_the_report_and_resumes(cli, tmp_path):
     findings = summary["findings"]
     assert {f["finding"] for f in findings} == {"loss rise relative to α", "loss on the noise vs its exact entropy",
                                                   "Gaussian against uniform noise", "k ≫ 1", "Proposition 1",
-                                                  "multilingual case", "LGM gain"}
+                                                  "multilingual case", "LGM gain", "BERT (Table 9)"}
     # a micro model is barely trained: no finding may claim agreement or disagreement
     assert summary["margin_nats"] < 1.0 and summary["unigram_cross_entropy"] > 7
     assert all(f["status"] == "not decidable" and f["agrees"] is None for f in findings)
@@ -44,12 +44,19 @@ def test_micro_reproduction_writes_the_report_and_resumes(cli, tmp_path):
     ntp = json.loads((out / "report" / "ntp_final.json").read_text())["rows"]
     assert {r["run"] for r in ntp} == {"random-0.01", "random-0.05", "random-0.2", "gaussian-0.05", "uniform-0.05",
                                        "french-0.2", "clean-seed2"}
+    bert = json.loads((out / "eval-bert" / "results.json").read_text())   # Table 9: MLM losses, fixed masks
+    assert {r["objective"] for r in bert["rows"] + bert["baseline_rows"]} == {"mlm"}
+    assert "## What: BERT under noise (Table 9)" in report
+    table9 = next(f for f in findings if f["finding"] == "BERT (Table 9)")
+    assert table9["unigram_cross_entropy"] > 7 and "clean BERT" in table9["text"]
     for row in ntp:   # each number in the report is the one eval-ntp measured
         assert f"{row['noisy_loss']:.4f}" in report
     # six noisy runs and the clean one with the same seed and iterations, and the clean one with another seed
     runs = {p.name: json.loads((p / "run.json").read_text()) for p in (out / "runs").iterdir()}
-    assert len(runs) == 8 and {r["seed"] for n, r in runs.items() if n != "clean-seed2"} == {1337}
-    assert runs["clean-seed2"]["seed"] == 1338
+    gpt = {n: r for n, r in runs.items() if r["arch"] == "gpt"}
+    assert len(gpt) == 8 and {r["seed"] for n, r in gpt.items() if n != "clean-seed2"} == {1337}
+    assert runs["clean-seed2"]["seed"] == runs["bert-clean-seed2"]["seed"] == 1338
+    assert {n for n, r in runs.items() if r["arch"] == "bert"} == {"bert-clean", "bert-random-0.05", "bert-clean-seed2"}
     manifest = json.loads((out / "reproduce.json").read_text())
     assert manifest["budget"] == "micro" and all(not s["skipped"] for s in manifest["stages"])
     # runs are trained two at a time (one thread each), each a full run of its own

@@ -52,5 +52,7 @@ def test_bert_is_scored_by_its_masked_lm_loss_with_fixed_masks():
         picked = torch.from_numpy(y) != -100
         want = F.cross_entropy(logits[picked].double(), torch.from_numpy(y)[picked], reduction="sum").item()
         assert counts[j] == int(picked.sum()) and abs(sums[j] - want) < 1e-4 * max(1.0, abs(want))
+    from noisecli.what.scoring import mlm_scored_tokens
+    assert len(mlm_scored_tokens(tokens, 16)) == counts.sum()    # the baseline's tokens are the scored ones
     again = window_losses(model, tokens, batch_size=4)           # the masks do not depend on the batching
     assert np.allclose(again[0], sums, rtol=1e-5) and np.array_equal(again[1], counts)

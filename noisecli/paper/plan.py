@@ -2,7 +2,7 @@
 
     What  prepare French (Pⁿ of the multilingual case) and every dataset; the other corpora of Figure 4;
           pretrain every run; eval-ntp (clean validation and each run's own noise at every checkpoint,
-          the other corpora at the last)
+          the other corpora at the last); Table 9: BERT clean, with 5 % noise, and clean with another seed
     Why   theory: k and the predicted rise for every noisy run, Lemma 1 on the α = 0.2 run
     How   extract every run's features for the tasks; probe Table 1 (baseline vs LGM), Table 5 (every
           registered regulariser), Table 6 (γ × λ); at paper scale also Tables 2, 3 and 8
@@ -28,6 +28,8 @@ DATASETS = {"clean": (0.0, "uniform", False), "random-0.01": (0.01, "random", Fa
 # run -> (dataset, seed): every dataset once with seed 1337, and the clean one again with another seed,
 # which measures the run-to-run noise floor the findings compare every difference with
 RUNS = {**{name: (name, 1337) for name in DATASETS}, "clean-seed2": ("clean", 1338)}
+BERT_RUNS = {"bert-clean": ("clean", 1337), "bert-random-0.05": ("random-0.05", 1337),   # Table 9
+             "bert-clean-seed2": ("clean", 1338)}
 # Table 6's grid: the paper's γ = λ ∈ {0.001, 0.05, 0.1} rows, crossed, around the default (0.01, 0.15)
 TABLE6_GAMMA, TABLE6_LAM = [0.001, 0.01, 0.1], [0.05, 0.15]
 PAPER_TASKS = ["sst2", "sst-fine", "20newsgroup", "cr", "bbc", "balanced-copa", "mrpc", "wic"]   # Table 1
@@ -76,6 +78,7 @@ class Scale:
     k_from_eval: Callable[[list[str]], Step] | None = None    # k from eval-ntp's losses (else `theory k`)
     ablation_task: str = "movie"
     paper_tables: bool = False       # Tables 2, 3 and 8 (hub LLMs, vision backbones, GPT-2 774M)
+    bert: dict | None = None         # PretrainConfig fields of Table 9's BERT runs (None: no Table 9)
 
 
 def experiment(scale: Scale) -> list[Step]:
@@ -128,8 +131,27 @@ def experiment(scale: Scale) -> list[Step]:
         Step("probe Table 6 (γ × λ sensitivity)", "probe", ProbeConfig(
             features=clean_ablation, out=root / "probe" / "table6", reg=["lgm"], gamma=TABLE6_GAMMA, lam=TABLE6_LAM,
             **scale.probe))]
+    if scale.bert is not None:
+        steps += _table9(scale)
     if scale.paper_tables:
         steps += _paper_tables(scale)
+    return steps
+
+
+def _table9(scale: Scale) -> list[Step]:
+    """Table 9 (Appendix D.5): BERT pre-trained by masked-language modelling on the clean data and on 5 %
+    random noise, and again on the clean data with another seed for the noise floor; their MLM losses."""
+    from noisecli.what.eval_ntp import EvalNtpConfig
+    from noisecli.what.pretrain import PretrainConfig
+    data, runs = scale.root / "data", scale.root / "runs"
+    steps = [Step(f"pretrain {name}", "pretrain", PretrainConfig(data=data / dataset, out=runs / name, seed=seed,
+                                                                 **{**scale.pretrain, **scale.bert}))
+             for name, (dataset, seed) in BERT_RUNS.items()]
+    eval_args = {k: v for k, v in scale.eval.items() if k != "plot"}
+    steps.append(Step("eval-ntp BERT (Table 9)", "eval-ntp", EvalNtpConfig(
+        checkpoints=[runs / "bert-random-0.05", runs / "bert-clean-seed2"], baseline=runs / "bert-clean",
+        data=[str(data / "clean"), str(data / "random-0.05" / "noise.bin")], out=scale.root / "eval-bert",
+        **eval_args)))
     return steps
 
 
@@ -179,6 +201,7 @@ def paper_scale(root: Path = Path("results/paper"), gpus: int = 8) -> Scale:
         pretrain=dict(preset="gpt2-124m", gpus=gpus, compile=True, milestones=[10_000, 50_000, 100_000, 200_000]),
         eval=dict(max_tokens=10_000_000, plot=True, own_noise_only=True), tasks=PAPER_TASKS, extract={},
         probe=dict(head=["linear", "mlp"]), theory={}, other_corpora=other,
+        bert=dict(arch="bert", preset="bert-base", milestones=[10_000, 50_000, 100_000]),
         other_files=[str(s.config.out) for s in other], ablation_task="sst2", paper_tables=True)
 
 

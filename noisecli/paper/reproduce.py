@@ -45,7 +45,7 @@ from noisecli.paper.plan import DATASETS, Scale, Step, experiment
 class ReproduceConfig:
     out: Path | None = opt(None, "Output folder: data/, runs/, eval/, theory/, features/, probe/, report.md, "
                            "reproduce.json. Default: results/reproduce-<budget>.")
-    budget: str = opt("small", "micro (a few minutes: CI smoke test), small (32 minutes measured on 2 CPU cores), "
+    budget: str = opt("small", "micro (a few minutes: CI smoke test), small (~34 minutes on 2 CPU cores, measured in parts), "
                       "gpu (one GPU, about 10 minutes, not yet measured) or "
                       "paper (print the full-scale plan: OpenWebText, gpt2-124m, 300,000 iterations, 8 GPUs).",
                       choices=lambda: [*BUDGETS, "paper"])
@@ -76,6 +76,8 @@ class Budget:
     warmup: int | None = None     # warm-up iterations (None: a tenth of iters)
     side_by_side: int = 1         # pretraining runs trained at once, one CPU thread each (see _pretrain_together)
     skip: tuple[str, ...] = ()    # datasets (and their runs) this budget leaves out
+    bert: dict = field(default_factory=lambda: dict(arch="bert", preset="bert-tiny"))   # Table 9's runs: what
+    #                               differs from the GPT runs (the budget's model overrides apply to both)
 
 
 BUDGETS = {
@@ -90,13 +92,16 @@ BUDGETS = {
     # docs/findings.md has the measurements behind each choice.
     "small": Budget(docs=None, model=dict(n_embd=64, n_layer=12), iters=900, batch_size=8, eval_every=300,
                     eval_tokens=16_000, task_limit=800, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3,
-                    epochs=10, lrs=[3e-4, 6e-4], batch_sizes=[16, 32], estimate_min=33, lr=4e-3, min_lr=4e-4,
-                    warmup=50, side_by_side=2, skip=("random-0.01",)),
+                    epochs=10, lrs=[3e-4, 6e-4], batch_sizes=[16, 32], estimate_min=35, lr=4e-3, min_lr=4e-4,
+                    warmup=50, side_by_side=2, skip=("random-0.01",),
+                    bert=dict(arch="bert", preset="bert-tiny", max_iters=300, eval_every=100, save_every=100,
+                              log_every=10)),
     # one GPU: the `small` preset (6 layers, 384 wide, context 256), 16 epochs of the embedded corpus per run
     # (1,000 × 64 × 256 tokens). Sized from the single measured GPU number, not yet run: see issue #19.
     "gpu": Budget(docs=None, model={}, preset="small", iters=1000, batch_size=64, eval_every=100, eval_tokens=100_000,
                   task_limit=2_000, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3, epochs=10,
-                  lrs=[3e-4, 6e-4], batch_sizes=[16, 32], estimate_min=10, lr=1e-3, min_lr=1e-4, device="cuda"),
+                  lrs=[3e-4, 6e-4], batch_sizes=[16, 32], estimate_min=10, lr=1e-3, min_lr=1e-4, device="cuda",
+                  bert=dict(arch="bert", preset="bert-tiny", n_layer=6, n_head=6, n_embd=384, block_size=256)),
 }
 OTHER_CORPORA = {"nyt": "nyt", "movie": "movie"}
 
@@ -232,7 +237,8 @@ def budget_scale(cfg: ReproduceConfig, b: Budget) -> Scale:
         theory=dict(max_tokens=b.eval_tokens, device=cfg.device),
         other_corpora=[Step(f"tokenize other corpus {name}", run=functools.partial(_other_corpus, name, path),
                             done=path.is_file) for name, path in others.items()],
-        other_files=[str(path) for path in others.values()], k_from_eval=k_step, ablation_task=b.ablation_task)
+        other_files=[str(path) for path in others.values()], k_from_eval=k_step, ablation_task=b.ablation_task,
+        bert=b.bert)
 
 
 def _done(step: Step) -> Callable[[], bool]:

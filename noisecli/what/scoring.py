@@ -72,3 +72,17 @@ def token_file_loss(model, tokens: np.ndarray, batch_size: int = 8, device: torc
     """Exact mean NLL over every predictable token of `tokens`; returns (loss, predicted tokens)."""
     sums, counts = window_losses(model, tokens, batch_size, device, dtype, progress)
     return float(sums.sum() / counts.sum()), int(counts.sum())
+
+
+def mlm_scored_tokens(tokens: np.ndarray, block: int) -> np.ndarray:
+    """The tokens `window_losses` scores for a BERT, in order: in each window of `block` tokens, those its
+    fixed mask selects (so a baseline is scored on exactly the tokens the model was)."""
+    from noisecli.what.masking import evaluation_keys, mask_window
+    tokens, out = np.asarray(tokens), []
+    for j, start in enumerate(range(0, len(tokens), block)):
+        window = tokens[start:start + block]
+        if len(window) < 2:
+            break
+        labels = mask_window(window, np.random.default_rng(np.random.SeedSequence([*evaluation_keys(MLM_SEED), j])))[1]
+        out.append(labels[labels != -100])
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
