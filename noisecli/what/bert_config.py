@@ -10,30 +10,19 @@ next-sentence prediction, as in RoBERTa.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
-from noisecli.core.errors import InputError
+from noisecli.what.gpt_config import GPTConfig, make_preset
 
 MASK_ID = 50257
 
 
 @dataclass
-class BertModelConfig:
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
-    block_size: int = 512       # context length in tokens (position embeddings)
-    vocab_size: int = 50304     # GPT-2's 50257 + [MASK], padded to a multiple of 64
-    bias: bool = True
-    dropout: float = 0.0        # hidden and attention dropout (BERT's own recipe uses 0.1; --dropout sets it)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "BertModelConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+class BertModelConfig(GPTConfig):
+    """GPT-2's fields: layers, heads, width, context (BERT's position embeddings: 512), vocabulary (50257 +
+    [MASK], padded to 50304), biases, and dropout (hidden and attention; BERT's own recipe uses 0.1, our
+    default 0 matches the GPT-2 runs, and --dropout sets it)."""
+    block_size: int = 512
 
 
 BERT_PRESETS = {
@@ -44,9 +33,4 @@ BERT_PRESETS = {
 
 
 def bert_preset(name: str, **overrides) -> BertModelConfig:
-    if name not in BERT_PRESETS:
-        raise InputError(f"unknown BERT preset '{name}' (choose from {', '.join(BERT_PRESETS)})")
-    cfg = BertModelConfig(**{**BERT_PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
-    if cfg.n_embd % cfg.n_head:
-        raise InputError(f"n_embd {cfg.n_embd} is not divisible by n_head {cfg.n_head}")
-    return cfg
+    return make_preset(BertModelConfig, BERT_PRESETS, name, **overrides)

@@ -34,10 +34,15 @@ PRESETS = {
 }
 
 
-def preset(name: str, **overrides) -> GPTConfig:
-    if name not in PRESETS:
-        raise InputError(f"unknown preset '{name}' (choose from {', '.join(PRESETS)})")
-    cfg = GPTConfig(**{**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}})
+def make_preset(cls: type, presets: dict, name: str, **overrides):
+    """`cls` from the preset `name`, with the overrides that are not None; checks the heads divide the width."""
+    if name not in presets:
+        raise InputError(f"unknown preset '{name}' (choose from {', '.join(presets)})")
+    cfg = cls(**{**presets[name], **{k: v for k, v in overrides.items() if v is not None}})
     if cfg.n_embd % cfg.n_head:
         raise InputError(f"n_embd {cfg.n_embd} is not divisible by n_head {cfg.n_head}")
     return cfg
+
+
+def preset(name: str, **overrides) -> GPTConfig:
+    return make_preset(GPTConfig, PRESETS, name, **overrides)
