@@ -51,12 +51,18 @@ app = typer.Typer(
          "What: prepare -> pretrain -> eval-ntp.  Why: theory.  How: extract -> probe.")
 
 
-@app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    """Eager: runs while the options are parsed, before a missing command is an error."""
+    if value:
         import noisecli
         print(f"noisecli {noisecli.__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                                callback=_print_version)] = False) -> None:
+    pass
 
 
 def _load_config(ctx: typer.Context, param: Any, value: Optional[Path]) -> Optional[Path]:

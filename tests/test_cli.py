@@ -68,3 +68,9 @@ def test_help_imports_no_torch(args):
               "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_version_prints_and_exits_zero(cli):
+    import noisecli
+    r = cli("--version")
+    assert r.exit_code == 0 and r.stdout.strip() == f"noisecli {noisecli.__version__}"
