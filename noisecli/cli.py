@@ -67,7 +67,8 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Print the ver
 
 def _load_config(ctx: typer.Context, param: Any, value: Optional[Path]) -> Optional[Path]:
     """Read a TOML file into the command's defaults. Keys are option names (dashes or underscores);
-    a table named after the command (e.g. [prepare]) is used if present, else the top-level keys."""
+    a table named after the command ([prepare], or [theory.prop1] for a subcommand) is used if present,
+    else the top-level keys."""
     if value is None:
         return None
     try:
@@ -76,9 +77,14 @@ def _load_config(ctx: typer.Context, param: Any, value: Optional[Path]) -> Optio
         raise InputError(f"--config {value} does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"--config {value} is not valid TOML ({e})") from None
-    section = data.get(ctx.info_name, data)
-    if not isinstance(section, dict):
-        raise InputError(f"--config {value}: [{ctx.info_name}] must be a table")
+    section, path = data, []     # the table named after the command: [prepare], or [theory.prop1]
+    c = ctx
+    while c is not None and c.parent is not None:
+        path.insert(0, c.info_name)
+        c = c.parent
+    for name in path:
+        if isinstance(section.get(name), dict):
+            section = section[name]
     known = {p.name for p in ctx.command.params} - {"config"}
     defaults = {}
     for key, val in section.items():

@@ -1,6 +1,7 @@
 """The command line itself (cli.py): options generated from config dataclasses, typed lists parsed once,
 choices from the registries in --help, TOML defaults, and a start that imports no torch."""
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -74,3 +75,13 @@ def test_version_prints_and_exits_zero(cli):
     import noisecli
     r = cli("--version")
     assert r.exit_code == 0 and r.stdout.strip() == f"noisecli {noisecli.__version__}"
+
+
+def test_a_nested_toml_table_configures_a_subcommand(cli, tmp_path):
+    (tmp_path / "c.toml").write_text("[theory.prop1]\nalpha = 0.3\npc = 0.5\npn = 0.001\nk = 20\njson = true\n"
+                                     "[theory.curve]\npoints = 5\n")
+    r = cli("theory", "prop1", "--config", tmp_path / "c.toml")
+    assert r.exit_code == 0, r
+    assert json.loads(r.stdout)["alpha"] == 0.3          # read from [theory.prop1], not ignored
+    (tmp_path / "bad.toml").write_text("[theory.prop1]\nalpah = 0.3\n")
+    assert_one_line_error(cli("theory", "prop1", "--config", tmp_path / "bad.toml"), "unknown option 'alpah'")

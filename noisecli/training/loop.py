@@ -131,7 +131,7 @@ def train_loop(cfg: LoopConfig, hooks: Hooks, raw_model: nn.Module, model: nn.Mo
     status, last_saved = "finished" if cfg.end == cfg.max_iters else "stopped", None
     t_last, it_last, it = time.perf_counter(), start, start
     try:
-        with Reporter(cfg.name, total=cfg.end - start, unit="iters", every_s=1e9) as progress:
+        with Reporter(cfg.name, total=cfg.end - start, unit="iters", every_s=1e9, enabled=dist.is_main) as progress:
             while it < cfg.end:
                 lr = hooks.lr(it)
                 for group in optimizer.param_groups:
@@ -172,6 +172,11 @@ def train_loop(cfg: LoopConfig, hooks: Hooks, raw_model: nn.Module, model: nn.Mo
         write_json(out / "summary.json", summary)
         if status == "interrupted":
             console.print(f"interrupted at iteration {it}; checkpoint saved. Continue with --resume.")
+        else:
+            last = {k: v for k, v in metrics.last().items() if k.endswith("_loss")}
+            console.print(f"{cfg.name} {status} at iteration {it} of {cfg.max_iters}: "
+                          + ", ".join(f"{k} {v:.4f}" for k, v in last.items())
+                          + f"; checkpoint {last_saved}; metrics {out / 'metrics.jsonl'}")
     return summary
 
 

@@ -26,3 +26,12 @@ class MetricsLog:
         if self.enabled:
             with open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
+
+    def last(self) -> dict:
+        """The newest value of every metric logged so far (empty when nothing was)."""
+        merged: dict = {}
+        if self.enabled and self.path.exists():
+            for line in self.path.read_text().splitlines():
+                if line.strip():
+                    merged.update(json.loads(line))
+        return merged
