@@ -78,7 +78,7 @@ def dataset(tmp_path_factory, small_jsonl):
 @pytest.fixture(scope="session")
 def runs(cli, dataset, small_jsonl, tmp_path_factory):
     """A clean run and a noisy run (10 % noise) of 4 iterations on the same documents, checkpoints at 2
-    and 4. Returns (folder of both runs, the clean dataset)."""
+    and 4, and a 2-iteration BERT on the clean data (`bert-clean`). Returns (their folder, the clean dataset)."""
     root = tmp_path_factory.mktemp("runs")
     clean_data = root / "clean"
     assert cli("prepare", small_jsonl, "--out", clean_data, "--workers", "1").exit_code == 0
@@ -86,6 +86,10 @@ def runs(cli, dataset, small_jsonl, tmp_path_factory):
         r = cli("pretrain", "--data", data, *FAST, "--max-iters", "4", "--save-every", "2", "--keep-last", "5",
                 "--eval-every", "4", "--out", root / name)
         assert r.exit_code == 0, r
+    r = cli("pretrain", "--data", clean_data, "--arch", "bert", "--preset", "bert-tiny", "--n-embd", "64",
+            "--block-size", "32", "--batch-size", "2", "--grad-accum", "2", "--warmup-iters", "2", "--eval-windows", "8",
+            "--dtype", "float32", "--max-iters", "2", "--eval-every", "2", "--out", root / "bert-clean")
+    assert r.exit_code == 0, r
     return root, clean_data
 
 

@@ -13,7 +13,7 @@ from tests.conftest import assert_one_line_error
 
 def _example(kind, runs):
     cls = BACKBONES.get(kind)
-    return load_backbone(f"{kind}:{cls.example.format(run=runs[0] / 'clean')}", **cls.example_options)
+    return load_backbone(f"{kind}:{cls.example.format(runs=runs[0])}", **cls.example_options)
 
 
 @pytest.mark.parametrize("kind", BACKBONES.names())

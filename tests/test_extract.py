@@ -47,7 +47,9 @@ def test_local_csv_task(cli, tmp_path, runs):
 def test_bad_inputs_fail_with_one_line(cli, tmp_path, runs):
     assert_one_line_error(cli("extract", "--backbone", f"gpt:{runs[0] / 'clean'}", "--task", "imdb-x",
                               "--out", tmp_path / "e"), "unknown task")
-    assert_one_line_error(cli("extract", "--backbone", "bert:foo", "--task", "movie", "--out", tmp_path / "e"),
+    assert_one_line_error(cli("extract", "--backbone", "llama:foo", "--task", "movie", "--out", tmp_path / "e"),
                           "unknown backbone")
+    assert_one_line_error(cli("extract", "--backbone", f"gpt:{runs[0] / 'bert-clean'}", "--task", "movie",
+                              "--out", tmp_path / "e"), "is a bert checkpoint; use bert:")
     assert_one_line_error(cli("extract", "--backbone", "timm:not_a_model", "--task", "digits",
                               "--out", tmp_path / "e"), "unknown timm model")

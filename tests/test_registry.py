@@ -25,7 +25,7 @@ def test_names_come_without_importing_the_entries():
               "print(HEADS.names(), REGULARISERS.names(), BACKBONES.names(), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ("['linear', 'mlp'] ['cosine', 'gradnorm', 'l2', 'lgm', 'none'] "
-                           "['gpt', 'hf', 'timm'] False")
+                           "['bert', 'gpt', 'hf', 'timm'] False")
 
 
 def test_unknown_names_are_one_line_errors_and_user_classes_register():

@@ -42,9 +42,10 @@ class BERT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.mlm.bert.embeddings.position_embeddings.weight.numel() if non_embedding else n
 
-    def forward_features(self, idx: torch.Tensor) -> torch.Tensor:
-        """Hidden states of the last layer, [B, T, n_embd]."""
-        return self.mlm.bert(input_ids=idx).last_hidden_state
+    def forward_features(self, idx: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Hidden states of the last layer, [B, T, n_embd] (`attention_mask`: 0 at padding, which no token
+        then attends to)."""
+        return self.mlm.bert(input_ids=idx, attention_mask=attention_mask).last_hidden_state
 
     def forward(self, idx: torch.Tensor, labels: torch.Tensor | None = None,
                 reduction: str = "mean") -> tuple[torch.Tensor | None, torch.Tensor | None]:

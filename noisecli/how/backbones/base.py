@@ -17,7 +17,7 @@ from noisecli.core.progress import Reporter
 
 class Backbone:
     """Built from the name after `KIND:` and the extract options; `example` is a name that loads offline
-    (the contract tests use it, with `example_options`; "{run}" stands for a trained run folder)."""
+    (the contract tests use it, with `example_options`; "{runs}" stands for their folder of trained runs)."""
     name: str = ""
     summary: str = ""
     example: str = ""

@@ -15,17 +15,22 @@ from noisecli.how.backbones.base import TextBackbone
                     "`gpt:RUN_OR_CHECKPOINT`: our GPT-2 checkpoints, the hidden state after the final LayerNorm")
 class GPTBackbone(TextBackbone):
     """Our pre-trained GPT-2 (`gpt:RUN_DIR` takes the run's newest checkpoint)."""
-    example = "{run}"
+    example = "{runs}/clean"
+    arch, default_pool, pools = "gpt", "last", ("last", "mean")   # what our checkpoints of this kind allow
 
     def __init__(self, path: str, options: BackboneOptions):
-        from noisecli.training.checkpoint import load_checkpoint, resolve
+        from noisecli.training.checkpoint import load_checkpoint, read_info, resolve
         device = torch.device(options.device)
         folder = resolve(path)
+        if read_info(folder).get("arch", "gpt") != self.arch:
+            raise InputError(f"{folder} is a {read_info(folder).get('arch')} checkpoint; use "
+                             f"{read_info(folder).get('arch')}:{path}")
         self.model, self.info = load_checkpoint(folder, device)
-        super().__init__(options.pool, "last", min(options.max_tokens, self.model.config.block_size), device)
-        if self.pool == "cls":
-            raise InputError("--pool cls needs an encoder with a [CLS] token; GPT-2 takes last or mean")
-        self.spec, self.digest = f"gpt:{folder}", sha256_file(folder / "model.safetensors")
+        super().__init__(options.pool, self.default_pool, min(options.max_tokens, self.model.config.block_size),
+                         device)
+        if self.pool not in self.pools:
+            raise InputError(f"--pool {self.pool}: our {self.arch} checkpoints take {' or '.join(self.pools)}")
+        self.spec, self.digest = f"{self.name}:{folder}", sha256_file(folder / "model.safetensors")
 
     def encode(self, text: str) -> list[int]:
         from noisecli.what.tokenizer import encode

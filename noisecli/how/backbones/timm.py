@@ -21,7 +21,7 @@ TABLE13 = {   # the paper's 5 vision backbones (its Table 13) by their timm name
 }
 
 
-@BACKBONES.register("timm", "`timm:NAME`: timm vision models, pretrained when online, or --weights FILE|random")
+@BACKBONES.register("timm", "`timm:NAME`: timm vision models, pretrained when online, or --weights FILE or random")
 class TimmBackbone(Backbone):
     """A timm vision model: its own eval transform, forward_features, then its own pooling."""
     example = "test_vit"
