@@ -11,6 +11,15 @@ from noisecli.what.corpus import data_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# transformers and huggingface_hub add a StreamHandler on sys.stderr the first time they log. Inside a
+# CliRunner call that is a captured stream, closed when the call ends, and every later log line would then
+# print "--- Logging error ---" and a traceback. Let them bind to the real stderr now, before any test.
+import huggingface_hub.utils.logging  # noqa: E402
+import transformers.utils.logging  # noqa: E402
+
+transformers.utils.logging.get_logger()
+huggingface_hub.utils.logging.get_logger()
+
 
 def wiki_docs(lang: str = "en", n: int | None = None) -> list[str]:
     """Real documents from the embedded corpus (the first n)."""

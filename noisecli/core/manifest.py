@@ -34,6 +34,22 @@ def read_manifest(path: str | Path, keys: tuple[str, ...] = ()) -> dict:
     return data
 
 
+def check_output(path: str | Path, what: str = "--out", file: bool = False) -> Path:
+    """Fail with one line before any work if `path` cannot be written: an existing file where a folder goes
+    (or a folder where a file goes), or a place whose nearest existing parent is not a writable folder."""
+    path = Path(path)
+    if path.exists() and path.is_dir() == file:
+        raise InputError(f"{what} {path} is {'a folder' if file else 'a file'}; give a {'file' if file else 'folder'} path")
+    parent = path if path.exists() else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{what} {path}: {parent} is a file, so nothing can be created under it")
+    if not os.access(parent, os.W_OK | os.X_OK) or str(parent.resolve()).startswith(("/proc", "/sys")):
+        raise InputError(f"{what} {path}: {parent} is not writable")
+    return path
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import atomic_path, provenance, write_json
+from noisecli.core.manifest import atomic_path, check_output, provenance, write_json
 from noisecli.core.options import as_dict, opt
 from noisecli.how.backbones import POOLS
 from noisecli.how.tasks import SPLITS, Task, load_task
@@ -87,6 +87,7 @@ def extract(cfg: ExtractConfig) -> dict:
             raise InputError(f"--{name} is required")
     if cfg.batch_size < 1:
         raise InputError("--batch-size must be at least 1")
+    check_output(cfg.out)
     task = load_task(cfg.task, cfg.seed, cfg.text_field, cfg.label_field, cfg.prompt, cfg.limit)
     backbone = load_backbone(cfg.backbone, cfg.pool, cfg.max_tokens, cfg.weights, cfg.seed, pick_device(cfg.device))
     if backbone.modality != task.modality:

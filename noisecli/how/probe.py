@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import read_manifest, staging_dir
+from noisecli.core.manifest import check_output, read_manifest, staging_dir
 from noisecli.core.options import as_dict, check_choices, opt
 from noisecli.core.progress import Reporter
 from noisecli.how.extract import read_split
@@ -246,6 +246,7 @@ def probe(cfg: ProbeConfig) -> dict:
     from noisecli.core import plots, tables
     from noisecli.training.distributed import pick_device
     heads, methods = _check(cfg)
+    check_output(cfg.out)
     device = pick_device(cfg.device)
     feats = [load_features(Path(f), cfg.seed) for f in cfg.features]
     pairs = [(f.backbone, f.task) for f in feats]

@@ -35,7 +35,7 @@ import numpy as np
 import typer
 
 from noisecli.core.errors import InputError, RunError
-from noisecli.core.manifest import atomic_path, provenance, write_json, write_text
+from noisecli.core.manifest import atomic_path, check_output, provenance, write_json, write_text
 from noisecli.core.options import opt
 from noisecli.core.tables import console
 from noisecli.paper.plan import DATASETS, Scale, Step, experiment
@@ -338,6 +338,7 @@ def reproduce(cfg: ReproduceConfig) -> dict:
         raise InputError("--launch goes with --budget paper (micro and small always run)")
     if cfg.out is None:
         cfg.out = Path(f"results/reproduce-{cfg.budget}")
+    check_output(cfg.out)
     if BUDGETS[cfg.budget].device and cfg.device == "auto":
         cfg.device = BUDGETS[cfg.budget].device
     from noisecli.training.distributed import pick_device

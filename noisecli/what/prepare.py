@@ -20,7 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import provenance, staging_dir, write_json
+from noisecli.core.manifest import check_output, provenance, staging_dir, write_json
 from noisecli.core.options import opt
 from noisecli.core.progress import Reporter
 from noisecli.what import tokenizer
@@ -247,7 +247,7 @@ def prepare(cfg: PrepareConfig) -> dict:
     """Run the stage; returns the manifest written to `out/meta.json`."""
     _validate(cfg)
     corpus = open_corpus(cfg.source, cfg.hf, cfg.split, cfg.hf_config, cfg.text_field, cfg.txt_unit)
-    out = Path(cfg.out) if cfg.out else default_out(corpus, cfg)
+    out = check_output(Path(cfg.out) if cfg.out else default_out(corpus, cfg))
     if holds_dataset(out) and not cfg.force:
         raise InputError(f"{out} already holds a dataset (use --force to overwrite it)")
     if cfg.noise_from is not None and not NOISES.get(dist_name(cfg)).takes_noise_from:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import provenance, read_manifest, sha256_file, write_json
+from noisecli.core.manifest import check_output, provenance, read_manifest, sha256_file, write_json
 from noisecli.core.options import as_dict, check_choices, opt
 from noisecli.what.bert_config import BERT_PRESETS, MASK_ID, BertModelConfig, bert_preset
 from noisecli.what.gpt_config import PRESETS, GPTConfig, preset
@@ -105,6 +105,7 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
     if cfg.data is None:
         raise InputError("--data is required: a folder made by `noisecli prepare`")
     check_choices(cfg)
+    check_output(cfg.out)
     mcfg = _model_config(cfg)
     for name in ("batch_size", "grad_accum", "max_iters", "eval_every", "log_every", "save_every",
                  "eval_windows", "keep_last"):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import read_manifest, write_text
+from noisecli.core.manifest import check_output, read_manifest, write_text
 from noisecli.core.options import opt
 from noisecli.core.progress import Reporter
 from noisecli.what.noise import NOISE_IDS
@@ -190,6 +190,8 @@ class Prop1Config:
 
 
 def run_prop1(cfg: Prop1Config) -> dict:
+    if cfg.out is not None:
+        check_output(cfg.out, file=True)
     pc, pn = _probabilities(cfg.pc, cfg.pn, cfg.loss_clean, cfg.loss_noise)
     return proposition1(cfg.alpha, pc, pn, cfg.k).as_dict()
 
@@ -264,6 +266,8 @@ def paired_losses(clean: Path, noisy: Path, max_tokens: int | None, device: str,
 
 
 def run_k(cfg: KConfig) -> dict:
+    if cfg.out is not None:
+        check_output(cfg.out)
     result = k_table(paired_losses(cfg.clean, cfg.noisy, cfg.max_tokens, cfg.device))
     if cfg.out:
         write_k(result, Path(cfg.out))
@@ -303,6 +307,8 @@ class Lemma1Config:
 def run_lemma1(cfg: Lemma1Config) -> dict:
     """L(Pᵐ) = α·L(Pⁿ) + (1−α)·L(Pᶜ) measured on train.bin: the clean part, the noise part, and the
     mixture sampled in the same proportion (the same number of windows from each part, weighted)."""
+    if cfg.out is not None:
+        check_output(cfg.out, file=True)
     from noisecli.training import checkpoint
     from noisecli.training.distributed import pick_device
     from noisecli.what.scoring import token_file_loss
@@ -353,6 +359,8 @@ def run_predict(cfg: PredictConfig) -> dict:
     """Proposition 1's bound on the clean-loss rise of a run with noise α, from the clean run's losses:
     p_c = e^(−L_c), p_n = e^(−L_n) on the noisy run's noise (uniform noise, p_n = 1/50256, without
     --noisy); next to the measured rise L_c(noisy) − L_c(clean) when --noisy is given."""
+    if cfg.out is not None:
+        check_output(cfg.out, file=True)
     from noisecli.training import checkpoint
     from noisecli.training.distributed import pick_device
     from noisecli.what.scoring import token_file_loss
