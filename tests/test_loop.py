@@ -46,7 +46,7 @@ def _run(out, end, start_from=None):
     else:
         model = checkpoint.load_checkpoint(start_from)[0].train()
         opt = make_optimizer(model, 1e-2, 0.0, (0.9, 0.95), dist.device)
-        start = resume(start_from, opt)
+        start, _ = resume(start_from, opt)
 
     def batches(it):   # depends only on the iteration: two micro-batches of 16
         idx = torch.randint(0, 256, (32,), generator=torch.Generator().manual_seed(it))

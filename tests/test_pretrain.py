@@ -214,3 +214,14 @@ def test_bad_input(cli, dataset, tmp_path):
     (other / "meta.json").write_text((dataset / "meta.json").read_text().replace('"seed": 1337', '"seed": 1'))
     assert_one_line_error(run("--data", other, "--resume", out=tmp_path / "ok"), "not the dataset")
     assert not (tmp_path / "r").exists()
+
+
+def test_float16_scales_the_loss_and_resumes_bit_identically(cli, dataset, tmp_path):
+    args = ["--data", dataset, *FAST, "--dtype", "float16", "--max-iters", "4", "--eval-every", "4", "--save-every", "100"]
+    assert cli("pretrain", *args, "--out", tmp_path / "full").exit_code == 0
+    assert cli("pretrain", *args, "--out", tmp_path / "cut", "--stop-after", "2").exit_code == 0
+    state = checkpoint.load_state(checkpoint.resolve(tmp_path / "cut"))
+    assert state["scaler"]["scale"] > 1                  # a GradScaler ran, and its scale is in the checkpoint
+    assert cli("pretrain", *args, "--out", tmp_path / "cut", "--resume").exit_code == 0
+    full, cut = losses(tmp_path / "full"), losses(tmp_path / "cut")
+    assert list(full) == [1, 2, 3, 4] and full == cut and all(np.isfinite(list(full.values())))

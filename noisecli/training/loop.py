@@ -32,7 +32,7 @@ from noisecli.core.manifest import write_json
 from noisecli.core.progress import Reporter, console
 from noisecli.training import checkpoint, distributed
 from noisecli.training.metrics import MetricsLog
-from noisecli.training.steps import autocast, train_step
+from noisecli.training.steps import autocast, grad_scaler, train_step
 
 
 @dataclass
@@ -91,23 +91,28 @@ def wrap(model: nn.Module, dist: distributed.Dist, compile: bool = False) -> nn.
     return torch.compile(model) if compile else model
 
 
-def resume(folder: Path, optimizer: torch.optim.Optimizer) -> int:
-    """Restore the optimizer and the CPU RNG from a checkpoint's state; returns its iteration."""
+def resume(folder: Path, optimizer: torch.optim.Optimizer) -> tuple[int, dict]:
+    """Restore the optimizer and the CPU RNG from a checkpoint's state; returns its iteration and the
+    state (the loss scaler's, if any, is restored by `train_loop`)."""
     state = checkpoint.load_state(folder)
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng_cpu"])
-    return int(state["iter"])
+    return int(state["iter"]), state
 
 
 def train_loop(cfg: LoopConfig, hooks: Hooks, raw_model: nn.Module, model: nn.Module,
-               optimizer: torch.optim.Optimizer, start: int, dist: distributed.Dist, dtype: torch.dtype) -> dict:
-    """Train `model` (the wrapped `raw_model`) from iteration `start` to `cfg.end`; returns the summary
-    that summary.json also holds."""
+               optimizer: torch.optim.Optimizer, start: int, dist: distributed.Dist, dtype: torch.dtype,
+               resumed: dict | None = None) -> dict:
+    """Train `model` (the wrapped `raw_model`) from iteration `start` to `cfg.end` (`resumed`: the state
+    `resume` returned); returns the summary that summary.json also holds."""
     out, device = Path(cfg.out), dist.device
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
     metrics = MetricsLog(out / "metrics.jsonl", enabled=dist.is_main)
     metrics.resume_at(start)
+    scaler = grad_scaler(device, dtype)
+    if scaler is not None and resumed and "scaler" in resumed:
+        scaler.load_state_dict(resumed["scaler"])
 
     def evaluate() -> dict:
         model.eval()
@@ -119,7 +124,8 @@ def train_loop(cfg: LoopConfig, hooks: Hooks, raw_model: nn.Module, model: nn.Mo
     def save(it: int) -> Path | None:
         if not dist.is_main:
             return None
-        state = {"iter": it, "optimizer": optimizer.state_dict(), "rng_cpu": torch.get_rng_state()}
+        state = {"iter": it, "optimizer": optimizer.state_dict(), "rng_cpu": torch.get_rng_state(),
+                 **({"scaler": scaler.state_dict()} if scaler is not None else {})}
         path = checkpoint.save_checkpoint(out, raw_model, it, hooks.checkpoint_info(it), state)
         checkpoint.prune_checkpoints(out, cfg.keep_last, cfg.milestones)
         return path
@@ -137,7 +143,7 @@ def train_loop(cfg: LoopConfig, hooks: Hooks, raw_model: nn.Module, model: nn.Mo
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 loss = train_step(model, optimizer, hooks.micro_batches(it), hooks.accum, cfg.grad_clip, device,
-                                  dtype, hooks.loss)
+                                  dtype, hooks.loss, scaler)
                 loss = distributed.all_reduce(loss.detach().clone(), "sum").item() / dist.world_size
                 it += 1
                 if not math.isfinite(loss):

@@ -55,21 +55,35 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float, betas: tupl
     return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
 
 
+def grad_scaler(device: torch.device, dtype: torch.dtype) -> torch.amp.GradScaler | None:
+    """float16 needs its loss scaled so that small gradients do not underflow (bfloat16 and float32 do not)."""
+    return torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+
+
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable, accum: int,
                grad_clip: float, device: torch.device, dtype: torch.dtype,
-               loss_fn: Callable[[nn.Module, Any], torch.Tensor]) -> torch.Tensor:
+               loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+               scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
     """One iteration: accumulate `accum` micro-batches (DDP syncs on the last), clip, step. `loss_fn(model,
-    batch)` is the mean loss of one micro-batch. Returns the mean micro-batch loss (not synchronised)."""
+    batch)` is the mean loss of one micro-batch; with a `scaler` (float16) the loss is scaled for the
+    backward pass and the gradients unscaled before clipping, and a step with inf/NaN gradients is skipped.
+    Returns the mean micro-batch loss (not synchronised)."""
     total = torch.zeros((), device=device)
     for i, batch in enumerate(batches):
         sync = i == accum - 1 or not hasattr(model, "no_sync")
         with (contextlib.nullcontext() if sync else model.no_sync()), autocast(device, dtype):
             loss = loss_fn(model, batch)
-        (loss / accum).backward()
+        (scaler.scale(loss / accum) if scaler is not None else loss / accum).backward()
         total += loss.detach()
+    if scaler is not None:
+        scaler.unscale_(optimizer)
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return total / accum
 

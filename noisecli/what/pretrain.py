@@ -195,12 +195,12 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
         accum_local = cfg.grad_accum // dist.world_size
         tokens_per_iter = cfg.batch_size * cfg.grad_accum * mcfg.block_size
 
-        start = 0
+        start, resumed = 0, None
         if cfg.resume:
             folder = checkpoint.resolve(out)
             model = checkpoint.load_checkpoint(folder, device)[0]
             optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
-            start = resume(folder, optimizer)
+            start, resumed = resume(folder, optimizer)
         else:
             torch.manual_seed(cfg.seed)
             model = (BERT if cfg.arch == "bert" else GPT)(mcfg).to(device)
@@ -243,4 +243,4 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
                           eval_every=cfg.eval_every, save_every=cfg.save_every, keep_last=cfg.keep_last,
                           grad_clip=cfg.grad_clip, units_per_iter=tokens_per_iter, unit="tokens",
                           milestones=set(cfg.milestones), name="pretrain")
-        return train_loop(loop, hooks, raw_model, model, optimizer, start, dist, dtype)
+        return train_loop(loop, hooks, raw_model, model, optimizer, start, dist, dtype, resumed)
