@@ -60,7 +60,7 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, metavar="",
                                                 callback=_print_version)] = False) -> None:
     pass
 
@@ -160,7 +160,10 @@ def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: 
         if meta.get("positional"):
             info = typer.Argument(help=text, show_default=False)
         else:
-            info = typer.Option(flag, *([meta["short"]] if meta.get("short") else []), help=text, **extra)
+            decl = f"{flag}/--no-{flag[2:]}" if hint is bool else flag   # switches come with their --no- form
+            if hint is bool:
+                extra = {**extra, "metavar": ""}                            # and take no value
+            info = typer.Option(decl, *([meta["short"]] if meta.get("short") else []), help=text, **extra)
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                         annotation=Annotated[hint, info]))
     config_option = typer.Option("--config", help="TOML file whose keys give this command's defaults "

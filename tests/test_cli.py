@@ -23,6 +23,7 @@ class _Config:
     rates: list[float] = opt([0.5], "Rates.")
     kinds: list[str] = opt([], "Kinds.", choices=["a", "b", "c"])
     mode: str = opt("x", "Mode.", choices=["x", "y"])
+    fast: bool = opt(False, "A switch.")
 
 
 def _app(seen: list):
@@ -85,3 +86,15 @@ def test_a_nested_toml_table_configures_a_subcommand(cli, tmp_path):
     assert json.loads(r.stdout)["alpha"] == 0.3          # read from [theory.prop1], not ignored
     (tmp_path / "bad.toml").write_text("[theory.prop1]\nalpah = 0.3\n")
     assert_one_line_error(cli("theory", "prop1", "--config", tmp_path / "bad.toml"), "unknown option 'alpah'")
+
+
+def test_switches_have_a_no_form_that_overrides_the_config_file(tmp_path):
+    seen: list = []
+    app = _app(seen)
+    assert _invoke(app, "go", "--fast").exit_code == 0 and seen[-1].fast is True
+    (tmp_path / "c.toml").write_text("fast = true\n")
+    assert _invoke(app, "go", "--config", tmp_path / "c.toml").exit_code == 0 and seen[-1].fast is True
+    assert _invoke(app, "go", "--config", tmp_path / "c.toml", "--no-fast").exit_code == 0 and seen[-1].fast is False
+    help_text = _invoke(app, "go", "--help").stdout
+    line = next(line for line in help_text.splitlines() if "--fast" in line)
+    assert "--no-fast" in line and "<bool>" not in line
