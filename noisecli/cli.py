@@ -60,8 +60,8 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, metavar="",
-                                                callback=_print_version)] = False) -> None:
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                                metavar="", callback=_print_version)] = False) -> None:
     pass
 
 
@@ -109,8 +109,18 @@ def _list_item(hint: Any) -> type | None:
     return None
 
 
+def _choice_checker(flag: str, allowed: list[str]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(f"'{value}' is not one of {', '.join(allowed)}", param_hint=flag)
+        return value
+    return check
+
+
 def _list_parser(flag: str, item: type, allowed: list[str] | None) -> Callable[[Any], Any]:
     """Parse a list option once, here in the CLI: the flag repeated, comma-separated values, or both."""
+    check = _choice_checker(flag, allowed) if allowed is not None else None
+
     def parse(value: Any) -> Any:
         out = []
         for part in (p.strip() for v in value or () for p in str(v).split(",")):
@@ -120,25 +130,17 @@ def _list_parser(flag: str, item: type, allowed: list[str] | None) -> Callable[[
                 out.append(item(part))
             except ValueError:
                 raise typer.BadParameter(f"'{part}' is not a valid {item.__name__}", param_hint=flag) from None
-            if allowed is not None and part not in allowed:
-                raise typer.BadParameter(f"'{part}' is not one of {', '.join(allowed)}", param_hint=flag)
+            if check is not None:
+                check(part)
         return out
     return parse
-
-
-def _choice_checker(flag: str, allowed: list[str]) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if value is not None and value not in allowed:
-            raise typer.BadParameter(f"'{value}' is not one of {', '.join(allowed)}", param_hint=flag)
-        return value
-    return check
 
 
 def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: str,
                   parent: typer.Typer = app) -> None:
     """Register `noisecli NAME` with one option per field of `config_cls`; it calls `run(config)`.
-    A field with choices becomes a choice option (shown in --help); a list field takes one
-    comma-separated value, parsed here into the list that the config holds."""
+    A field with choices shows them in --help and checks them; a list field takes comma-separated values
+    or the flag repeated, parsed here into the list that the config holds; a switch has its --no- form."""
     hints = get_type_hints(config_cls)
     params = []
     for f in fields(config_cls):

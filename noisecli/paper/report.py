@@ -245,8 +245,10 @@ def _table9(out: Path) -> list[dict]:
     why_not, status = b.gate(), _rise_status(r)
     floor = (f"The clean BERT's seed-to-seed difference is {b.seed_diff:.4f} nats." if b.seed_diff is not None
              else "No second clean BERT seed was run.")
-    text = ("Table 9 (Appendix D.5): BERT pre-trained by masked-language modelling with 5 % random noise "
-            "loses little on clean data, as GPT-2 does (the paper: 2.76 vs 2.79 after 10M iterations). Loss at "
+    text = ("Table 9 (Appendix D.5): the paper pre-trains BERT-base with 5 % random noise and finds its loss "
+            "on clean data barely changed: its results 'align well with our theoretical predictions' (2.76 "
+            "clean vs 2.79 noisy after 10M iterations). We check it with GPT-2's rule, a relative rise ≤ α/10 (§3.2); the paper's "
+            "own numbers rise by 1.1 %, above α/10 = 0.5 %, so this rule is stricter than its Table 9. Loss at "
             f"the masked positions of clean validation windows (fixed seeded masks): {_fmt_rise(r)}. {floor}"
             + (f" The clean BERT scores {b.clean_loss:.3f} nats against the masked tokens' unigram cross-entropy "
                f"{b.unigram:.3f}." if b.margin is not None else ""))

@@ -40,14 +40,15 @@ def window_losses(model, tokens: np.ndarray, batch_size: int = 8, device: torch.
         x, y = (torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (x, y))
         with autocast(device, dtype):
             _, loss = model(x, y, reduction="none")
-        picked = (y != -100) if mlm else torch.ones_like(y, dtype=torch.bool)
         if mlm:   # one loss per masked position, in row order: add them up per window
+            picked = y != -100
             per_window = torch.zeros(len(y), dtype=torch.float64, device=loss.device)
             per_window.index_add_(0, torch.nonzero(picked)[:, 0], loss.double())
+            counts.append(picked.sum(dim=1).cpu().numpy().astype(np.int64))
         else:
             per_window = loss.view(len(y), -1).double().sum(dim=1)
+            counts.append(np.full(len(y), y.shape[1], np.int64))
         sums.append(per_window.cpu().numpy())
-        counts.append(picked.sum(dim=1).cpu().numpy().astype(np.int64))
         done += len(windows)
         if progress is not None:
             progress.advance(windows.size)

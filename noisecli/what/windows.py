@@ -55,19 +55,20 @@ def mlm_batch(data: np.ndarray, it: int, micro: int, cfg, block: int, device: to
 def evaluate(model: nn.Module, data: np.ndarray, block: int, batch_size: int, windows: int, seed: int,
              device: torch.device, dist: "distributed.Dist") -> float:
     """Mean loss over a fixed set of `windows` context windows (seeded), split over the ranks."""
+    from noisecli.what.masking import evaluation_keys, mask_windows
+    mlm = getattr(model, "arch", "gpt") == "bert"   # BERT: the fixed mask of each window (masking.py)
     mine = np.arange(windows)[dist.rank::dist.world_size]
     starts = window_starts(len(data), block, windows, seed, 7)[mine]
     total = torch.zeros(2, dtype=torch.float64, device=device)
     for i in range(0, len(starts), batch_size):
         xy = np.stack([data[s:s + block + 1] for s in starts[i:i + batch_size]]).astype(np.int64)
-        if getattr(model, "arch", "gpt") == "bert":   # the fixed mask of each window (masking.py)
-            from noisecli.what.masking import evaluation_keys, mask_windows
-            masked = mask_windows(xy[:, :-1], evaluation_keys(seed), mine[i:i + batch_size])
-            x, y = (torch.from_numpy(a).to(device) for a in masked)
+        if mlm:
+            pair = mask_windows(xy[:, :-1], evaluation_keys(seed), mine[i:i + batch_size])
         else:
-            x, y = (torch.from_numpy(a).to(device) for a in (xy[:, :-1], xy[:, 1:]))
+            pair = (xy[:, :-1], xy[:, 1:])
+        x, y = (torch.from_numpy(a).to(device) for a in pair)
         _, loss = model(x, y, reduction="sum")
-        predicted = (y != -100).sum() if getattr(model, "arch", "gpt") == "bert" else y.numel()
+        predicted = (y != -100).sum() if mlm else y.numel()
         total += torch.stack([loss.double(), torch.as_tensor(float(predicted), device=device, dtype=torch.float64)])
     distributed.all_reduce(total, "sum")
     return (total[0] / total[1]).item()
