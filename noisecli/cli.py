@@ -218,6 +218,11 @@ def _probe(cfg) -> None:
     print_probe_table(probe(cfg))
 
 
+def _finetune(cfg) -> None:
+    from noisecli.how.finetune import finetune
+    finetune(cfg)
+
+
 def _reproduce(cfg) -> None:
     from noisecli.paper.reproduce import reproduce
     reproduce(cfg)
@@ -268,6 +273,11 @@ def _register() -> None:
     stage_command("probe", ProbeConfig, _probe,
                   "Fit linear or MLP heads on extracted features, optionally with Local Gradient Matching "
                   "(L = L_ce + λ‖E∇ℓ(g(t)) − E∇ℓ(g(t+γδ))‖), with grid search and mean ± std over seeds.")
+    from noisecli.how.finetune import FinetuneConfig
+    stage_command("finetune", FinetuneConfig, _finetune,
+                  "Fine-tune every weight of a transformers encoder with L²-SP, SMART or LNSR, each alone and "
+                  "with LGM (the paper's Table 4): GLUE RTE/MRPC/CoLA/STS-B, embedded or local tasks; seeds, "
+                  "best epoch on validation, DDP, resume.")
     from noisecli.paper.reproduce import ReproduceConfig
     stage_command("reproduce", ReproduceConfig, _reproduce,
                   "The whole paper on the embedded corpus in one command (prepare, pretrain, eval-ntp, theory, "

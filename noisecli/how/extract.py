@@ -89,6 +89,9 @@ def extract(cfg: ExtractConfig) -> dict:
         raise InputError("--batch-size must be at least 1")
     check_output(cfg.out)
     task = load_task(cfg.task, cfg.seed, cfg.text_field, cfg.label_field, cfg.prompt, cfg.limit)
+    if task.regression:
+        raise InputError(f"task '{cfg.task}' is a regression task; probe heads classify (fine-tune it with "
+                         "`noisecli finetune`)")
     backbone = load_backbone(cfg.backbone, cfg.pool, cfg.max_tokens, cfg.weights, cfg.seed, pick_device(cfg.device))
     if backbone.modality != task.modality:
         raise InputError(f"{cfg.backbone} reads {backbone.modality}s but task '{cfg.task}' holds {task.modality}s")

@@ -336,19 +336,23 @@ def lgm_loss(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Ten
     return lgm_loss_double_backprop(head, t, y, t_hat)
 
 
-def ce_gradients(head: nn.Module, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """E∇θℓ(g(t), y), the batch-mean CE gradient over all trainable parameters, by autograd with
-    create_graph (so it can be differentiated again): [M, P] for stacked heads, [1, P] for any other."""
+def ce_gradients(head: nn.Module, t: torch.Tensor, y: torch.Tensor, loss_fn=None) -> torch.Tensor:
+    """E∇θℓ(g(t), y), the batch-mean CE gradient (or `loss_fn(outputs, y)`'s) over all trainable
+    parameters, by autograd with create_graph (so it can be differentiated again): [M, P] for stacked
+    heads, [1, P] for any other."""
     params = [p for p in head.parameters() if p.requires_grad]
     stacked = hasattr(head, "models")
-    g = torch.autograd.grad((cross_entropy if stacked else F.cross_entropy)(head(t), y), params, create_graph=True)
+    loss_fn = loss_fn or (cross_entropy if stacked else F.cross_entropy)
+    g = torch.autograd.grad(loss_fn(head(t), y), params, create_graph=True)
     return torch.cat([a.flatten(1) if stacked else a.reshape(1, -1) for a in g], 1)
 
 
-def lgm_loss_double_backprop(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:
-    """The same quantity the naive way (autograd.grad with create_graph): for any head, and the baseline
-    of bench/probe.py. Stacked heads ([M, B, C] logits) give one norm per model."""
-    return safe_sqrt((ce_gradients(head, t, y) - ce_gradients(head, t_hat, y)).pow(2).sum(1)).sum()
+def lgm_loss_double_backprop(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor,
+                             loss_fn=None) -> torch.Tensor:
+    """The same quantity the naive way (autograd.grad with create_graph): for any head and any loss
+    `loss_fn(outputs, y)` (default CE), and the baseline of bench/probe.py. Stacked heads ([M, B, C]
+    logits) give one norm per model."""
+    return safe_sqrt((ce_gradients(head, t, y, loss_fn) - ce_gradients(head, t_hat, y, loss_fn)).pow(2).sum(1)).sum()
 
 
 class Perturbations:

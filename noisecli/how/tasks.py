@@ -39,7 +39,7 @@ FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", 
 @dataclass
 class Split:
     inputs: list[Any]      # texts (dicts of fields) or images (uint8 arrays, HxW or HxWx3)
-    labels: np.ndarray     # int64
+    labels: np.ndarray     # int64 class ids, or float32 targets of a regression task
 
 
 @dataclass
@@ -51,6 +51,11 @@ class Task:
     label_rule: str = ""
     labels: list[str] = field(default_factory=list)
     splits: dict[str, Split] = field(default_factory=dict)
+    regression: bool = False            # a real-valued target (STS-B), no classes
+    metrics: list[str] = field(default_factory=list)   # what `finetune` reports, headline first
+
+    def scores(self) -> list[str]:
+        return self.metrics or (["spearman", "pearson"] if self.regression else ["accuracy"])
 
     def render(self, sample: dict) -> tuple[str, str]:
         """The prompt for one sample as (body, tail): the tail is the template after its last field
@@ -81,6 +86,11 @@ def _binary(texts: list[str], ratings: np.ndarray) -> tuple[list[dict], np.ndarr
 def _five(texts: list[str], ratings: np.ndarray) -> tuple[list[dict], np.ndarray]:
     edges = np.linspace(-4, 4, 6)[1:-1]          # -2.4, -0.8, 0.8, 2.4
     return [{"text": t} for t in texts], np.digitize(ratings, edges).astype(np.int64)
+
+
+def _rating() -> tuple[list[dict], np.ndarray]:
+    texts, ratings = _vader("movieReviewSnippets")
+    return [{"text": t} for t in texts], ratings.astype(np.float32)
 
 
 def _sentiment(file: str, five: bool) -> Callable[[], tuple[list, np.ndarray]]:
@@ -141,6 +151,8 @@ class HubSpec:
     label: str = "label"
     config: str | None = None
     test_split: str = "test"            # where a dataset's test labels are hidden, its validation split
+    regression: bool = False
+    metrics: tuple[str, ...] = ()
 
 
 _NEWS = "Please classify the topic of the following news: {text} Answer:"
@@ -161,6 +173,16 @@ HUB_TEXT = {   # the paper's 8 NLU tasks with its Table 11 prompts, verbatim; ma
                    "sentences below. Sentence 1: {sentence1} Sentence 2: {sentence2} Your answer:",
                    {"phrase1": "word", "sentence1": "sentence1", "sentence2": "sentence2"},
                    config="wic", test_split="validation"),
+}
+_PAIR = {"text1": "sentence1", "text2": "sentence2"}
+HUB_GLUE = {   # the paper's Table 4 tasks (full fine-tuning); GLUE's test labels are hidden, so its validation is test
+    "glue-rte": HubSpec("nyu-mll/glue", "{text1} {text2}", _PAIR, config="rte", test_split="validation"),
+    "glue-mrpc": HubSpec("nyu-mll/glue", "{text1} {text2}", _PAIR, config="mrpc", test_split="validation",
+                         metrics=("f1", "accuracy")),
+    "glue-cola": HubSpec("nyu-mll/glue", "{text}", {"text": "sentence"}, config="cola", test_split="validation",
+                         metrics=("matthews", "accuracy")),
+    "glue-stsb": HubSpec("nyu-mll/glue", "{text1} {text2}", _PAIR, config="stsb", test_split="validation",
+                         regression=True, metrics=("spearman", "pearson")),
 }
 _IMG = {"image": "image"}
 HUB_VISION = {  # the paper's 14 vision tasks (its Table 12), in its order
@@ -191,11 +213,12 @@ def _hub_task(name: str, spec: HubSpec, modality: str) -> Task:
     except Exception as e:  # datasets raises many types
         raise InputError(f"could not load {spec.dataset}: {str(e).splitlines()[0] if str(e) else e!r}") from None
     feature = ds["train"].features[spec.label]
-    names = list(feature.names) if hasattr(feature, "names") else sorted({int(v) for v in ds["train"][spec.label]})
+    names = [] if spec.regression else list(feature.names) if hasattr(feature, "names") else \
+        sorted({int(v) for v in ds["train"][spec.label]})
 
     def convert(split) -> tuple[list, np.ndarray]:
-        labels = np.array(split[spec.label], dtype=np.int64)
-        keep = np.flatnonzero(labels >= 0)           # hidden test labels are -1
+        labels = np.array(split[spec.label], dtype=np.float32 if spec.regression else np.int64)
+        keep = np.flatnonzero(labels >= 0)           # hidden test labels are -1 (STS-B's scores are 0..5)
         if modality == "image":
             col = spec.fields["image"]
             inputs = [np.asarray(split[int(i)][col].convert("RGB")) for i in keep]
@@ -208,7 +231,7 @@ def _hub_task(name: str, spec: HubSpec, modality: str) -> Task:
     if "validation" in ds and spec.test_split != "validation":
         raw["val"] = convert(ds["validation"])
     task = Task(name, modality, spec.prompt, f"hub {spec.dataset}" + (f" ({spec.config})" if spec.config else ""),
-                labels=[str(n) for n in names])
+                labels=[str(n) for n in names], regression=spec.regression, metrics=list(spec.metrics))
     task.splits = {k: Split(*v) for k, v in raw.items()}
     return task
 
@@ -243,11 +266,15 @@ def _local_table(path: Path, text_cols: list[str], label_field: str) -> tuple[li
 def _label_ids(values: list) -> tuple[np.ndarray, list[str]]:
     """Labels as ids: integer labels keep their values (0..max), others are numbered in sorted order."""
     try:
-        ints = np.array([int(v) for v in values], dtype=np.int64)
+        floats = [float(v) for v in values]
+        if any(f != int(f) for f in floats):
+            raise InputError(f"label {next(v for v, f in zip(values, floats) if f != int(f))} is not a whole "
+                             "number; labels must be class ids 0..C-1 or names")
+        ints = np.array([int(v) for v in floats], dtype=np.int64)
         if (ints < 0).any():
             raise InputError(f"label {ints.min()} is negative; labels must be 0..C-1 or names")
         return ints, [str(i) for i in range(int(ints.max()) + 1)]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         names = sorted({str(v) for v in values})
         index = {n: i for i, n in enumerate(names)}
         return np.array([index[str(v)] for v in values], dtype=np.int64), names
@@ -284,6 +311,8 @@ OFFLINE: dict[str, tuple[str, str, str, str]] = {   # name -> (modality, prompt,
                "binary: sign of the mean rating, ratings of exactly 0 dropped"),
     "nyt": ("text", "{text} this opinion is", "New York Times editorial sentences (vaderSentiment)",
             "binary: sign of the mean rating, ratings of exactly 0 dropped"),
+    "movie-rating": ("text", "{text} this movie is", "Rotten Tomatoes sentences (vaderSentiment ground truth)",
+                     "regression: the mean rating in [-4, 4]"),
     "wiki-topic": ("text", _NEWS, "English Wikipedia lead sections with topic labels (embedded corpus)",
                    "topic label; 'Uncategorized' dropped"),
     "digits": ("image", "", "scikit-learn's 1,797 8x8 handwritten digits", "digit"),
@@ -294,7 +323,7 @@ _VADER = {"movie": ("movieReviewSnippets", False), "movie-fine": ("movieReviewSn
 
 
 def task_names() -> list[str]:
-    return [*OFFLINE, *HUB_TEXT, *HUB_VISION]
+    return [*OFFLINE, *HUB_TEXT, *HUB_GLUE, *HUB_VISION]
 
 
 def _cut(inputs: list, labels: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[Split, Split]:
@@ -328,7 +357,9 @@ def load_task(name: str, seed: int = 0, text_fields: list[str] | str = "text", l
     if name in OFFLINE:
         modality, template, description, rule = OFFLINE[name]
         labels: list[str] = []
-        if name in _VADER:
+        if name == "movie-rating":
+            raw = {"all": _rating()}
+        elif name in _VADER:
             inputs, y = _sentiment(*_VADER[name])()
             raw = {"all": (inputs, y)}
             labels = FIVE_CLASSES if _VADER[name][1] else ["negative", "positive"]
@@ -339,11 +370,11 @@ def load_task(name: str, seed: int = 0, text_fields: list[str] | str = "text", l
             raw, labels = {"all": _digits()}, [str(i) for i in range(10)]
         else:
             raw, labels = _fashion_mnist(), FASHION_MNIST_CLASSES
-        task = Task(name, modality, template, description, rule, labels)
+        task = Task(name, modality, template, description, rule, labels, regression=name == "movie-rating")
         task.splits = _with_splits(raw, seed)
-    elif name in HUB_TEXT or name in HUB_VISION:
-        text = name in HUB_TEXT
-        task = _hub_task(name, (HUB_TEXT if text else HUB_VISION)[name], "text" if text else "image")
+    elif name in HUB_TEXT or name in HUB_GLUE or name in HUB_VISION:
+        text = name not in HUB_VISION
+        task = _hub_task(name, {**HUB_TEXT, **HUB_GLUE, **HUB_VISION}[name], "text" if text else "image")
         task.splits = _with_splits({k: (s.inputs, s.labels) for k, s in task.splits.items()}, seed)
     elif path.is_dir():
         raw, labels = _image_folder(path)

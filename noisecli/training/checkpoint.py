@@ -27,7 +27,8 @@ if TYPE_CHECKING:   # finding and reading checkpoints needs no torch; saving and
     import torch.nn as nn
 
 PATTERN = re.compile(r"^iter_(\d+)$")
-ARCHITECTURES = {"gpt": "noisecli.what.gpt:GPT", "bert": "noisecli.what.bert:BERT"}   # name -> "module:Class"
+ARCHITECTURES = {"gpt": "noisecli.what.gpt:GPT", "bert": "noisecli.what.bert:BERT",
+                 "finetune": "noisecli.how.finetune_model:FineTuneModel"}   # name -> "module:Class"
 
 
 def checkpoint_dir(run_dir: Path, iteration: int) -> Path:

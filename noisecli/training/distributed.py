@@ -89,6 +89,11 @@ def all_reduce(t: torch.Tensor, op: str = "sum") -> torch.Tensor:
     return t
 
 
+def barrier() -> None:
+    if tdist.is_initialized():
+        tdist.barrier()
+
+
 def launch(entry: Callable[..., Any], args: tuple, nproc_per_node: int, nnodes: int = 1,
            node_rank: int = 0, rdzv_endpoint: str | None = None) -> None:
     """Start `entry(*args)` in nproc_per_node x nnodes processes through torch's elastic agent."""

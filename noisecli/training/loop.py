@@ -61,6 +61,8 @@ class Hooks:
     checkpoint_info: Callable[[int], dict]            # what config.json records beside the model
     flops_per_iter: float | None = None
     peak_flops: float | None = None
+    after_step: Callable[[int], None] | None = None   # after each optimizer step (e.g. a teacher's EMA)
+    extra_state: Callable[[], dict] | None = None     # more state for exact resume, saved as state["extra"]
 
 
 class StopFlag:
@@ -97,6 +99,8 @@ def resume(folder: Path, optimizer: torch.optim.Optimizer) -> tuple[int, dict]:
     state = checkpoint.load_state(folder)
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng_cpu"])
+    if "rng_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["rng_cuda"])
     return int(state["iter"]), state
 
 
@@ -125,7 +129,9 @@ def train_loop(cfg: LoopConfig, hooks: Hooks, raw_model: nn.Module, model: nn.Mo
         if not dist.is_main:
             return None
         state = {"iter": it, "optimizer": optimizer.state_dict(), "rng_cpu": torch.get_rng_state(),
-                 **({"scaler": scaler.state_dict()} if scaler is not None else {})}
+                 **({"rng_cuda": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
+                 **({"scaler": scaler.state_dict()} if scaler is not None else {}),
+                 **({"extra": hooks.extra_state()} if hooks.extra_state is not None else {})}
         path = checkpoint.save_checkpoint(out, raw_model, it, hooks.checkpoint_info(it), state)
         checkpoint.prune_checkpoints(out, cfg.keep_last, cfg.milestones)
         return path
@@ -144,6 +150,8 @@ def train_loop(cfg: LoopConfig, hooks: Hooks, raw_model: nn.Module, model: nn.Mo
                     group["lr"] = lr
                 loss = train_step(model, optimizer, hooks.micro_batches(it), hooks.accum, cfg.grad_clip, device,
                                   dtype, hooks.loss, scaler)
+                if hooks.after_step is not None:
+                    hooks.after_step(it)
                 loss = distributed.all_reduce(loss.detach().clone(), "sum").item() / dist.world_size
                 it += 1
                 if not math.isfinite(loss):

