@@ -22,11 +22,18 @@ import torch.nn.functional as F
 from noisecli.how.lgm import lgm_loss_double_backprop
 
 
+def _wide(x: torch.Tensor) -> torch.Tensor:
+    """float32 for a half-precision tensor (losses are taken in float32), else itself (float64 stays)."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
 class FineTuneModel(nn.Module):
     arch = "finetune"
 
     def __init__(self, encoder: nn.Module, outputs: int, pool: str = "cls", source: str = ""):
         super().__init__()
+        if getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None   # BERT's [CLS] pooler: unused here (DDP requires every weight to be used)
         self.encoder, self.pool, self.source, self.outputs = encoder, pool, source, outputs
         self.head = nn.Linear(encoder.config.hidden_size, outputs)
         self.regression = outputs == 1
@@ -56,13 +63,14 @@ class FineTuneModel(nn.Module):
 
     def task_loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.regression:
-            return F.mse_loss(outputs.float().squeeze(-1), y.float())
-        return F.cross_entropy(outputs.float(), y)
+            outputs = _wide(outputs).squeeze(-1)
+            return F.mse_loss(outputs, y.to(outputs.dtype))
+        return F.cross_entropy(_wide(outputs), y)
 
     def divergence(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """SMART's ℓ_s: the symmetrised KL of the two predicted distributions, KL(p‖q) + KL(q‖p), batch
         mean; the squared difference for a regression output."""
-        a, b = a.float(), b.float()
+        a, b = _wide(a), _wide(b)
         if self.regression:
             return (a - b).pow(2).sum(-1).mean()
         la, lb = F.log_softmax(a, -1), F.log_softmax(b, -1)
@@ -141,5 +149,6 @@ def lgm_term(model: FineTuneModel, t: torch.Tensor, y: torch.Tensor, t_hat: torc
     """L_gm over the head's parameters for the task's loss (CE, or squared error), by double backprop: a
     graph to the head and to t and t̂, so the encoder gets its gradient too. In float32 even under
     autocast: it is the difference of two gradients O(γ) apart."""
+    dtype = model.head.weight.dtype
     with torch.autocast(t.device.type, enabled=False):
-        return lgm_loss_double_backprop(model.head, t.float(), y, t_hat.float(), model.task_loss)
+        return lgm_loss_double_backprop(model.head, t.to(dtype), y, t_hat.to(dtype), model.task_loss)

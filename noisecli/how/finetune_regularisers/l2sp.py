@@ -23,8 +23,8 @@ class L2SP(FinetuneRegulariser):
         self.anchor = {n: p.detach().clone() for n, p in model.encoder.named_parameters()}
 
     def penalty(self, model, batch, clean):
-        sp = sum((p.float() - self.anchor[n].float()).pow(2).sum() for n, p in model.encoder.named_parameters())
-        new = sum(p.float().pow(2).sum() for p in model.head.parameters())
+        sp = sum((p - self.anchor[n]).pow(2).sum() for n, p in model.encoder.named_parameters())
+        new = sum(p.pow(2).sum() for p in model.head.parameters())
         return self.alpha / 2 * sp + self.beta / 2 * new
 
 

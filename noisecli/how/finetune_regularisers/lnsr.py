@@ -49,10 +49,10 @@ def add_noise(noise: torch.Tensor):
 
 def stability(clean: tuple, noisy: tuple, mask: torch.Tensor, r: int) -> torch.Tensor:
     """Σ_{j > r} of the mean over real tokens of ‖h_j(noisy) − h_j(clean)‖²."""
-    m = mask.to(torch.float32)
-    total = torch.zeros((), device=mask.device)
+    total = 0.0
     for a, b in zip(clean[r + 1:], noisy[r + 1:]):
-        total = total + ((a.float() - b.float()).pow(2).sum(-1) * m).sum() / m.sum()
+        d = (a - b).float() if a.dtype in (torch.bfloat16, torch.float16) else a - b
+        total = total + (d.pow(2).sum(-1) * mask.to(d.dtype)).sum() / mask.sum()
     return total
 
 
