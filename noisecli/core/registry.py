@@ -69,7 +69,8 @@ class Registry:
 
 # The registries whose tables the README shows, between <!-- registry:KEY --> and <!-- /registry --> lines.
 README_TABLES = {"noise": "noisecli.what.noise:NOISES", "backbones": "noisecli.how.backbones:BACKBONES",
-                 "heads": "noisecli.how.heads:HEADS", "regularisers": "noisecli.how.regularisers:REGULARISERS"}
+                 "heads": "noisecli.how.heads:HEADS", "regularisers": "noisecli.how.regularisers:REGULARISERS",
+                 "finetune": "noisecli.how.finetune_regularisers:FINETUNE_REGULARISERS"}
 
 
 def readme_tables(text: str) -> str:

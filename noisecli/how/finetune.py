@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from itertools import product
 from pathlib import Path
 
+import numpy as np
+
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, write_json
 from noisecli.core.options import as_dict, check_choices, opt
@@ -143,6 +145,7 @@ def load_encoder(spec: str):
 
     from noisecli.how.backbones.hf import hf_location
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     where, extra = hf_location(spec[3:])
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, **extra)
@@ -283,13 +286,24 @@ def _run(cfg, task, data, encoder, pad_id, reg_name, lgm, seed, dist, dtype) -> 
     distributed.barrier()   # rank 0's metrics.jsonl is complete
     if summary["status"] != "finished":
         return None
-    result = _best_epoch(run_dir, scores, per_epoch, run_info)
+    result = {**_best_epoch(run_dir, scores, per_epoch, run_info), "chance": chance(task, data, scores)}
     if dist.is_main:
         write_json(run_dir / "result.json", result)
         if not cfg.keep_checkpoints:
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     distributed.barrier()
     return result
+
+
+def chance(task, data: dict, scores: list[str]) -> dict[str, float]:
+    """The test scores of a constant prediction: the training set's majority class (0 correlation for a
+    regression): what a model that learned nothing from the text would score."""
+    from noisecli.how.task_scores import score
+    test = data["test"].labels
+    if task.regression:
+        return score(scores, np.zeros(len(test)), test)
+    majority = np.bincount(data["train"].labels, minlength=len(task.labels)).argmax()
+    return score(scores, np.eye(len(task.labels))[np.full(len(test), majority)], test)
 
 
 def linear_schedule(it: int, lr: float, warm: int, total: int) -> float:

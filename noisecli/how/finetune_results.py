@@ -25,7 +25,8 @@ def summarise(results: list[dict], cfg, status: str) -> dict:
             runs = sorted((r for r in results if r["task"] == task and r["method"] == method), key=lambda r: r["seed"])
             if not runs:
                 continue
-            row = {"task": task, "method": method, "seeds": len(runs), "headline": runs[0]["scores"][0]}
+            row = {"task": task, "method": method, "seeds": len(runs), "headline": runs[0]["scores"][0],
+                   "chance": runs[0].get("chance", {}).get(runs[0]["scores"][0])}
             for k in runs[0]["scores"]:
                 row[f"test_{k}_mean"], row[f"test_{k}_std"] = _mean_std([r["test"][k] for r in runs])
             row["val_mean"] = _mean_std([r["val"][row["headline"]] for r in runs])[0]
@@ -74,7 +75,10 @@ def table_markdown(summary: dict) -> str:
 def write_results(out: Path, summary: dict) -> None:
     from noisecli.core.manifest import write_text
     from noisecli.core.tables import write_table
-    flat = [{k: v for k, v in r.items() if k not in ("test_by_seed", "best_epochs")} for r in summary["rows"]]
+    flat = [{"task": r["task"], "method": r["method"], "seeds": r["seeds"], "score": k,
+             "headline": k == r["headline"], "test_mean": r[f"test_{k}_mean"], "test_std": r[f"test_{k}_std"],
+             "chance": r["chance"] if k == r["headline"] else None}
+            for r in summary["rows"] for k in [key[5:-5] for key in r if key.startswith("test_") and key.endswith("_mean")]]
     write_table(Path(out) / "results", flat, summary)
     write_text(Path(out) / "table.md", f"# Fine-tuning (Table 4 layout)\n\n{summary['method']}.\n\n"
                + table_markdown(summary))

@@ -5,7 +5,8 @@
           the other corpora at the last); Table 9: BERT clean, with 5 % noise, and clean with another seed
     Why   theory: k and the predicted rise for every noisy run, Lemma 1 on the α = 0.2 run
     How   extract every run's features for the tasks; probe Table 1 (baseline vs LGM), Table 5 (every
-          registered regulariser), Table 6 (γ × λ); at paper scale also Tables 2, 3 and 8
+          registered regulariser), Table 6 (γ × λ); finetune Table 4 (full fine-tuning, L²-SP, SMART and
+          LNSR each ± LGM); at paper scale also Tables 2, 3 and 8
 
 `experiment(scale)` makes the list; a step is a command and its config dataclass. `reproduce --budget
 micro|small|gpu` runs it (paper/reproduce.py), and `--budget paper` prints it, each step rendered from its
@@ -52,6 +53,17 @@ def table5_regularisers() -> list[str]:
     return [n for n in TABLE5 if n in names] + [n for n in names if n not in TABLE5]
 
 
+TABLE4 = ["l2sp", "smart", "lnsr"]   # the paper's Table 4, in its order
+
+
+def table4_regularisers() -> list[str]:
+    """Table 4's methods: the paper's in its order, then any other registered fine-tuning regulariser
+    (plain fine-tuning, `none`, is no row of the paper's)."""
+    from noisecli.how.finetune_regularisers import FINETUNE_REGULARISERS
+    names = [n for n in FINETUNE_REGULARISERS.names() if n != "none"]
+    return [n for n in TABLE4 if n in names] + [n for n in names if n not in TABLE4]
+
+
 @dataclass
 class Step:
     name: str
@@ -79,6 +91,7 @@ class Scale:
     ablation_task: str = "movie"
     paper_tables: bool = False       # Tables 2, 3 and 8 (hub LLMs, vision backbones, GPT-2 774M)
     bert: dict | None = None         # PretrainConfig fields of Table 9's BERT runs (None: no Table 9)
+    finetune: dict | None = None     # FinetuneConfig fields of Table 4's full fine-tuning (None: no Table 4)
 
 
 def experiment(scale: Scale) -> list[Step]:
@@ -133,6 +146,10 @@ def experiment(scale: Scale) -> list[Step]:
             **scale.probe))]
     if scale.bert is not None:
         steps += _table9(scale)
+    if scale.finetune is not None:
+        from noisecli.how.finetune import FinetuneConfig
+        steps.append(Step("finetune Table 4 (full fine-tuning, each regulariser ± LGM)", "finetune", FinetuneConfig(
+            out=root / "finetune", reg=table4_regularisers(), lgm=True, **scale.finetune)))
     if scale.paper_tables:
         steps += _paper_tables(scale)
     return steps
@@ -202,6 +219,8 @@ def paper_scale(root: Path = Path("results/paper"), gpus: int = 8) -> Scale:
         eval=dict(max_tokens=10_000_000, plot=True, own_noise_only=True), tasks=PAPER_TASKS, extract={},
         probe=dict(head=["linear", "mlp"]), theory={}, other_corpora=other,
         bert=dict(arch="bert", preset="bert-base", milestones=[10_000, 50_000, 100_000]),
+        finetune=dict(model="hf:bert-large-uncased", task=["glue-rte", "glue-mrpc", "glue-cola", "glue-stsb"],
+                      seeds=5, gpus=gpus),
         other_files=[str(s.config.out) for s in other], ablation_task="sst2", paper_tables=True)
 
 

@@ -8,7 +8,8 @@
     Why   theory k and predict for every noisy run, lemma1 on the α = 0.2 run
     How   extract from every run's final checkpoint for the offline tasks; probe linear and MLP heads,
           baseline and LGM, over seeds (Table 1); the regulariser ablation on the clean run (Table 5); LGM
-          over a γ × λ grid (Table 6)
+          over a γ × λ grid (Table 6); full fine-tuning of MiniLM with L²-SP, SMART and LNSR, each ± LGM,
+          on two embedded tasks (Table 4's analogue)
 
 Every stage writes into its own folder under --out and is skipped when its manifest says it finished,
 so rerunning the command resumes; a pretraining run that was cut short continues from its checkpoint.
@@ -78,12 +79,15 @@ class Budget:
     skip: tuple[str, ...] = ()    # datasets (and their runs) this budget leaves out
     bert: dict = field(default_factory=lambda: dict(arch="bert", preset="bert-tiny"))   # Table 9's runs: what
     #                               differs from the GPT runs (the budget's model overrides apply to both)
+    finetune: dict = field(default_factory=dict)   # Table 4's analogue: FinetuneConfig fields (MiniLM, offline)
 
 
 BUDGETS = {
     "micro": Budget(docs=500, model=dict(n_layer=2, n_head=2, n_embd=64, block_size=64), iters=12, batch_size=4,
                     eval_every=6, eval_tokens=2_000, task_limit=100, tasks=["movie", "wiki-topic"], seeds=2,
-                    epochs=3, lrs=[1e-3], batch_sizes=[16], estimate_min=1.5, side_by_side=2),
+                    epochs=3, lrs=[1e-3], batch_sizes=[16], estimate_min=2, side_by_side=2,
+                    finetune=dict(task=["amazon", "movie-rating"], limit=40, epochs=1, seeds=2, batch_size=8,
+                                  max_length=32, lr=5e-5)),
     # 2 CPU cores: `tiny` narrowed to 64 and deepened to 12 blocks (the 50304-wide LM head is most of a step's
     # FLOPs and scales with the width; blocks at width 64 are cheap, and depth learned faster per token), a
     # learning rate of 4e-3 after 50 warm-up iterations (6e-3 after 25 spiked back to the unigram plateau),
@@ -95,13 +99,17 @@ BUDGETS = {
                     epochs=10, lrs=[3e-4, 6e-4], batch_sizes=[16, 32], estimate_min=35, lr=4e-3, min_lr=4e-4,
                     warmup=50, side_by_side=2, skip=("random-0.01",),
                     bert=dict(arch="bert", preset="bert-tiny", max_iters=300, eval_every=100, save_every=100,
-                              log_every=10)),
+                              log_every=10),
+                    finetune=dict(task=["amazon", "movie-rating"], limit=200, epochs=2, seeds=3, batch_size=16,
+                                  max_length=64, lr=5e-5)),
     # one GPU: the `small` preset (6 layers, 384 wide, context 256), 16 epochs of the embedded corpus per run
     # (1,000 × 64 × 256 tokens). Sized from the single measured GPU number, not yet run: see issue #19.
     "gpu": Budget(docs=None, model={}, preset="small", iters=1000, batch_size=64, eval_every=100, eval_tokens=100_000,
                   task_limit=2_000, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3, epochs=10,
                   lrs=[3e-4, 6e-4], batch_sizes=[16, 32], estimate_min=10, lr=1e-3, min_lr=1e-4, device="cuda",
-                  bert=dict(arch="bert", preset="bert-tiny", n_layer=6, n_head=6, n_embd=384, block_size=256)),
+                  bert=dict(arch="bert", preset="bert-tiny", n_layer=6, n_head=6, n_embd=384, block_size=256),
+                  finetune=dict(task=["amazon", "movie-rating"], limit=1000, epochs=3, seeds=3, batch_size=32,
+                                max_length=64, lr=5e-5, dtype="float32")),
 }
 OTHER_CORPORA = {"nyt": "nyt", "movie": "movie"}
 
@@ -238,7 +246,7 @@ def budget_scale(cfg: ReproduceConfig, b: Budget) -> Scale:
         other_corpora=[Step(f"tokenize other corpus {name}", run=functools.partial(_other_corpus, name, path),
                             done=path.is_file) for name, path in others.items()],
         other_files=[str(path) for path in others.values()], k_from_eval=k_step, ablation_task=b.ablation_task,
-        bert=b.bert)
+        bert=b.bert, finetune={**b.finetune, "device": cfg.device, "resume": True} if b.finetune else None)
 
 
 def _done(step: Step) -> Callable[[], bool]:
@@ -250,6 +258,8 @@ def _done(step: Step) -> Callable[[], bool]:
             "eval-ntp": lambda: (out / "results.json").is_file(),
             "extract": lambda: (out / "extract.json").is_file(),
             "probe": lambda: (out / "results.json").is_file(),
+            "finetune": lambda: (out / "results.json").is_file()
+            and json.loads((out / "results.json").read_text()).get("status") == "finished",
             "theory lemma1": out.is_file,
             "theory k": lambda: (out / "k.json").is_file()}[step.command]
 
@@ -259,13 +269,15 @@ def _runner(step: Step) -> Callable[[], object]:
     if step.command is None:
         return step.run
     from noisecli.how.extract import extract
+    from noisecli.how.finetune import finetune
     from noisecli.how.probe import probe
     from noisecli.what.eval_ntp import eval_ntp
     from noisecli.what.prepare import prepare
     from noisecli.why import theory
     cfg = step.config
     return {"prepare": lambda: prepare(cfg), "eval-ntp": lambda: eval_ntp(cfg), "extract": lambda: extract(cfg),
-            "probe": lambda: probe(cfg), "theory lemma1": lambda: write_json(cfg.out, theory.run_lemma1(cfg)),
+            "probe": lambda: probe(cfg), "finetune": lambda: finetune(cfg),
+            "theory lemma1": lambda: write_json(cfg.out, theory.run_lemma1(cfg)),
             "theory k": lambda: theory.run_k(cfg)}[step.command]
 
 

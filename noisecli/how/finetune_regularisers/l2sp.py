@@ -14,7 +14,7 @@ from noisecli.how.finetune_regularisers.base import FinetuneRegulariser
 
 
 @FINETUNE_REGULARISERS.register("l2sp", "L²-SP: α/2‖w − w⁰‖² to the pre-trained encoder + β/2‖w_head‖² "
-                                "(Li et al. 2018); α 0.1, β 0.01")
+                                "(Li et al. 2018); options alpha=0.1, beta=0.01")
 class L2SP(FinetuneRegulariser):
     defaults = {"alpha": 0.1, "beta": 0.01}
     replaces_weight_decay = True

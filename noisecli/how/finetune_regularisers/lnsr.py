@@ -57,7 +57,7 @@ def stability(clean: tuple, noisy: tuple, mask: torch.Tensor, r: int) -> torch.T
 
 
 @FINETUNE_REGULARISERS.register("lnsr", "LNSR: λ·Σ_{j>r}‖h_j(h_r + ε) − h_j‖², ε ~ N(0, σ²I) injected at layer r "
-                                "(Hua et al. 2021); λ 1, σ 0.01, r 0")
+                                "(Hua et al. 2021); options lam=1, sigma=0.01, layer=0")
 class LNSR(FinetuneRegulariser):
     defaults = {"lam": 1.0, "sigma": 0.01, "layer": 0}
     needs_hidden = True

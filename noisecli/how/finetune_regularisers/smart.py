@@ -42,8 +42,8 @@ def ascent_step(model, batch: dict, clean, sigma: float, eta: float) -> torch.Te
 
 
 @FINETUNE_REGULARISERS.register("smart", "SMART: λ_s·adversarial sym-KL smoothness on the embeddings + μ·Bregman "
-                                "proximal point to a momentum teacher (Jiang et al. 2020); λ_s 1, μ 1, σ 1e-5, "
-                                "η 1e-3, β 0.99")
+                                "proximal point to a momentum teacher (Jiang et al. 2020); options lambda_s=1, mu=1, "
+                                "sigma=1e-5, eta=1e-3, beta=0.99")
 class SMART(FinetuneRegulariser):
     defaults = {"lambda_s": 1.0, "mu": 1.0, "sigma": 1e-5, "eta": 1e-3, "beta": 0.99}
     needs_embeds = True
