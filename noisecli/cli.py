@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover
     from click.exceptions import ClickException
 
 from noisecli.core.errors import InputError, RunError
-from noisecli.core.options import choices_of
+from noisecli.core.options import check_numbers, choices_of
 
 
 class _Group(TyperGroup):
@@ -176,7 +176,9 @@ def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: 
 
     def command(**kwargs: Any) -> None:
         kwargs.pop("config", None)
-        run(config_cls(**kwargs))
+        config = config_cls(**kwargs)
+        check_numbers(config)
+        run(config)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}

@@ -70,8 +70,8 @@ def test_curve_csv_and_plot(cli, tmp_path):
 @pytest.mark.parametrize("args,needle", [
     (["prop1", "--alpha", 1, "--pc", 0.5, "--pn", 0.1], "--alpha"),
     (["prop1", "--alpha", 0, "--pc", 0.5, "--pn", 0.1], "--alpha"),
-    (["prop1", "--alpha", 0.2, "--pc", 1.5, "--pn", 0.1], "p_c"),
-    (["prop1", "--alpha", 0.2, "--pc", 0.5, "--pn", 0], "p_n"),
+    (["prop1", "--alpha", 0.2, "--pc", 1.5, "--pn", 0.1], "--pc must be in (0, 1]"),
+    (["prop1", "--alpha", 0.2, "--pc", 0.5, "--pn", 0], "--pn must be in (0, 1]"),
     (["prop1", "--alpha", 0.2, "--pc", 0.5, "--pn", 0.1, "--k", 0], "--k"),
     (["prop1", "--alpha", 0.2, "--pc", 0.5], "--pn"),
     (["prop1", "--alpha", 0.2, "--pc", 0.5, "--loss-clean", 1, "--pn", 0.1], "one of each"),

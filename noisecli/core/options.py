@@ -37,10 +37,54 @@ def choices_of(f) -> list[str] | None:
     return list(c() if callable(c) else c) if c is not None else None
 
 
-def check_choices(config: Any) -> None:
-    """Raise InputError for a value outside a field's choices (the Python API's check; the CLI's
-    parser checks the same before the config is built)."""
+# What an option of this name must satisfy in every stage (one meaning per name): (low, high, low open,
+# high open); None leaves that side unbounded. Every float option must be finite besides.
+_AT_LEAST_1 = ("batch_size", "n_head", "n_layer", "n_embd", "points", "epochs", "seeds", "max_iters", "eval_every",
+               "log_every", "save_every", "keep_last", "eval_windows", "grad_accum", "max_tokens", "max_length",
+               "limit", "nnodes")
+_AT_LEAST_0 = ("threads", "gpus", "procs", "stop_after", "node_rank", "warmup_iters", "seed", "workers",
+               "weight_decay", "grad_clip", "gamma", "lam", "min_lr", "loss_clean", "loss_noise")
+LIMITS: dict[str, tuple] = {
+    **{name: (1, None, False, False) for name in _AT_LEAST_1}, **{name: (0, None, False, False) for name in _AT_LEAST_0},
+    "block_size": (2, None, False, False), "lr": (0, None, True, False), "std": (0, None, True, False),
+    "k": (0, None, True, False), "peak_tflops": (0, None, True, False), "dropout": (0, 1, False, True),
+    "warmup": (0, 1, False, True), "val_fraction": (0, 1, False, True), "pc": (0, 1, True, False),
+    "pn": (0, 1, True, False),
+}
+
+
+def _bounds_text(low, high, low_open, high_open) -> str:
+    if high is None:
+        return f"{'>' if low_open else '>='} {low}"
+    return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+
+
+def check_numbers(config: Any) -> None:
+    """Raise InputError for a float option that is NaN or infinite, or any number outside the limits of
+    its name (LIMITS): one line, before any work."""
+    import math
+
     from noisecli.core.errors import InputError
+    for f in fields(config):
+        value = getattr(config, f.name)
+        for v in value if isinstance(value, list) else [value]:
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                continue
+            flag = f"--{f.name.replace('_', '-')}"
+            if isinstance(v, float) and not math.isfinite(v):
+                raise InputError(f"{flag} must be a finite number, got {v}")
+            if f.name in LIMITS:
+                low, high, low_open, high_open = LIMITS[f.name]
+                if (low is not None and (v <= low if low_open else v < low)) or \
+                        (high is not None and (v >= high if high_open else v > high)):
+                    raise InputError(f"{flag} must be {_bounds_text(*LIMITS[f.name])}, got {v}")
+
+
+def check_choices(config: Any) -> None:
+    """Raise InputError for a value outside a field's choices, or a number outside its limits
+    (`check_numbers`): the Python API's check; the CLI checks the same before the stage runs."""
+    from noisecli.core.errors import InputError
+    check_numbers(config)
     for f in fields(config):
         allowed, value = choices_of(f), getattr(config, f.name)
         if allowed is None or value is None:

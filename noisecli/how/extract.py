@@ -20,7 +20,7 @@ import numpy as np
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import atomic_path, check_output, provenance, write_json
-from noisecli.core.options import as_dict, opt
+from noisecli.core.options import as_dict, check_choices, opt
 from noisecli.how.backbones import POOLS
 from noisecli.how.tasks import SPLITS, Task, load_task
 
@@ -85,8 +85,7 @@ def extract(cfg: ExtractConfig) -> dict:
     for name in ("backbone", "task", "out"):
         if getattr(cfg, name) is None:
             raise InputError(f"--{name} is required")
-    if cfg.batch_size < 1:
-        raise InputError("--batch-size must be at least 1")
+    check_choices(cfg)   # choices, and every number within its name's limits
     check_output(cfg.out)
     task = load_task(cfg.task, cfg.seed, cfg.text_field, cfg.label_field, cfg.prompt, cfg.limit)
     if task.regression:

@@ -17,7 +17,7 @@ import numpy as np
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, read_manifest, staging_dir
-from noisecli.core.options import opt
+from noisecli.core.options import check_choices, opt
 from noisecli.core.progress import Reporter
 from noisecli.core.tables import write_table
 from noisecli.training import checkpoint
@@ -178,6 +178,7 @@ def eval_ntp(cfg: EvalNtpConfig) -> dict:
         raise InputError("give at least one --data token file or prepared folder")
     if cfg.max_tokens is not None and cfg.max_tokens < 2:
         raise InputError("--max-tokens must be >= 2")
+    check_choices(cfg)   # choices, and every number within its name's limits
     check_output(cfg.out)
     found = [_checkpoints(Path(spec)) for spec in cfg.checkpoints]
     ckpts = [c for cs in found for c in cs]

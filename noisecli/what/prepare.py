@@ -21,7 +21,7 @@ import numpy as np
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, staging_dir, write_json
-from noisecli.core.options import opt
+from noisecli.core.options import check_choices, opt
 from noisecli.core.progress import Reporter
 from noisecli.what import tokenizer
 from noisecli.what.corpus import Corpus, open_corpus, parse_batch
@@ -125,14 +125,11 @@ def _append_noise(noise: Noise, n_noise: int, pool, train: TokenWriter, noise_ou
 
 
 def _validate(cfg: PrepareConfig) -> None:
+    check_choices(cfg)   # choices, and every number within its name's limits
     if not 0 <= cfg.alpha < 1:
         raise InputError(f"--alpha must be in [0, 1), got {cfg.alpha}")
     if cfg.placement not in ("append", "interleave"):
         raise InputError(f"--placement must be 'append' or 'interleave', not '{cfg.placement}'")
-    if not 0 <= cfg.val_fraction < 1:
-        raise InputError(f"--val-fraction must be in [0, 1), got {cfg.val_fraction}")
-    if cfg.workers < 0:
-        raise InputError(f"--workers must be >= 0, got {cfg.workers}")
 
 
 def dist_name(cfg: PrepareConfig) -> str:

@@ -107,10 +107,6 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
     check_choices(cfg)
     check_output(cfg.out)
     mcfg = _model_config(cfg)
-    for name in ("batch_size", "grad_accum", "max_iters", "eval_every", "log_every", "save_every",
-                 "eval_windows", "keep_last"):
-        if getattr(cfg, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be >= 1")
     if cfg.gpus and cfg.procs:
         raise InputError("give --gpus or --procs, not both")
     if cfg.gpus > 0 and not distributed.launched_externally():
