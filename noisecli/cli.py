@@ -8,6 +8,7 @@ never drift apart. Every stage command also takes `--config FILE.toml` whose key
 from __future__ import annotations
 
 import inspect
+import signal
 import sys
 import tomllib
 from dataclasses import MISSING, fields
@@ -22,14 +23,19 @@ try:  # recent typer vendors click
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException
 
-from noisecli.core.errors import InputError, RunError
+from noisecli.core.errors import InputError, Interrupted, RunError, raise_if_interrupted
 from noisecli.core.options import check_numbers, choices_of
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
 
 
 class _Group(TyperGroup):
     """Turns every usage error or InputError into one line on stderr and exit code 2."""
 
     def main(self, args=None, prog_name="noisecli", complete_var=None, standalone_mode=True, **extra):
+        signal.signal(signal.SIGTERM, _raise_interrupted)   # SIGINT raises KeyboardInterrupt already
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except (ClickException, InputError) as e:
@@ -39,9 +45,11 @@ class _Group(TyperGroup):
         except RunError as e:
             print(f"noisecli: {e}", file=sys.stderr)
             sys.exit(1)
-        except typer.Abort:
-            print("noisecli: aborted", file=sys.stderr)
-            sys.exit(130)
+        except (typer.Abort, KeyboardInterrupt, Interrupted) as e:
+            signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+            print(f"noisecli: interrupted by {signal.Signals(signum).name}; nothing half-written is left (rerun, "
+                  "with --resume for training, to continue)", file=sys.stderr)
+            sys.exit(128 + signum)
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -195,7 +203,7 @@ def _prepare(cfg) -> None:
 
 def _pretrain(cfg) -> None:
     from noisecli.what.pretrain import pretrain
-    pretrain(cfg)
+    raise_if_interrupted(pretrain(cfg))
 
 
 def _eval_ntp(cfg) -> None:
@@ -222,7 +230,7 @@ def _probe(cfg) -> None:
 
 def _finetune(cfg) -> None:
     from noisecli.how.finetune import finetune
-    finetune(cfg)
+    raise_if_interrupted(finetune(cfg))
 
 
 def _reproduce(cfg) -> None:

@@ -151,7 +151,7 @@ def test_sigterm_saves_a_resumable_checkpoint(dataset, tmp_path):
         time.sleep(0.2)
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 0, err
+    assert p.returncode == 143, err          # 128 + SIGTERM, as shells report it, after saving
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "interrupted"
     stopped = summary["iter"]

@@ -169,7 +169,7 @@ def _sweep(cfg: FinetuneConfig) -> dict:
                                                "parameters": sum(p.numel() for p in encoder.parameters()),
                                                "world_size": dist.world_size, "device": str(dist.device),
                                                "dtype": str(dtype).replace("torch.", ""), **provenance()})
-        results, status = [], "finished"
+        results, status, signum = [], "finished", None
         for task_name in cfg.task:
             task = load_task(task_name, cfg.seed, cfg.text_field, cfg.label_field, None, cfg.limit)
             if task.modality != "text":
@@ -177,14 +177,14 @@ def _sweep(cfg: FinetuneConfig) -> dict:
             data = {s: encode_split(tokenizer, task, s, cfg.max_length) for s in ("train", "val", "test")}
             for reg, lgm, seed in product(cfg.reg, [False, True] if cfg.lgm else [False],
                                           range(cfg.seed, cfg.seed + cfg.seeds)):
-                result = _run(cfg, task, data, encoder, tokenizer.pad_token_id or 0, reg, lgm, seed, dist, dtype)
+                result, loop = _run(cfg, task, data, encoder, tokenizer.pad_token_id or 0, reg, lgm, seed, dist, dtype)
                 if result is None:
-                    status = "interrupted"
+                    status, signum = loop["status"], loop.get("signal")
                     break
                 results.append(result)
             if status != "finished":
                 break
-        summary = summarise(results, cfg, status)
+        summary = {**summarise(results, cfg, status), "signal": signum}
         if dist.is_main:
             from noisecli.how.finetune_results import print_table, write_results
             write_results(out, summary)
@@ -194,8 +194,9 @@ def _sweep(cfg: FinetuneConfig) -> dict:
         return summary
 
 
-def _run(cfg, task, data, encoder, pad_id, reg_name, lgm, seed, dist, dtype) -> dict | None:
-    """One run (resumed or skipped if already there); its result, or None if it was stopped."""
+def _run(cfg, task, data, encoder, pad_id, reg_name, lgm, seed, dist, dtype) -> tuple[dict | None, dict | None]:
+    """One run (resumed or skipped if already there): (its result, or None if it was stopped; the loop's
+    summary)."""
     import copy
     import shutil
 
@@ -213,7 +214,7 @@ def _run(cfg, task, data, encoder, pad_id, reg_name, lgm, seed, dist, dtype) -> 
     method = method_name(reg_name, lgm)
     run_dir = Path(cfg.out) / "runs" / task.name / method / f"seed{seed}"
     if (run_dir / "result.json").is_file():
-        return json.loads((run_dir / "result.json").read_text())
+        return json.loads((run_dir / "result.json").read_text()), None
     device, regression = dist.device, task.regression
     n_train = len(data["train"].labels)
     per_epoch = iters_per_epoch(n_train, cfg.batch_size)
@@ -240,7 +241,7 @@ def _run(cfg, task, data, encoder, pad_id, reg_name, lgm, seed, dist, dtype) -> 
         old = read_manifest(run_dir / "run.json")
         if {k: old.get(k) for k in run_info} != json.loads(json.dumps(run_info)):
             raise InputError(f"--resume: the settings differ from those of the run in {run_dir}")
-        folder = checkpoint.resolve(run_dir)
+        folder = checkpoint.newest_loadable(run_dir)
         from safetensors.torch import load_model
         load_model(model, str(folder / "model.safetensors"), device=str(device))
         start, resumed = resume(folder, optimizer)
@@ -276,14 +277,14 @@ def _run(cfg, task, data, encoder, pad_id, reg_name, lgm, seed, dist, dtype) -> 
     summary = train_loop(loop, hooks, raw_model, wrapped, optimizer, start, dist, dtype, resumed)
     distributed.barrier()   # rank 0's metrics.jsonl is complete
     if summary["status"] != "finished":
-        return None
+        return None, summary
     result = {**_best_epoch(run_dir, scores, per_epoch, run_info), "chance": chance(task, data, scores)}
     if dist.is_main:
         write_json(run_dir / "result.json", result)
         if not cfg.keep_checkpoints:
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     distributed.barrier()
-    return result
+    return result, summary
 
 
 def chance(task, data: dict, scores: list[str]) -> dict[str, float]:

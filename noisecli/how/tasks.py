@@ -257,6 +257,10 @@ def _local_table(path: Path, text_cols: list[str], label_field: str) -> tuple[li
         if col not in rows[0]:
             raise InputError(f"{path} has no column '{col}' (columns: {', '.join(rows[0])}); "
                              "set --text-field/--label-field")
+    for n, r in enumerate(rows, 2 if path.suffix == ".csv" else 1):
+        missing = [c for c in [*text_cols, label_field] if r.get(c) is None]
+        if missing:
+            raise InputError(f"{path}: row {n} has no '{missing[0]}' (a ragged or incomplete row)")
     keys = ["text"] if len(text_cols) == 1 else [f"text{i + 1}" for i in range(len(text_cols))]
     inputs = [{k: str(r[c]) for k, c in zip(keys, text_cols)} for r in rows]
     splits = [r["split"] for r in rows] if "split" in rows[0] else None
@@ -412,6 +416,8 @@ def load_task(name: str, seed: int = 0, text_fields: list[str] | str = "text", l
         except (KeyError, IndexError, ValueError) as e:
             raise InputError(f"prompt '{task.prompt}' does not fit the task's fields "
                              f"({', '.join(task.splits['train'].inputs[0])}): {e}") from None
+    if not task.regression and len(np.unique(task.splits["train"].labels)) < 2:
+        raise InputError(f"task '{name}' has a single class in its training split: nothing to classify")
     if limit is not None:  # a seeded random subset, in the split's order
         rng = np.random.default_rng([seed, 7])
         for k, s in task.splits.items():

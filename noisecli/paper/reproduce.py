@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 import typer
 
-from noisecli.core.errors import InputError, RunError
+from noisecli.core.errors import InputError, RunError, raise_if_interrupted
 from noisecli.core.manifest import atomic_path, check_output, provenance, write_json, write_text
 from noisecli.core.options import opt
 from noisecli.core.tables import console
@@ -278,7 +278,7 @@ def _runner(step: Step) -> Callable[[], object]:
     from noisecli.why import theory
     cfg = step.config
     return {"prepare": lambda: prepare(cfg), "eval-ntp": lambda: eval_ntp(cfg), "extract": lambda: extract(cfg),
-            "probe": lambda: probe(cfg), "finetune": lambda: finetune(cfg),
+            "probe": lambda: probe(cfg), "finetune": lambda: raise_if_interrupted(finetune(cfg)),
             "theory lemma1": lambda: write_json(cfg.out, theory.run_lemma1(cfg)),
             "theory k": lambda: theory.run_k(cfg)}[step.command]
 

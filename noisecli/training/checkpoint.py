@@ -66,6 +66,16 @@ def save_checkpoint(run_dir: Path, model: nn.Module, iteration: int, info: dict,
     return out
 
 
+def remove_leftovers(run_dir: Path) -> None:
+    """Staging folders and temporary files that a killed process left in a run folder (SIGKILL runs no
+    cleanup): nothing in them is complete, and nothing reads them."""
+    run_dir = Path(run_dir)
+    for folder in (run_dir, run_dir / "checkpoints"):
+        for p in folder.glob(".*") if folder.is_dir() else []:
+            if ".partial-" in p.name or ".tmp-" in p.name:
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
 def prune_checkpoints(run_dir: Path, keep_last: int, milestones: set[int]) -> None:
     """Keep the newest `keep_last` checkpoints and every milestone iteration."""
     ckpts = list_checkpoints(run_dir)
@@ -83,6 +93,48 @@ def resolve(path: str | Path) -> Path:
     if not ckpts:
         raise InputError(f"{path} is neither a checkpoint nor a run folder with checkpoints")
     return ckpts[-1][1]
+
+
+def damage(folder: Path, state: bool = False) -> str | None:
+    """Why a checkpoint folder cannot be loaded, or None: config.json readable, model.safetensors' header
+    whole and its tensors inside the file, and (with `state`) state.pt loadable."""
+    import json as json_
+    import struct
+    try:
+        read_manifest(folder / "config.json", ("model",))
+        weights = folder / "model.safetensors"
+        size = weights.stat().st_size
+        with open(weights, "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            if n > size - 8:
+                return "model.safetensors is truncated (its header runs past the end)"
+            header = json_.loads(f.read(n))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        if 8 + n + end != size:
+            return f"model.safetensors is {size} bytes, its header says {8 + n + end}"
+        if state:
+            load_state(folder)
+    except InputError as e:
+        return str(e)
+    except Exception as e:  # struct, JSON, pickle, zip and OS errors all mean: damaged
+        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'}"
+    return None
+
+
+def newest_loadable(run_dir: Path) -> Path:
+    """The newest checkpoint of a run that loads, weights and training state (what --resume needs); each
+    damaged one newer than it is named in a warning line. None loads: one InputError line."""
+    from noisecli.core.errors import warn
+    damaged = []
+    for _, folder in reversed(list_checkpoints(run_dir)):
+        why = damage(folder, state=True)
+        if why is None:
+            for bad, reason in damaged:
+                warn(f"checkpoint {bad} is damaged ({reason}); resuming from {folder.name}")
+            return folder
+        damaged.append((folder, why))
+    raise InputError(f"{run_dir}: no checkpoint that loads" + (": " + "; ".join(f"{f.name}: {w}" for f, w in damaged)
+                                                                 if damaged else " (none saved)"))
 
 
 def read_info(path: str | Path) -> dict:
@@ -103,9 +155,15 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     """Load a checkpoint (or a run's newest) in eval mode. Returns (model, config.json)."""
     from safetensors.torch import load_model
     folder = resolve(path)
+    why = damage(folder)
+    if why is not None:
+        raise InputError(f"checkpoint {folder} is damaged: {why}")
     info = read_manifest(folder / "config.json", ("model",))
     model = build_model(info)
-    load_model(model, str(folder / "model.safetensors"), device=str(device))
+    try:
+        load_model(model, str(folder / "model.safetensors"), device=str(device))
+    except (RuntimeError, ValueError, KeyError) as e:   # tensors missing, of other shapes, or unreadable
+        raise InputError(f"checkpoint {folder} does not fit its config: {str(e).splitlines()[0]}") from None
     return model.to(device).eval(), info
 
 

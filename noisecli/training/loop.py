@@ -112,6 +112,7 @@ def train_loop(cfg: LoopConfig, hooks: Hooks, raw_model: nn.Module, model: nn.Mo
     out, device = Path(cfg.out), dist.device
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        checkpoint.remove_leftovers(out)
     metrics = MetricsLog(out / "metrics.jsonl", enabled=dist.is_main)
     metrics.resume_at(start)
     scaler = grad_scaler(device, dtype)
@@ -181,7 +182,7 @@ def train_loop(cfg: LoopConfig, hooks: Hooks, raw_model: nn.Module, model: nn.Mo
     finally:
         stop.restore()
     summary = {"status": status, "iter": it, "max_iters": cfg.max_iters, "checkpoint": str(last_saved),
-               "out": str(out)}
+               "out": str(out), "signal": stop.signal}
     if dist.is_main:
         write_json(out / "summary.json", summary)
         if status == "interrupted":

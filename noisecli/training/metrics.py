@@ -18,8 +18,13 @@ class MetricsLog:
         """Keep the lines up to `iteration` (all of them, or none when starting at 0)."""
         if not self.enabled or not self.path.exists():
             return
-        lines = [line for line in self.path.read_text().splitlines()
-                 if line.strip() and json.loads(line)["iter"] <= iteration]
+        lines = []
+        for line in self.path.read_text().splitlines():
+            try:
+                if json.loads(line)["iter"] <= iteration:
+                    lines.append(line)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                pass   # a line cut short by a killed process (it is past the checkpoint anyway)
         write_text(self.path, "".join(line + "\n" for line in lines))
 
     def write(self, record: dict) -> None:

@@ -21,6 +21,7 @@ from noisecli.core.options import check_choices, opt
 from noisecli.core.progress import Reporter
 from noisecli.core.tables import write_table
 from noisecli.training import checkpoint
+from noisecli.what.tokenizer import VOCAB_SIZE
 from noisecli.what.tokens import open_tokens
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def _open_files(specs: list[str], max_tokens: int | None) -> list[TokenFile]:
 
 
 def _check_vocabulary(ckpt: Path, files: list[TokenFile]) -> None:
-    vocab = checkpoint.read_info(ckpt)["model"]["vocab_size"]
+    vocab = min(checkpoint.read_info(ckpt)["model"]["vocab_size"], VOCAB_SIZE)   # GPT-2's, not the padded size
     for f in files:
         if f.vocab is not None and f.vocab > vocab:
             raise InputError(f"{f.path} comes from a vocabulary of {f.vocab} tokens but {ckpt} has {vocab}")

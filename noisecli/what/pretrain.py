@@ -80,6 +80,14 @@ class PretrainConfig:
     rdzv_endpoint: str = opt("localhost:29400", "host:port of node 0, for --nnodes > 1.")
 
 
+def _quiet(fn, *args):
+    """fn(*args) with warnings silenced: validate() has printed them once already."""
+    import contextlib
+    import io
+    with contextlib.redirect_stderr(io.StringIO()):
+        return fn(*args)
+
+
 def _model_config(cfg: PretrainConfig) -> GPTConfig | BertModelConfig:
     name = cfg.preset or ("bert-base" if cfg.arch == "bert" else "gpt2-124m")
     if (cfg.arch == "bert") != (name in BERT_PRESETS):
@@ -126,19 +134,24 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
     if vocab > mcfg.vocab_size:
         raise InputError(f"the data's vocabulary ({vocab}) is larger than the model's ({mcfg.vocab_size})")
     train = open_tokens(Path(cfg.data) / "train.bin", vocab)
-    open_tokens(Path(cfg.data) / "val.bin", vocab)
-    if len(train) <= mcfg.block_size + 1:
-        raise InputError(f"train.bin holds {len(train)} tokens, too few for a context of {mcfg.block_size}")
+    val = open_tokens(Path(cfg.data) / "val.bin", vocab)
+    for name, tokens in (("train.bin", train), ("val.bin", val)):
+        if len(tokens) <= mcfg.block_size + 1:
+            raise InputError(f"{name} holds {len(tokens)} tokens, too few for a context of {mcfg.block_size}")
     out = Path(cfg.out)
     has_ckpt = bool(checkpoint.list_checkpoints(out))
     if cfg.resume:
         if not has_ckpt:
             raise InputError(f"--resume: {out} has no checkpoint to resume from")
+        checkpoint.newest_loadable(out)   # a damaged newest checkpoint is named here, once
         run = read_manifest(out / "run.json", ("model", "data_meta_sha256"))
         if run["model"] != mcfg.to_dict() or run.get("arch", "gpt") != cfg.arch:
             raise InputError(f"--resume: the model config differs from the run's ({out}/run.json)")
         if run["data_meta_sha256"] != sha256_file(Path(cfg.data) / "meta.json"):
             raise InputError(f"--resume: --data is not the dataset the run in {out} was trained on")
+        if run.get("seed", cfg.seed) != cfg.seed:
+            raise InputError(f"--resume: --seed {cfg.seed} differs from the run's ({run['seed']}, {out}/run.json); "
+                             "the batches depend on it")
     elif has_ckpt:
         raise InputError(f"{out} already holds a run with checkpoints (use --resume, or another --out)")
     return mcfg, meta
@@ -193,7 +206,7 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
 
         start, resumed = 0, None
         if cfg.resume:
-            folder = checkpoint.resolve(out)
+            folder = _quiet(checkpoint.newest_loadable, out)
             model = checkpoint.load_checkpoint(folder, device)[0]
             optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
             start, resumed = resume(folder, optimizer)

@@ -22,8 +22,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from noisecli.core.errors import InputError
-from noisecli.core.manifest import check_output, read_manifest, write_text
+from noisecli.core.errors import InputError, warn
+from noisecli.core.manifest import check_output, read_manifest, sha256_file, write_text
 from noisecli.core.options import opt
 from noisecli.core.progress import Reporter
 from noisecli.what.noise import NOISE_IDS
@@ -320,6 +320,9 @@ def run_lemma1(cfg: Lemma1Config) -> dict:
         raise InputError("lemma1 needs a dataset with noise appended (prepare --alpha A --placement append)")
     dev = pick_device(cfg.device)
     model, info = checkpoint.load_checkpoint(cfg.checkpoint, dev)
+    if info.get("data_meta_sha256") not in (None, sha256_file(Path(cfg.data) / "meta.json")):
+        warn(f"the checkpoint was trained on other data than {cfg.data} (its meta.json hash differs): Lemma 1 "
+             "then mixes losses of tokens the model did not train on")
     train = open_tokens(Path(cfg.data) / "train.bin")
     n_clean, n_noise, alpha = meta["tokens"]["clean_train"], meta["tokens"]["noise"], meta["alpha_actual"]
     # a segment of train.bin around the clean/noise boundary with noise in proportion α: its clean part,

@@ -1,0 +1,233 @@
+"""Fault injection: what users will do, through the CLI. Bad input is one line on stderr starting with
+`noisecli: error:`, exit code 2, no traceback and nothing left under --out; damaged checkpoints are
+named and resume falls back; signals leave no staging folder and exit 130/143 after saving; data that
+would silently give a wrong result is refused (or warned about where going on is defensible); and runs
+killed at random points resume to the bit-identical result."""
+
+import csv
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from noisecli.training import checkpoint
+from tests.conftest import FAST, MINILM, ROOT, assert_one_line_error
+
+
+def noisecli_process(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "noisecli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, **kw)
+
+
+def nothing_under(path: Path) -> bool:
+    return not path.exists() or not any(path.rglob("*"))
+
+
+def no_staging_left(folder: Path) -> bool:
+    return not any(".partial-" in p.name or ".tmp-" in p.name for p in folder.rglob("*"))
+
+
+# ---------------------------------------------------------------- numbers that must not slip through
+
+@pytest.mark.parametrize("args,needle", [
+    (["prepare", "{corpus}", "--alpha", "0.1", "--dist", "gaussian", "--mean", "nan"], "--mean must be a finite"),
+    (["prepare", "{corpus}", "--alpha", "0.1", "--dist", "gaussian", "--std", "0"], "--std must be > 0"),
+    (["prepare", "{corpus}", "--val-fraction", "inf"], "--val-fraction must be a finite"),
+    (["pretrain", "--data", "{data}", "--n-head", "0"], "--n-head must be >= 1"),
+    (["pretrain", "--data", "{data}", "--dropout", "1.5"], "--dropout must be in [0, 1)"),
+    (["pretrain", "--data", "{data}", "--lr", "nan"], "--lr must be a finite"),
+    (["eval-ntp", "{run}", "--data", "{data}", "--batch-size", "0"], "--batch-size must be >= 1"),
+    (["probe", "{run}", "--gamma", "nan", "--lgm"], "--gamma must be a finite"),
+    (["probe", "{run}", "--batch-size", "0.5"], "not a valid int"),
+    (["probe", "{run}", "--lam", "-1"], "--lam must be >= 0"),
+    (["theory", "prop1", "--alpha", "0.2", "--pc", "0.5", "--pn", "0.1", "--k", "inf"], "--k must be a finite"),
+    (["theory", "curve", "--alpha", "0.2", "--pc", "0.5", "--pn", "0.1", "--points", "0"], "--points must be >= 1"),
+    (["finetune", "--lr", "0"], "--lr must be > 0"),
+    (["finetune", "--reg-option", "smart.mu=inf"], "must be finite"),
+    (["extract", "--backbone", MINILM, "--task", "movie", "--batch-size", "0"], "--batch-size must be >= 1"),
+])
+def test_numbers_are_checked_before_any_work(cli, dataset, runs, small_jsonl, tmp_path, args, needle):
+    out = tmp_path / "out"
+    fill = {"{corpus}": small_jsonl, "{data}": dataset, "{run}": runs[0] / "clean"}
+    args = [fill.get(a, a) for a in args]
+    assert_one_line_error(cli(*args, "--out", out.with_suffix(".json") if args[0] == "theory" else out), needle)
+    assert nothing_under(out) and not out.with_suffix(".json").exists()
+
+
+# ---------------------------------------------------------------- damaged checkpoints and manifests
+
+@pytest.fixture
+def damaged_run(runs, tmp_path):
+    """A copy of the clean 4-iteration run (checkpoints at 2 and 4) whose newest weights are truncated."""
+    run = tmp_path / "run"
+    shutil.copytree(runs[0] / "clean", run)
+    newest = checkpoint.list_checkpoints(run)[-1][1]
+    weights = newest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:weights.stat().st_size // 2])
+    return run, newest
+
+
+def test_damaged_checkpoint_is_named_by_every_reader(cli, damaged_run, dataset, tmp_path):
+    run, newest = damaged_run
+    assert_one_line_error(cli("eval-ntp", newest, "--data", dataset, "--out", tmp_path / "e"), str(newest), "damaged")
+    assert_one_line_error(cli("extract", "--backbone", f"gpt:{newest}", "--task", "movie", "--out", tmp_path / "x"),
+                          str(newest), "damaged")
+    assert_one_line_error(cli("theory", "lemma1", "--checkpoint", newest, "--data", dataset,
+                              "--out", tmp_path / "l.json"), "damaged")
+    (newest / "config.json").write_text("{not json")
+    assert_one_line_error(cli("eval-ntp", run, "--data", dataset, "--out", tmp_path / "e2"), "config.json")
+    assert nothing_under(tmp_path / "e") and nothing_under(tmp_path / "x") and nothing_under(tmp_path / "e2")
+
+
+def test_resume_falls_back_to_the_newest_checkpoint_that_loads(cli, damaged_run, runs, tmp_path):
+    run, newest = damaged_run
+    older = checkpoint.list_checkpoints(run)[0][1]
+    (older / "state.pt").write_bytes(b"not a torch file")
+    r = cli("pretrain", "--data", runs[1], *FAST, "--max-iters", "6", "--save-every", "2", "--keep-last", "5",
+            "--eval-every", "4", "--out", run, "--resume")
+    assert_one_line_error(r, "no checkpoint that loads")   # both damaged: nothing to resume from
+    shutil.rmtree(run)
+    shutil.copytree(runs[0] / "clean", run)
+    weights = newest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    r = cli("pretrain", "--data", runs[1], *FAST, "--max-iters", "6", "--save-every", "2", "--keep-last", "5",
+            "--eval-every", "4", "--out", run, "--resume")
+    assert r.exit_code == 0, r
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("noisecli: warning:")]
+    assert len(warnings) == 1 and str(newest) in warnings[0] and "truncated" in warnings[0]
+    assert [it for it, _ in checkpoint.list_checkpoints(run)] == [2, 4, 6]   # 4 was written again from 2
+    assert checkpoint.damage(newest, state=True) is None
+
+
+def test_damaged_manifests(cli, runs, tmp_path, minilm_features):
+    run = tmp_path / "run"
+    shutil.copytree(runs[0] / "clean", run)
+    (run / "run.json").unlink()
+    assert_one_line_error(cli("pretrain", "--data", runs[1], *FAST, "--max-iters", "6", "--out", run, "--resume"),
+                          "run.json is missing")
+    feats = tmp_path / "feats"
+    shutil.copytree(minilm_features, feats)
+    (feats / "extract.json").write_text('{"broken": ')
+    assert_one_line_error(cli("probe", feats, "--seeds", "1", "--out", tmp_path / "p"), "extract.json")
+    assert nothing_under(tmp_path / "p")
+
+
+# ---------------------------------------------------------------- data that would be silently wrong
+
+def _csv(path, rows, header=("text", "label")):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def test_bad_task_files_are_refused(cli, tmp_path):
+    texts = [f"sentence number {i} about films" for i in range(40)]
+    cases = {
+        "one class": (_csv(tmp_path / "one.csv", [(t, "pos") for t in texts]), "single class"),
+        "ragged": (_csv(tmp_path / "ragged.csv", [(t, i % 2) for i, t in enumerate(texts)] + [("no label here",)]),
+                   "row 42 has no 'label'"),
+        "float labels": (_csv(tmp_path / "float.csv", [(t, 0.7 if i % 2 else 0) for i, t in enumerate(texts)]),
+                         "not a whole number"),
+    }
+    for name, (path, needle) in cases.items():
+        out = tmp_path / name.replace(" ", "_")
+        assert_one_line_error(cli("extract", "--backbone", MINILM, "--task", path, "--out", out), needle)
+        assert nothing_under(out)
+
+
+def test_token_file_outside_gpt2s_vocabulary(cli, runs, tmp_path):
+    bad = tmp_path / "bad.bin"
+    np.array([1, 2, 50257, 3] * 100, dtype=np.uint16).tofile(bad)
+    assert_one_line_error(cli("eval-ntp", runs[0] / "clean", "--data", bad, "--out", tmp_path / "e"), "50257")
+    assert nothing_under(tmp_path / "e")
+
+
+def test_short_val_and_resume_with_another_seed(cli, dataset, runs, tmp_path):
+    short = tmp_path / "short"
+    shutil.copytree(dataset, short)
+    np.array([5] * 20, dtype=np.uint16).tofile(short / "val.bin")
+    assert_one_line_error(cli("pretrain", "--data", short, *FAST, "--max-iters", "2", "--out", tmp_path / "r"),
+                          "val.bin holds 20 tokens")
+    assert nothing_under(tmp_path / "r")
+    run = tmp_path / "run"
+    shutil.copytree(runs[0] / "clean", run)
+    assert_one_line_error(cli("pretrain", "--data", runs[1], *FAST, "--max-iters", "6", "--out", run, "--resume",
+                              "--seed", "7"), "--seed 7 differs")
+
+
+def test_lemma1_warns_about_a_checkpoint_of_other_data(cli, runs, dataset, tmp_path):
+    r = cli("theory", "lemma1", "--checkpoint", runs[0] / "clean", "--data", dataset, "--max-tokens", "2000",
+            "--out", tmp_path / "l.json")
+    assert r.exit_code == 0, r
+    assert any(line.startswith("noisecli: warning:") and "other data" in line for line in r.stderr.splitlines())
+
+
+# ---------------------------------------------------------------- signals
+
+def test_sigterm_during_prepare_leaves_nothing(small_jsonl, tmp_path):
+    big = tmp_path / "big.jsonl"
+    big.write_text(small_jsonl.read_text() * 30)
+    out = tmp_path / "data" / "set"
+    p = noisecli_process("prepare", big, "--out", out, "--alpha", "0.1", "--workers", "1")
+    deadline = time.time() + 60
+    while time.time() < deadline and not list((tmp_path / "data").glob(".set.partial-*")):
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143, err
+    assert err.strip().splitlines()[-1].startswith("noisecli: interrupted by SIGTERM") and "Traceback" not in err
+    assert not out.exists() and not any((tmp_path / "data").iterdir())
+
+
+def test_sigint_stops_training_after_saving(dataset, tmp_path):
+    run = tmp_path / "run"
+    p = noisecli_process("pretrain", "--data", dataset, *FAST, "--max-iters", "100000", "--eval-every", "100000",
+                         "--save-every", "100000", "--out", run)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((run / "metrics.jsonl").exists()
+                                          and len((run / "metrics.jsonl").read_text().splitlines()) >= 3):
+        time.sleep(0.1)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+    assert checkpoint.list_checkpoints(run) and no_staging_left(run)
+
+
+# ---------------------------------------------------------------- soak: killed at random points
+
+def test_killed_five_times_at_random_points_resumes_bit_identically(cli, dataset, tmp_path):
+    args = ["pretrain", "--data", dataset, *FAST, "--max-iters", "24", "--save-every", "1", "--keep-last", "2",
+            "--eval-every", "12"]
+    assert cli(*args, "--out", tmp_path / "whole").exit_code == 0
+    run, rng = tmp_path / "killed", random.Random(2024)
+    for _ in range(5):
+        resume = ["--resume"] if checkpoint.list_checkpoints(run) else []
+        start = checkpoint.list_checkpoints(run)[-1][0] if resume else 0
+        p = noisecli_process(*args, "--out", run, *resume)
+        target = start + rng.randint(1, 4)   # kill once the run has passed this iteration
+        deadline = time.time() + 120
+        while time.time() < deadline and p.poll() is None:
+            done = checkpoint.list_checkpoints(run)
+            if done and done[-1][0] >= target:
+                time.sleep(rng.uniform(0, 0.3))   # anywhere in the next step, a save included
+                break
+            time.sleep(0.02)
+        p.kill()
+        p.communicate(timeout=60)
+    r = cli(*args, "--out", run, "--resume")
+    assert r.exit_code == 0, r
+    assert no_staging_left(run)
+    a, b = (load_file(checkpoint.list_checkpoints(x)[-1][1] / "model.safetensors") for x in (tmp_path / "whole", run))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
