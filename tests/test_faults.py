@@ -231,3 +231,29 @@ def test_killed_five_times_at_random_points_resumes_bit_identically(cli, dataset
     assert no_staging_left(run)
     a, b = (load_file(checkpoint.list_checkpoints(x)[-1][1] / "model.safetensors") for x in (tmp_path / "whole", run))
     assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def test_sigterm_to_two_processes_stops_both_and_resumes_identically(dataset, tmp_path):
+    """The launcher forwards the signal; both workers save and exit within seconds, without the elastic
+    agent's traceback; the run then resumes to the same weights as one never interrupted."""
+    args = ["pretrain", "--data", dataset, *FAST, "--max-iters", "100000", "--eval-every", "100000",
+            "--save-every", "100000", "--procs", "2"]
+    run = tmp_path / "cut"
+    p = noisecli_process(*args, "--out", run)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((run / "metrics.jsonl").exists()
+                                          and len((run / "metrics.jsonl").read_text().splitlines()) >= 3):
+        time.sleep(0.1)
+    t0 = time.time()
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143 and time.time() - t0 < 15, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("noisecli: interrupted by SIGTERM")
+    stopped = checkpoint.list_checkpoints(run)[-1][0]
+    end = stopped + 2
+    for out, extra in ((run, ["--resume"]), (tmp_path / "whole", [])):
+        r = noisecli_process(*args, "--out", out, "--stop-after", end, *extra)
+        _, err = r.communicate(timeout=300)
+        assert r.returncode == 0, err
+    a, b = (load_file(checkpoint.list_checkpoints(x)[-1][1] / "model.safetensors") for x in (tmp_path / "whole", run))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)

@@ -125,8 +125,9 @@ def finetune(cfg: FinetuneConfig) -> dict:
 
 
 def _worker(cfg_dict: dict) -> None:
+    from noisecli.training import distributed
     cfg = FinetuneConfig(**cfg_dict)
-    _sweep(replace(cfg, out=Path(cfg.out), device="cuda" if cfg.gpus else ("cpu" if cfg.procs else cfg.device)))
+    distributed.end_worker(_sweep(replace(cfg, out=Path(cfg.out), device="cuda" if cfg.gpus else ("cpu" if cfg.procs else cfg.device))))
 
 
 def load_encoder(spec: str):

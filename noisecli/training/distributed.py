@@ -94,10 +94,30 @@ def barrier() -> None:
         tdist.barrier()
 
 
+def end_worker(summary: dict) -> None:
+    """A worker whose run stopped on a signal (its checkpoint saved, its process group left) exits now:
+    the elastic agent that forwarded the signal waits for its workers to exit, and would otherwise wait
+    30 s for a worker parked on its "results collected" event, then kill it."""
+    if summary.get("status") == "interrupted" and summary.get("signal"):
+        import sys
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + int(summary["signal"]))
+
+
 def launch(entry: Callable[..., Any], args: tuple, nproc_per_node: int, nnodes: int = 1,
            node_rank: int = 0, rdzv_endpoint: str | None = None) -> None:
-    """Start `entry(*args)` in nproc_per_node x nnodes processes through torch's elastic agent."""
+    """Start `entry(*args)` in nproc_per_node x nnodes processes through torch's elastic agent. SIGINT or
+    SIGTERM to this process reaches the workers (the agent forwards it), which save and exit; then it
+    raises `Interrupted`, without the agent's log lines and traceback."""
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    from noisecli.core.errors import Interrupted
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed.elastic")]:
+        logging.getLogger(name).setLevel(logging.ERROR)   # its own "shutting down workers" lines
     single = nnodes == 1  # one node: a private c10d store on a free port, like `torchrun --standalone`
     config = LaunchConfig(  # several nodes: static rendezvous at node 0's address, like torchrun's
         min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc_per_node,  # --node-rank/--master-addr
@@ -106,4 +126,7 @@ def launch(entry: Callable[..., Any], args: tuple, nproc_per_node: int, nnodes: 
         rdzv_endpoint="localhost:0" if single else rdzv_endpoint,
         rdzv_configs={} if single else {"rank": node_rank},
         max_restarts=0, monitor_interval=0.5, start_method="spawn")
-    elastic_launch(config, entry)(*args)
+    try:
+        elastic_launch(config, entry)(*args)
+    except SignalException as e:
+        raise Interrupted(int(e.sigval)) from None

@@ -170,10 +170,11 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
 def _worker(cfg_dict: dict) -> None:
     """Entry point of each process our launcher starts (the parent has validated everything)."""
+    from noisecli.training import distributed
     cfg = PretrainConfig(**cfg_dict)
     cfg = replace(cfg, data=Path(cfg.data), out=Path(cfg.out),
                   device="cuda" if cfg.gpus else ("cpu" if cfg.procs else cfg.device))
-    _train(cfg, _model_config(cfg), read_meta(cfg.data))
+    distributed.end_worker(_train(cfg, _model_config(cfg), read_meta(cfg.data)))
 
 
 def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
