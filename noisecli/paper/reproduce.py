@@ -46,7 +46,7 @@ from noisecli.paper.plan import DATASETS, Scale, Step, experiment
 class ReproduceConfig:
     out: Path | None = opt(None, "Output folder: data/, runs/, eval/, theory/, features/, probe/, report.md, "
                            "reproduce.json. Default: results/reproduce-<budget>.")
-    budget: str = opt("small", "micro (a few minutes: CI smoke test), small (~34 minutes on 2 CPU cores, measured in parts), "
+    budget: str = opt("small", "micro (a few minutes: CI smoke test), small (~45 minutes on 2 CPU cores, measured in parts), "
                       "gpu (one GPU, about 10 minutes, not yet measured) or "
                       "paper (print the full-scale plan: OpenWebText, gpt2-124m, 300,000 iterations, 8 GPUs).",
                       choices=lambda: [*BUDGETS, "paper"])
@@ -98,7 +98,7 @@ BUDGETS = {
     # docs/findings.md has the measurements behind each choice.
     "small": Budget(docs=None, model=dict(n_embd=64, n_layer=12), iters=900, batch_size=8, eval_every=300,
                     eval_tokens=16_000, task_limit=800, tasks=["movie", "amazon", "nyt", "wiki-topic"], seeds=3,
-                    epochs=10, lrs=[3e-4, 6e-4], batch_sizes=[16, 32], estimate_min=35, lr=4e-3, min_lr=4e-4,
+                    epochs=10, lrs=[3e-4, 6e-4], batch_sizes=[16, 32], estimate_min=45, lr=4e-3, min_lr=4e-4,
                     warmup=50, side_by_side=2, skip=("random-0.01",),
                     bert=dict(arch="bert", preset="bert-tiny", max_iters=300, eval_every=100, save_every=100,
                               log_every=10),
