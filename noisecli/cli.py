@@ -206,6 +206,14 @@ def _pretrain(cfg) -> None:
     raise_if_interrupted(pretrain(cfg))
 
 
+def _export(cfg) -> None:
+    from noisecli.core.tables import console
+    from noisecli.what.export import export
+    r = export(cfg)
+    console.print(f"exported {r['checkpoint']} as a transformers {r['class']} to {r['out']} "
+                  f"(load it with from_pretrained(\"{r['out']}\"))")
+
+
 def _eval_ntp(cfg) -> None:
     from noisecli.core.tables import print_ntp_table
     from noisecli.what.eval_ntp import eval_ntp
@@ -271,6 +279,10 @@ def _register() -> None:
     stage_command("pretrain", PretrainConfig, _pretrain,
                   "Pre-train GPT-2 on a prepared dataset with the paper's recipe (AdamW 6e-4, cosine to "
                   "6e-5, batch 16 x 40 x 1024) on a CPU, on N GPUs (DDP) or across nodes; exact resume.")
+    from noisecli.what.export import ExportConfig
+    stage_command("export", ExportConfig, _export,
+                  "Write a checkpoint as a Hugging Face transformers model folder (GPT2LMHeadModel or "
+                  "BertForMaskedLM, with GPT-2's tokenizer) for from_pretrained, lm-eval and the rest.")
     from noisecli.what.eval_ntp import EvalNtpConfig
     stage_command("eval-ntp", EvalNtpConfig, _eval_ntp,
                   "Exact next-token loss of checkpoints on token files (clean validation, the noise, other "

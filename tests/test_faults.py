@@ -83,8 +83,8 @@ def test_damaged_checkpoint_is_named_by_every_reader(cli, damaged_run, dataset, 
                           str(newest), "damaged")
     assert_one_line_error(cli("theory", "lemma1", "--checkpoint", newest, "--data", dataset,
                               "--out", tmp_path / "l.json"), "damaged")
-    (newest / "config.json").write_text("{not json")
-    assert_one_line_error(cli("eval-ntp", run, "--data", dataset, "--out", tmp_path / "e2"), "config.json")
+    (newest / "noisecli.json").write_text("{not json")
+    assert_one_line_error(cli("eval-ntp", run, "--data", dataset, "--out", tmp_path / "e2"), "noisecli.json")
     assert nothing_under(tmp_path / "e") and nothing_under(tmp_path / "x") and nothing_under(tmp_path / "e2")
 
 

@@ -17,7 +17,7 @@ from noisecli.core.errors import InputError
 
 
 def read_manifest(path: str | Path, keys: tuple[str, ...] = ()) -> dict:
-    """A JSON manifest (meta.json, run.json, config.json, extract.json) as a dict. A missing or damaged file,
+    """A JSON manifest (meta.json, run.json, noisecli.json, extract.json) as a dict. A missing or damaged file,
     or a missing key, is one InputError line naming the file, never a traceback."""
     path = Path(path)
     if not path.is_file():

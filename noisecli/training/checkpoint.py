@@ -2,7 +2,7 @@
 with `torch.load(weights_only=True)`, each checkpoint a folder written atomically.
 
     RUN_DIR/checkpoints/iter_0000300/model.safetensors   weights (tied tensors stored once)
-                                     config.json         architecture, its config, iteration, what the
+                                     noisecli.json       architecture, its config, iteration, what the
                                                          trainer records (tokens seen, data hash, ...)
                                      state.pt            optimizer, iteration, RNG states (resume only)
 
@@ -27,6 +27,14 @@ if TYPE_CHECKING:   # finding and reading checkpoints needs no torch; saving and
     import torch.nn as nn
 
 PATTERN = re.compile(r"^iter_(\d+)$")
+MANIFEST = "noisecli.json"   # not config.json, which Hugging Face tools would take for theirs (`export` makes theirs)
+
+
+def manifest(folder: Path) -> Path:
+    """A checkpoint's manifest: noisecli.json (config.json in checkpoints from before it was renamed)."""
+    folder = Path(folder)
+    return folder / MANIFEST if (folder / MANIFEST).is_file() or not (folder / "config.json").is_file() \
+        else folder / "config.json"
 ARCHITECTURES = {"gpt": "noisecli.what.gpt:GPT", "bert": "noisecli.what.bert:BERT",
                  "finetune": "noisecli.how.finetune_model:FineTuneModel"}   # name -> "module:Class"
 
@@ -36,20 +44,20 @@ def checkpoint_dir(run_dir: Path, iteration: int) -> Path:
 
 
 def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints of a run (those with config.json), oldest first."""
+    """Complete checkpoints of a run (those with their manifest), oldest first."""
     root = Path(run_dir) / "checkpoints"
     found = []
     if root.is_dir():
         for p in root.iterdir():
             m = PATTERN.match(p.name)
-            if m and (p / "config.json").is_file():
+            if m and manifest(p).is_file():
                 found.append((int(m.group(1)), p))
     return sorted(found)
 
 
 def save_checkpoint(run_dir: Path, model: nn.Module, iteration: int, info: dict, state: dict | None = None,
                     config: dict | None = None, arch: str | None = None) -> Path:
-    """Write a checkpoint folder atomically (config.json last: its presence marks completeness). The
+    """Write a checkpoint folder atomically (its manifest last: its presence marks completeness). The
     model's config and architecture name default to its own `config_dict()` and `arch`."""
     import torch
     from safetensors.torch import save_model
@@ -60,7 +68,7 @@ def save_checkpoint(run_dir: Path, model: nn.Module, iteration: int, info: dict,
         save_model(model, str(tmp / "model.safetensors"))
         if state is not None:
             torch.save(state, tmp / "state.pt")
-        (tmp / "config.json").write_text(json.dumps(
+        (tmp / MANIFEST).write_text(json.dumps(
             {"arch": arch or model.arch, "model": model.config_dict() if config is None else config,
              "iter": iteration, **info}, indent=2) + "\n")
     return out
@@ -87,7 +95,7 @@ def prune_checkpoints(run_dir: Path, keep_last: int, milestones: set[int]) -> No
 def resolve(path: str | Path) -> Path:
     """A checkpoint folder from a checkpoint folder or a run folder (its newest checkpoint)."""
     path = Path(path)
-    if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
+    if manifest(path).is_file() and (path / "model.safetensors").is_file():
         return path
     ckpts = list_checkpoints(path)
     if not ckpts:
@@ -96,12 +104,12 @@ def resolve(path: str | Path) -> Path:
 
 
 def damage(folder: Path, state: bool = False) -> str | None:
-    """Why a checkpoint folder cannot be loaded, or None: config.json readable, model.safetensors' header
+    """Why a checkpoint folder cannot be loaded, or None: its manifest readable, model.safetensors' header
     whole and its tensors inside the file, and (with `state`) state.pt loadable."""
     import json as json_
     import struct
     try:
-        read_manifest(folder / "config.json", ("model",))
+        read_manifest(manifest(folder), ("model",))
         weights = folder / "model.safetensors"
         size = weights.stat().st_size
         with open(weights, "rb") as f:
@@ -138,7 +146,7 @@ def newest_loadable(run_dir: Path) -> Path:
 
 
 def read_info(path: str | Path) -> dict:
-    return read_manifest(resolve(path) / "config.json", ("model",))
+    return read_manifest(manifest(resolve(path)), ("model",))
 
 
 def build_model(info: dict) -> nn.Module:
@@ -152,13 +160,13 @@ def build_model(info: dict) -> nn.Module:
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Load a checkpoint (or a run's newest) in eval mode. Returns (model, config.json)."""
+    """Load a checkpoint (or a run's newest) in eval mode. Returns (model, its manifest)."""
     from safetensors.torch import load_model
     folder = resolve(path)
     why = damage(folder)
     if why is not None:
         raise InputError(f"checkpoint {folder} is damaged: {why}")
-    info = read_manifest(folder / "config.json", ("model",))
+    info = read_manifest(manifest(folder), ("model",))
     model = build_model(info)
     try:
         load_model(model, str(folder / "model.safetensors"), device=str(device))

@@ -58,7 +58,7 @@ class Hooks:
     loss: Callable[[nn.Module, Any], torch.Tensor]    # mean loss of one micro-batch
     lr: Callable[[int], float]
     evaluate: Callable[[], dict]                      # {"val_loss": ...}; model already in eval mode
-    checkpoint_info: Callable[[int], dict]            # what config.json records beside the model
+    checkpoint_info: Callable[[int], dict]            # what the checkpoint's noisecli.json records
     flops_per_iter: float | None = None
     peak_flops: float | None = None
     after_step: Callable[[int], None] | None = None   # after each optimizer step (e.g. a teacher's EMA)

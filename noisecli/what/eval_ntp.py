@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 @dataclass
 class EvalNtpConfig:
     checkpoints: list[Path] = opt([], "Checkpoint folders or run folders (a run folder means every checkpoint "
-                                  "in it, by iteration).", positional=True)
+                                  "in it, by iteration), or hf:PATH_OR_ID: a transformers causal LM with GPT-2's "
+                                  "tokenizer (an `export`ed checkpoint, public gpt2), scored the same way.",
+                                  positional=True)
     data: list[str] = opt([], "Token files to score (repeat the flag): a prepared folder means its val.bin; "
                           "a .bin file (e.g. DIR/noise.bin for the loss on the noise) is used as is.")
     out: Path = opt(Path("results/eval-ntp"), "Output folder: results.json, results.csv, figures.")
@@ -49,8 +51,15 @@ class EvalNtpConfig:
                                "without the cross pairs nothing reads.")
 
 
+def is_hf(spec) -> bool:
+    """`hf:PATH_OR_ID`: a transformers causal LM (what/hf_lm.py) instead of one of our checkpoints."""
+    return str(spec).startswith("hf:")
+
+
 def _checkpoints(spec: Path) -> list[Path]:
-    if (spec / "config.json").is_file():
+    if is_hf(spec):
+        return [spec]
+    if checkpoint.manifest(spec).is_file():
         return [spec]
     found = [p for _, p in checkpoint.list_checkpoints(spec)]
     if not found:
@@ -66,6 +75,8 @@ def _token_file(spec: str) -> tuple[str, Path]:
 
 
 def _run_info(ckpt: Path) -> dict:
+    if is_hf(ckpt):
+        return {}
     run_json = ckpt.parent.parent / "run.json"
     return read_manifest(run_json) if run_json.is_file() else {}
 
@@ -115,6 +126,8 @@ def _open_files(specs: list[str], max_tokens: int | None) -> list[TokenFile]:
 
 
 def _check_vocabulary(ckpt: Path, files: list[TokenFile]) -> None:
+    if is_hf(ckpt):
+        return   # its tokenizer is checked against GPT-2's when it loads
     vocab = min(checkpoint.read_info(ckpt)["model"]["vocab_size"], VOCAB_SIZE)   # GPT-2's, not the padded size
     for f in files:
         if f.vocab is not None and f.vocab > vocab:
@@ -149,18 +162,20 @@ def evaluate_checkpoints(ckpts: list[Path], files: list[TokenFile], batch_size: 
                          select: Selection | None = None) -> list[dict]:
     """One row per checkpoint × file (as `select` chooses, by default every file);
     `windows` (if given) gets each row's per-window NLL sums and counts under the key "run|iter|dataset"."""
+    from noisecli.what import hf_lm
     from noisecli.what.scoring import window_losses
     select = select or Selection()
     rows = []
     for ckpt in ckpts:
-        model, info = checkpoint.load_checkpoint(ckpt, device)
+        model, info = hf_lm.load(str(ckpt), device) if is_hf(ckpt) else checkpoint.load_checkpoint(ckpt, device)
         run = _run_info(ckpt)
+        name = str(ckpt) if is_hf(ckpt) else ckpt.parent.parent.name
         for f in select.files_for(ckpt, files):
             sums, counts = window_losses(model, f.tokens, batch_size, device, dtype, progress)
             loss, count = float(sums.sum() / counts.sum()), int(counts.sum())
             if windows is not None:
-                windows[f"{ckpt.parent.parent.name}|{info['iter']}|{f.label}"] = np.stack([sums, counts]).T
-            rows.append({"run": ckpt.parent.parent.name, "alpha": run.get("alpha", info.get("alpha")),
+                windows[f"{name}|{info['iter']}|{f.label}"] = np.stack([sums, counts]).T
+            rows.append({"run": name, "alpha": run.get("alpha", info.get("alpha")),
                          "dist": run.get("noise"), "iter": info["iter"], "tokens_seen": info.get("tokens"),
                          "dataset": f.label, "loss": loss, "tokens": count, "capped": f.capped,
                          "own_noise": _is_own_noise(run, f.path),
