@@ -64,6 +64,8 @@ class FinetuneConfig:
     dtype: str = opt("auto", "Autocast dtype (auto: bfloat16 on GPUs that have it, else float32).",
                      choices=["auto", "bfloat16", "float16", "float32"])
     threads: int = opt(0, "CPU threads per process (0 = cores / local processes).")
+    report_to: list[str] = opt([], "Mirror each run's metrics to tensorboard and/or wandb (see pretrain).",
+                               choices=["tensorboard", "wandb"])
     keep_checkpoints: bool = opt(False, "Keep each finished run's last checkpoint (default: deleted once "
                                  "its results are written).")
     resume: bool = opt(False, "Continue the sweep in --out: finished runs are kept, others resume.")
@@ -96,6 +98,8 @@ def reg_options(cfg: FinetuneConfig) -> dict[str, dict[str, float]]:
 def validate(cfg: FinetuneConfig) -> None:
     check_choices(cfg)   # choices, and every number within its name's limits
     check_output(cfg.out)
+    from noisecli.training.report_to import check_available
+    check_available(cfg.report_to)
     if not cfg.model.startswith("hf:"):
         raise InputError(f"--model must be hf:PATH_OR_ID (a transformers encoder), got '{cfg.model}'")
     if cfg.limit is not None and cfg.limit < 2:
@@ -274,7 +278,8 @@ def _run(cfg, task, data, encoder, pad_id, reg_name, lgm, seed, dist, dtype) -> 
     end = min(max_iters, cfg.stop_after) if cfg.stop_after is not None else max_iters
     loop = LoopConfig(out=run_dir, max_iters=max_iters, end=end, log_every=per_epoch, eval_every=per_epoch,
                       save_every=per_epoch, keep_last=1, grad_clip=cfg.grad_clip, units_per_iter=cfg.batch_size,
-                      unit="samples", name=f"{task.name} {method} seed {seed}")
+                      unit="samples", name=f"{task.name} {method} seed {seed}", report_to=cfg.report_to,
+                      config=run_info)
     summary = train_loop(loop, hooks, raw_model, wrapped, optimizer, start, dist, dtype, resumed)
     distributed.barrier()   # rank 0's metrics.jsonl is complete
     if summary["status"] != "finished":

@@ -49,6 +49,8 @@ class LoopConfig:
     unit: str = "tokens"
     milestones: set[int] = field(default_factory=set)
     name: str = "train"          # the progress bar's label
+    report_to: list[str] = field(default_factory=list)   # mirrors of metrics.jsonl: tensorboard, wandb
+    config: dict = field(default_factory=dict)           # what the mirrors record as the run's config
 
 
 @dataclass
@@ -113,7 +115,9 @@ def train_loop(cfg: LoopConfig, hooks: Hooks, raw_model: nn.Module, model: nn.Mo
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         checkpoint.remove_leftovers(out)
-    metrics = MetricsLog(out / "metrics.jsonl", enabled=dist.is_main)
+    from noisecli.training.report_to import mirrors
+    metrics = MetricsLog(out / "metrics.jsonl", enabled=dist.is_main,
+                         mirrors=mirrors(cfg.report_to, out, cfg.name, cfg.config) if dist.is_main else [])
     metrics.resume_at(start)
     scaler = grad_scaler(device, dtype)
     if scaler is not None and resumed and "scaler" in resumed:
@@ -181,6 +185,7 @@ def train_loop(cfg: LoopConfig, hooks: Hooks, raw_model: nn.Module, model: nn.Mo
                     break
     finally:
         stop.restore()
+        metrics.close()
     summary = {"status": status, "iter": it, "max_iters": cfg.max_iters, "checkpoint": str(last_saved),
                "out": str(out), "signal": stop.signal}
     if dist.is_main:

@@ -11,8 +11,9 @@ from noisecli.core.manifest import write_text
 
 
 class MetricsLog:
-    def __init__(self, path: Path, enabled: bool = True):
+    def __init__(self, path: Path, enabled: bool = True, mirrors: list | None = None):
         self.path, self.enabled = Path(path), enabled
+        self.mirrors = mirrors or []     # --report-to: TensorBoard, W&B (report_to.py), rank 0 only
 
     def resume_at(self, iteration: int) -> None:
         """Keep the lines up to `iteration` (all of them, or none when starting at 0)."""
@@ -31,6 +32,12 @@ class MetricsLog:
         if self.enabled:
             with open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
+            for m in self.mirrors:
+                m.log(record)
+
+    def close(self) -> None:
+        for m in self.mirrors:
+            m.close()
 
     def last(self) -> dict:
         """The newest value of every metric logged so far (empty when nothing was)."""

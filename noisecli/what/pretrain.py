@@ -70,6 +70,9 @@ class PretrainConfig:
     threads: int = opt(0, "CPU threads per process (0 = cores / local processes).")
     peak_tflops: float | None = opt(None, "Peak TFLOP/s used for MFU (default: known GPUs' bf16 peak; on "
                                     "CPU a matmul measured at start).")
+    report_to: list[str] = opt([], "Mirror metrics.jsonl to tensorboard (RUN/tensorboard/) and/or wandb (offline "
+                               "without an API key), on rank 0; optional extras noisecli[tensorboard], "
+                               "noisecli[wandb].", choices=["tensorboard", "wandb"])
     resume: bool = opt(False, "Continue the run in --out from its newest checkpoint.")
     stop_after: int | None = opt(None, "End at this iteration as an interruption would (checkpoint saved), "
                                  "leaving the --max-iters schedule untouched.")
@@ -114,6 +117,8 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
         raise InputError("--data is required: a folder made by `noisecli prepare`")
     check_choices(cfg)
     check_output(cfg.out)
+    from noisecli.training.report_to import check_available
+    check_available(cfg.report_to)
     mcfg = _model_config(cfg)
     if cfg.gpus and cfg.procs:
         raise InputError("give --gpus or --procs, not both")
@@ -252,5 +257,6 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
         loop = LoopConfig(out=out, max_iters=cfg.max_iters, end=end, log_every=cfg.log_every,
                           eval_every=cfg.eval_every, save_every=cfg.save_every, keep_last=cfg.keep_last,
                           grad_clip=cfg.grad_clip, units_per_iter=tokens_per_iter, unit="tokens",
-                          milestones=set(cfg.milestones), name="pretrain")
+                          milestones=set(cfg.milestones), name="pretrain", report_to=cfg.report_to,
+                          config={**as_dict(cfg), "model": mcfg.to_dict()})
         return train_loop(loop, hooks, raw_model, model, optimizer, start, dist, dtype, resumed)

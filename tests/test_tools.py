@@ -1,0 +1,58 @@
+"""The tools researchers already use: TensorBoard and W&B mirror metrics.jsonl (rank 0, offline W&B), and
+lm-evaluation-harness runs offline on an exported checkpoint."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from noisecli.training import report_to
+from tests.conftest import FAST, assert_one_line_error
+
+
+def test_report_to_tensorboard_and_wandb(cli, dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run = tmp_path / "run"
+    r = cli("pretrain", "--data", dataset, *FAST, "--max-iters", "4", "--eval-every", "2", "--out", run,
+            "--report-to", "tensorboard,wandb")
+    assert r.exit_code == 0, r
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train = [(m["iter"], m["train_loss"]) for m in logged if "train_loss" in m]
+    assert [(e.step, pytest.approx(e.value, rel=1e-6)) for e in events.Scalars("train_loss")] == train
+    assert [e.step for e in events.Scalars("val_loss")] == [m["iter"] for m in logged if "val_loss" in m]
+    offline = list((run / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1 and list(offline[0].glob("*.wandb"))
+
+
+def test_report_to_a_missing_library_is_one_line(cli, dataset, tmp_path, monkeypatch):
+    monkeypatch.setattr(report_to.importlib.util, "find_spec", lambda name: None)
+    assert_one_line_error(cli("pretrain", "--data", dataset, "--report-to", "tensorboard", "--out", tmp_path / "r"),
+                          "pip install 'noisecli[tensorboard]'")
+    assert not (tmp_path / "r").exists()
+
+
+def test_lm_eval_runs_offline_on_an_export(cli, runs, tmp_path):
+    pytest.importorskip("lm_eval")
+    out = tmp_path / "hf"
+    assert cli("export", runs[0] / "clean", out).exit_code == 0
+    rows = [{"question": q, "choices": c, "answer": 0} for q, c in (
+        ("The capital of France is", [" Paris", " banana"]), ("Two plus two equals", [" four", " purple"]),
+        ("The sky is", [" blue", " seven"]), ("Water is", [" wet", " loud"]))]
+    (tmp_path / "tiny.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "tiny.yaml").write_text(
+        "task: noisecli_tiny\ndataset_path: json\ndataset_kwargs:\n  data_files:\n"
+        f"    test: {tmp_path / 'tiny.jsonl'}\ntest_split: test\noutput_type: multiple_choice\n"
+        "doc_to_text: \"{{question}}\"\ndoc_to_choice: \"{{choices}}\"\ndoc_to_target: \"{{answer}}\"\n"
+        "metric_list:\n  - metric: acc\n")
+    r = subprocess.run([sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={out}",
+                        "--tasks", "noisecli_tiny", "--include_path", str(tmp_path), "--device", "cpu",
+                        "--batch_size", "4", "--output_path", str(tmp_path / "res")], capture_output=True, text=True,
+                       env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads(next((tmp_path / "res").rglob("results_*.json")).read_text())
+    assert 0.0 <= result["results"]["noisecli_tiny"]["acc,none"] <= 1.0
