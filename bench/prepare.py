@@ -6,6 +6,11 @@ nanoGPT's data/openwebtext/prepare.py does. Each measurement runs in a fresh pro
 RSS (main process and, for noisecli, its largest worker) is its own.
 
     python bench/prepare.py [--copies 20] [--small-copies 5] [--repeats 3]
+    python bench/prepare.py --datasets [--copies 5]     # clean + six noisy sets: 7 tokenizations vs 1
+
+With --datasets it times what `reproduce` prepares, the clean set and six noisy ones, two ways in one run:
+tokenizing the corpus for each (before `--from-tokens`), and tokenizing it once, the noisy sets adding
+noise to the clean set's tokens (after). Both give the same bytes (tests/test_prepare.py checks it).
 """
 
 from __future__ import annotations
@@ -68,14 +73,56 @@ def run(code: str, src: Path, out: Path) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+NOISY = [dict(alpha=0.01, dist="random"), dict(alpha=0.05, dist="random"), dict(alpha=0.2, dist="random"),
+         dict(alpha=0.05, dist="gaussian"), dict(alpha=0.05, dist="uniform"),
+         dict(alpha=0.2, dist="random", placement="interleave")]
+SETS = r"""
+import json, sys, time
+from pathlib import Path
+from noisecli.what.prepare import PrepareConfig, prepare
+src, out, once = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "once"
+noisy = json.loads(sys.argv[4])
+t0 = time.perf_counter()
+prepare(PrepareConfig(source=src, out=out / "clean", force=True))
+for i, kw in enumerate(noisy):
+    prepare(PrepareConfig(**({"from_tokens": out / "clean"} if once else {"source": src}), out=out / f"n{i}",
+                          force=True, **kw))
+print(json.dumps({"seconds": time.perf_counter() - t0}))
+"""
+
+
+def datasets(copies: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        src = tmp / f"wiki_x{copies}.jsonl"
+        make_corpus(src, copies)
+        times = {}
+        for mode in ("each", "once"):
+            r = subprocess.run([sys.executable, "-c", SETS, str(src), str(tmp / mode), mode, json.dumps(NOISY)],
+                               capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            if r.returncode:
+                sys.exit(r.stderr)
+            times[mode] = json.loads(r.stdout.strip().splitlines()[-1])["seconds"]
+        same = all((tmp / "each" / f"n{i}" / f).read_bytes() == (tmp / "once" / f"n{i}" / f).read_bytes()
+                   for i in range(len(NOISY)) for f in ("train.bin", "val.bin", "noise.bin"))
+    print(f"clean + {len(NOISY)} noisy sets from {copies} copies of the embedded corpus "
+          f"({copies * 1.04:.1f} M tokens each):")
+    print("| before: tokenize for each set | after: tokenize once (--from-tokens) | speed-up | same bytes |")
+    print("|---|---|---|---|")
+    print(f"| {times['each']:.1f} s | {times['once']:.1f} s | {times['each'] / times['once']:.1f}x | {same} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--copies", type=int, default=20, help="replications of the 1.04M-token corpus (large size)")
     ap.add_argument("--small-copies", type=int, default=5, help="replications for the small size (RSS check)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--datasets", action="store_true", help="clean + six noisy sets: tokenize each vs once")
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}, "
           f"python {platform.python_version()}")
+    if args.datasets:
+        return datasets(args.copies if args.copies != 20 else 5)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         rows = []

@@ -56,3 +56,36 @@ def test_lm_eval_runs_offline_on_an_export(cli, runs, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     result = json.loads(next((tmp_path / "res").rglob("results_*.json")).read_text())
     assert 0.0 <= result["results"]["noisecli_tiny"]["acc,none"] <= 1.0
+
+
+@pytest.mark.parametrize("placement", ["append", "interleave"])
+def test_from_tokens_gives_the_bytes_of_a_full_prepare(cli, small_jsonl, tmp_path, placement):
+    clean, full, reuse = tmp_path / "clean", tmp_path / "full", tmp_path / "reuse"
+    assert cli("prepare", small_jsonl, "--out", clean, "--workers", "1").exit_code == 0
+    noise = ["--alpha", "0.2", "--dist", "gaussian", "--placement", placement]
+    assert cli("prepare", small_jsonl, "--out", full, "--workers", "2", *noise).exit_code == 0
+    r = cli("prepare", "--from-tokens", clean, "--out", reuse, *noise)
+    assert r.exit_code == 0, r
+    for name in ("train.bin", "val.bin", "noise.bin"):
+        assert (full / name).read_bytes() == (reuse / name).read_bytes()
+    a, b = (json.loads((x / "meta.json").read_text()) for x in (full, reuse))
+    assert a["sha256"] == b["sha256"] and a["documents"] == b["documents"] and b["from_tokens"]["split_seed"] == 1337
+    assert_one_line_error(cli("prepare", "--from-tokens", full, "--out", tmp_path / "x", "--alpha", "0.1"),
+                          "holds noise")
+
+
+def test_a_nanogpt_folder_trains_with_alpha_unknown(cli, dataset, tmp_path):
+    nano = tmp_path / "nano"
+    nano.mkdir()
+    for name in ("train.bin", "val.bin"):
+        (nano / name).write_bytes((dataset / name).read_bytes())
+    r = cli("pretrain", "--data", nano, *FAST, "--max-iters", "2", "--eval-every", "2", "--out", tmp_path / "run")
+    assert r.exit_code == 0, r
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["alpha"] is None and run["noise"] is None
+    r = cli("pretrain", "--data", nano, *FAST, "--max-iters", "4", "--eval-every", "2", "--out", tmp_path / "run",
+            "--resume")
+    assert r.exit_code == 0, r
+    (nano / "meta.json").write_text("{}")   # a manifest that says nothing is not a dataset of ours
+    assert_one_line_error(cli("pretrain", "--data", nano, *FAST, "--max-iters", "2", "--out", tmp_path / "r2"),
+                          "meta.json lacks")

@@ -106,11 +106,13 @@ def experiment(scale: Scale) -> list[Step]:
     data, runs, features = root / "data", root / "runs", root / "features"
     steps = [Step("prepare fr (Pⁿ of the multilingual case)", "prepare",
                   PrepareConfig(**scale.sources["fr"], out=data / "fr"))]
-    for name in scale.datasets:
+    for name in scale.datasets:   # the corpus is tokenized once (clean); each noisy set adds noise to its tokens
         alpha, dist, french = DATASETS[name]
         noise = dict(noise_from=data / "fr") if french else dict(dist=dist) if alpha else {}
-        steps.append(Step(f"prepare {name}", "prepare",
-                          PrepareConfig(**scale.sources["en"], out=data / name, alpha=alpha, **noise)))
+        source = scale.sources["en"] if name == "clean" else \
+            {"from_tokens": data / "clean", **({"workers": scale.sources["en"]["workers"]}
+                                               if "workers" in scale.sources["en"] else {})}
+        steps.append(Step(f"prepare {name}", "prepare", PrepareConfig(**source, out=data / name, alpha=alpha, **noise)))
     steps += scale.other_corpora
     run_names = [n for n, (dataset, _) in RUNS.items() if dataset in scale.datasets]
     for name in run_names:

@@ -15,19 +15,20 @@ from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterator
 
 import numpy as np
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import check_output, provenance, staging_dir, write_json
+from noisecli.core.manifest import check_output, provenance, sha256_file, staging_dir, write_json
 from noisecli.core.options import check_choices, opt
 from noisecli.core.progress import Reporter
 from noisecli.what import tokenizer
 from noisecli.what.corpus import Corpus, open_corpus, parse_batch
 from noisecli.what.noise import DRAW_CHUNK, NOISES, Noise, NoiseOptions, make_noise
 from noisecli.what.noise import entropy as noise_entropy
-from noisecli.what.tokens import DTYPE, TokenWriter, holds_dataset
+from noisecli.what.tokens import DTYPE, TokenWriter, holds_dataset, open_tokens, read_meta
 
 COPY_CHUNK = 1 << 20   # tokens per write when copying or drawing noise (bounds memory)
 
@@ -70,6 +71,9 @@ class PrepareConfig:
     plot: bool = opt(False, "Also write token_hist.png: token-frequency histograms of the clean "
                      "training data and of the noise (the paper's Figure 8).")
     force: bool = opt(False, "Overwrite an output folder that already holds a dataset.")
+    from_tokens: Path | None = opt(None, "A clean dataset prepared before (α = 0): add the noise to its tokens "
+                                   "instead of tokenizing SOURCE again. With the same --seed the bytes equal a "
+                                   "full `prepare`; the corpus is tokenized once for every α.")
 
 
 def _encode_batch(parse, description: str, raw) -> tuple[bytes, np.ndarray, int]:
@@ -98,6 +102,15 @@ def _tokenized(corpus: Corpus, pool, workers: int) -> Iterator[tuple[bytes, np.n
         yield pending.popleft().get()
 
 
+def _default_signals() -> None:
+    """In a pool worker: the CLI's SIGTERM handler (raise, clean up, exit 143) is the parent's business.
+    Inherited by fork, it would let Pool.terminate()'s SIGTERM raise inside a worker that holds the pool's
+    queue lock, and its siblings would wait on that lock for ever. The parent stops the workers itself."""
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextmanager
 def _worker_pool(workers: int) -> Iterator[mp.pool.Pool | None]:
     """fork, not spawn: it works from any script (spawn needs a __main__ guard) and starts fast; the
@@ -105,7 +118,7 @@ def _worker_pool(workers: int) -> Iterator[mp.pool.Pool | None]:
     if workers <= 1:
         yield None
         return
-    with mp.get_context("fork").Pool(workers) as pool:
+    with mp.get_context("fork").Pool(workers, initializer=_default_signals) as pool:
         yield pool
 
 
@@ -189,6 +202,37 @@ def _split_clean(corpus: Corpus, cfg: PrepareConfig, train: TokenWriter, val: To
     return lengths_all, n_val, skipped
 
 
+def _copy_clean(base: Path, train: TokenWriter, val: TokenWriter) -> tuple[np.ndarray, int, int]:
+    """--from-tokens: pass 1 without tokenizing, from a clean dataset prepared before. Its train.bin and
+    val.bin are copied, and its training documents' lengths recovered from their closing EOTs. Returns
+    what `_split_clean` returns."""
+    meta = read_meta(base)
+    for name, writer in (("train.bin", train), ("val.bin", val)):
+        tokens = open_tokens(base / name, check_ids=False)
+        with Reporter(f"copy {name}", total=len(tokens), unit="tokens") as progress:
+            for i in range(0, len(tokens), COPY_CHUNK):
+                writer.write(np.asarray(tokens[i:i + COPY_CHUNK]))
+                progress.advance(min(COPY_CHUNK, len(tokens) - i))
+    train_tokens = open_tokens(base / "train.bin", check_ids=False)
+    ends = np.concatenate([np.flatnonzero(np.asarray(train_tokens[i:i + COPY_CHUNK]) == tokenizer.EOT) + i
+                           for i in range(0, len(train_tokens), COPY_CHUNK)])
+    lengths = np.diff(np.concatenate([[-1], ends])).astype(np.int64)
+    return lengths, int(meta["documents"]["val"]), int(meta["documents"].get("skipped_empty", 0))
+
+
+def _clean_base(cfg: PrepareConfig) -> dict:
+    """The --from-tokens dataset's manifest, checked: a clean dataset of ours, all of it EOT-terminated."""
+    base = Path(cfg.from_tokens)
+    if not (base / "meta.json").is_file():
+        raise InputError(f"--from-tokens {base} is not a prepared dataset (no meta.json)")
+    meta = read_meta(base)
+    if meta.get("alpha") != 0 or meta.get("tokens", {}).get("noise"):
+        raise InputError(f"--from-tokens {base} holds noise (α = {meta.get('alpha')}); give a clean dataset (α = 0)")
+    if cfg.source is not None or cfg.hf is not None:
+        raise InputError("give SOURCE/--hf or --from-tokens, not both: --from-tokens reuses its dataset's tokens")
+    return meta
+
+
 def _noise_doc_lengths(clean_lengths: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
     """Lengths of interleaved noise documents: resampled from the clean documents' lengths, the last
     one cut so that they add up to exactly `total` tokens."""
@@ -243,7 +287,9 @@ def _noise_count(alpha: float, n_clean: int, noise: Noise) -> int:
 def prepare(cfg: PrepareConfig) -> dict:
     """Run the stage; returns the manifest written to `out/meta.json`."""
     _validate(cfg)
-    corpus = open_corpus(cfg.source, cfg.hf, cfg.split, cfg.hf_config, cfg.text_field, cfg.txt_unit)
+    base = _clean_base(cfg) if cfg.from_tokens is not None else None
+    corpus = SimpleNamespace(**base["source"]) if base else \
+        open_corpus(cfg.source, cfg.hf, cfg.split, cfg.hf_config, cfg.text_field, cfg.txt_unit)
     out = check_output(Path(cfg.out) if cfg.out else default_out(corpus, cfg))
     if holds_dataset(out) and not cfg.force:
         raise InputError(f"{out} already holds a dataset (use --force to overwrite it)")
@@ -258,7 +304,8 @@ def prepare(cfg: PrepareConfig) -> dict:
             TokenWriter(tmp / "noise.bin") as noise_out, _worker_pool(workers) as pool:
         interleave = cfg.placement == "interleave"
         with TokenWriter(tmp / ("clean.tmp" if interleave else "train.bin")) as train:
-            lengths, n_val, skipped = _split_clean(corpus, cfg, train, val, pool, workers)
+            lengths, n_val, skipped = _copy_clean(Path(cfg.from_tokens), train, val) if base else \
+                _split_clean(corpus, cfg, train, val, pool, workers)
             n_clean = train.count
             n_noise = _noise_count(cfg.alpha, n_clean, noise)
             if not interleave:
@@ -286,8 +333,10 @@ def prepare(cfg: PrepareConfig) -> dict:
                       "count_rule": "round(alpha / (1 - alpha) * clean_train)",
                       **({"documents_end_with_eot": True} if interleave else {})},
             "placement": cfg.placement,
-            "val_fraction": cfg.val_fraction,
+            "val_fraction": base["val_fraction"] if base else cfg.val_fraction,
             "seed": cfg.seed,
+            **({"from_tokens": {"path": str(cfg.from_tokens), "meta_sha256": sha256_file(Path(cfg.from_tokens) / "meta.json"),
+                                "split_seed": base["seed"]}} if base else {}),
             "sha256": {w.path.name: w.sha256.hexdigest() for w in (train, val, noise_out)},
             **provenance(),
         }

@@ -16,12 +16,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import check_output, provenance, read_manifest, sha256_file, write_json
+from noisecli.core.manifest import check_output, provenance, read_manifest, write_json
 from noisecli.core.options import as_dict, check_choices, opt
 from noisecli.what.bert_config import BERT_PRESETS, MASK_ID, BertModelConfig, bert_preset
 from noisecli.what.gpt_config import PRESETS, GPTConfig, preset
 from noisecli.what.tokenizer import VOCAB_SIZE
-from noisecli.what.tokens import open_tokens, read_meta
+from noisecli.what.tokens import data_fingerprint, open_tokens, read_meta
 
 
 @dataclass
@@ -152,7 +152,7 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
         run = read_manifest(out / "run.json", ("model", "data_meta_sha256"))
         if run["model"] != mcfg.to_dict() or run.get("arch", "gpt") != cfg.arch:
             raise InputError(f"--resume: the model config differs from the run's ({out}/run.json)")
-        if run["data_meta_sha256"] != sha256_file(Path(cfg.data) / "meta.json"):
+        if run["data_meta_sha256"] != data_fingerprint(cfg.data):
             raise InputError(f"--resume: --data is not the dataset the run in {out} was trained on")
         if run.get("seed", cfg.seed) != cfg.seed:
             raise InputError(f"--resume: --seed {cfg.seed} differs from the run's ({run['seed']}, {out}/run.json); "
@@ -205,7 +205,7 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
         data_dir = Path(cfg.data)
         train_data = np.memmap(data_dir / "train.bin", dtype=np.uint16, mode="r")
         eval_sets = {"val": np.memmap(data_dir / "val.bin", dtype=np.uint16, mode="r")}
-        if (data_dir / "noise.bin").stat().st_size // 2 > mcfg.block_size + 1:
+        if (data_dir / "noise.bin").is_file() and (data_dir / "noise.bin").stat().st_size // 2 > mcfg.block_size + 1:
             eval_sets["noise"] = np.memmap(data_dir / "noise.bin", dtype=np.uint16, mode="r")
         accum_local = cfg.grad_accum // dist.world_size
         tokens_per_iter = cfg.batch_size * cfg.grad_accum * mcfg.block_size
@@ -220,7 +220,7 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
             torch.manual_seed(cfg.seed)
             model = (BERT if cfg.arch == "bert" else GPT)(mcfg).to(device)
             optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
-        data_hash = sha256_file(data_dir / "meta.json")
+        data_hash = data_fingerprint(data_dir)
         raw_model, model = model, wrap(model, dist, cfg.compile)
 
         if dist.is_main:
@@ -237,8 +237,10 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
             console.print(f"[bold]pretrain[/bold] {cfg.arch} {cfg.preset or 'default preset'}: "
                           f"{raw_model.num_params() / 1e6:.2f} M parameters "
                           f"(non-embedding), {tokens_per_iter:,} tokens/iteration, {dist.world_size} process(es) "
-                          f"on {device.type}, {str(dtype).replace('torch.', '')}; data α={meta.get('alpha')} "
-                          f"{meta.get('noise', {}).get('dist')} noise; iterations {start} -> "
+                          f"on {device.type}, {str(dtype).replace('torch.', '')}; data "
+                          + (f"α={meta.get('alpha')} {meta.get('noise', {}).get('dist')} noise" if not meta.get("nanogpt")
+                             else "α unknown (a nanoGPT folder without meta.json)")
+                          + f"; iterations {start} -> "
                           f"{min(cfg.max_iters, cfg.stop_after or cfg.max_iters)} of {cfg.max_iters}")
 
         batch = mlm_batch if cfg.arch == "bert" else get_batch

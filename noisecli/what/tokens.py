@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import read_manifest
+from noisecli.core.manifest import read_manifest, sha256_file
 from noisecli.what.tokenizer import VOCAB_SIZE
 
 DTYPE = np.uint16
@@ -62,10 +62,33 @@ def open_tokens(path: str | Path, vocab_size: int = VOCAB_SIZE, check_ids: bool 
 
 
 def read_meta(folder: str | Path) -> dict:
-    path = Path(folder) / "meta.json"
-    if not path.is_file():
-        raise InputError(f"{folder} is not a prepared dataset (no meta.json; run `noisecli prepare`)")
-    return read_manifest(path)
+    """A prepared dataset's meta.json; for a nanoGPT-style folder (train.bin and val.bin, no manifest) what
+    can be said of it: GPT-2's vocabulary, α unknown (None), no noise.bin."""
+    folder = Path(folder)
+    path = folder / "meta.json"
+    if path.is_file():   # ours: a file without these keys is none of ours (one line, not a KeyError later)
+        return read_manifest(path, ("vocab_size", "alpha", "tokens"))
+    if (folder / "train.bin").is_file() and (folder / "val.bin").is_file():
+        return {"format": "nanoGPT token files (no manifest)", "vocab_size": VOCAB_SIZE, "alpha": None,
+                "noise": {}, "nanogpt": True}
+    raise InputError(f"{folder} is neither a prepared dataset (meta.json) nor a nanoGPT folder "
+                     "(train.bin and val.bin); run `noisecli prepare`")
+
+
+def data_fingerprint(folder: str | Path) -> str:
+    """What identifies a dataset for --resume: its meta.json's sha256; for a nanoGPT folder the sha256 of
+    each file's size and its first and last MiB (hashing tens of GB in full would take minutes)."""
+    folder = Path(folder)
+    if (folder / "meta.json").is_file():
+        return sha256_file(folder / "meta.json")
+    h = hashlib.sha256(b"nanoGPT")
+    for name in ("train.bin", "val.bin"):
+        size = (folder / name).stat().st_size
+        with open(folder / name, "rb") as f:
+            h.update(f"{name}:{size}".encode() + f.read(1 << 20))
+            f.seek(max(0, size - (1 << 20)))
+            h.update(f.read())
+    return h.hexdigest()
 
 
 def holds_dataset(folder: Path) -> bool:
