@@ -85,18 +85,28 @@ def _load_config(ctx: typer.Context, param: Any, value: Optional[Path]) -> Optio
         raise InputError(f"--config {value} does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"--config {value} is not valid TOML ({e})") from None
-    section, path = data, []     # the table named after the command: [prepare], or [theory.prop1]
-    c = ctx
-    while c is not None and c.parent is not None:
-        path.insert(0, c.info_name)
+    chain, c = [], ctx            # the contexts from the root's down to this command's
+    while c is not None:
+        chain.insert(0, c)
         c = c.parent
-    for name in path:
-        if isinstance(section.get(name), dict):
-            section = section[name]
+    path = [c.info_name for c in chain[1:]]   # the table named after the command: [prepare], [theory.prop1]
+    section = data
+    for depth, group in enumerate(chain[:-1]):   # a table is named after a command at its level, or is an error
+        names = getattr(group.command, "commands", {})
+        for key, val in section.items():
+            if isinstance(val, dict) and key not in names:
+                where = ".".join(path[:depth] + [key])
+                raise InputError(f"--config {value}: unknown table [{where}] (tables at this level: "
+                                 f"{', '.join(sorted(names))})")
+        if not isinstance(section.get(path[depth]), dict):
+            break
+        section = section[path[depth]]
     known = {p.name for p in ctx.command.params} - {"config"}
     defaults = {}
     for key, val in section.items():
         if isinstance(val, dict):
+            if section is not data and depth == len(path) - 1:   # inside this command's own table
+                raise InputError(f"--config {value}: unknown table [{'.'.join(path + [key])}]")
             continue  # another command's table
         name = key.replace("-", "_")
         if name not in known:
@@ -144,6 +154,18 @@ def _list_parser(flag: str, item: type, allowed: list[str] | None) -> Callable[[
     return parse
 
 
+def config_toml(config: Any) -> str:
+    """A config as TOML lines (`key = value`; None is left out, since TOML has no null)."""
+    import json
+
+    from noisecli.core.options import as_dict
+    lines = []
+    for key, value in as_dict(config).items():
+        if value is not None:
+            lines.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+    return "\n".join(lines)
+
+
 def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: str,
                   parent: typer.Typer = app) -> None:
     """Register `noisecli NAME` with one option per field of `config_cls`; it calls `run(config)`.
@@ -181,16 +203,24 @@ def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: 
                                  metavar="FILE.toml")
     params.append(inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None,
                                     annotation=Annotated[Optional[Path], config_option]))
+    params.append(inspect.Parameter("print_config", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+        bool, typer.Option("--print-config", metavar="", help="Print the resolved config (defaults, --config file "
+                           "and flags) as TOML that --config reads, and exit.")]))
 
     def command(**kwargs: Any) -> None:
         kwargs.pop("config", None)
+        show = kwargs.pop("print_config", False)
         config = config_cls(**kwargs)
         check_numbers(config)
+        if show:
+            print(config_toml(config))
+            return
         run(config)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__doc__ = help
+    command.config_cls = config_cls   # type: ignore[attr-defined]  (the typed fields, for tests and tools)
     command.__name__ = name.replace("-", "_")
     parent.command(name, help=help)(command)
 

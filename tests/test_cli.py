@@ -98,3 +98,53 @@ def test_switches_have_a_no_form_that_overrides_the_config_file(tmp_path):
     help_text = _invoke(app, "go", "--help").stdout
     line = next(line for line in help_text.splitlines() if "--fast" in line)
     assert "--no-fast" in line and "<bool>" not in line
+
+
+def test_print_config_shows_the_resolved_config_as_toml_that_config_reads(cli, tmp_path):
+    (tmp_path / "c.toml").write_text('[finetune]\nlr = 3e-5\ntask = ["amazon", "nyt"]\n')
+    r = cli("finetune", "--config", tmp_path / "c.toml", "--seeds", "5", "--print-config")
+    assert r.exit_code == 0, r
+    import tomllib
+    resolved = tomllib.loads(r.stdout)
+    assert resolved["lr"] == 3e-5 and resolved["task"] == ["amazon", "nyt"] and resolved["seeds"] == 5
+    (tmp_path / "again.toml").write_text(r.stdout)   # and it reads back to the same config
+    assert cli("finetune", "--config", tmp_path / "again.toml", "--print-config").stdout == r.stdout
+
+
+@pytest.mark.parametrize("toml,needle", [
+    ("[bogus]\nx = 1\n", "unknown table [bogus]"),
+    ("[theory.nope]\nx = 1\n", "unknown table [theory.nope]"),
+    ("[theory.prop1.deeper]\nx = 1\n", "unknown table [theory.prop1.deeper]"),
+    ("[theory.prop1]\nalphaa = 0.2\n", "unknown option 'alphaa'"),
+])
+def test_unknown_toml_tables_and_keys_are_one_line(cli, tmp_path, toml, needle):
+    (tmp_path / "c.toml").write_text(toml)
+    assert_one_line_error(cli("theory", "prop1", "--config", tmp_path / "c.toml", "--alpha", "0.2", "--pc", "0.5",
+                              "--pn", "0.1"), needle)
+
+
+def test_an_option_name_means_one_thing_in_every_command():
+    """The same option name has the same type everywhere (--plot was a switch in two commands and a file
+    in a third; --max-tokens meant three things), and every number's name has one set of limits."""
+    from typing import get_args, get_type_hints
+
+    from noisecli.cli import app
+
+    def base(hint):   # X of X, X | None, list[X]: a grid (list) or an optional value means the same thing
+        while get_args(hint):
+            hint = next(a for a in get_args(hint) if a is not type(None))
+        return hint
+
+    def callbacks(group):
+        for cmd in group.registered_commands:
+            yield cmd.name, cmd.callback
+        for sub in group.registered_groups:
+            yield from callbacks(sub.typer_instance)
+    seen: dict[str, tuple] = {}
+    for name, callback in callbacks(app):
+        for p, hint in get_type_hints(callback.config_cls).items():
+            hint = base(hint)
+            if p in seen and seen[p][0] != hint:
+                raise AssertionError(f"--{p}: {seen[p][0]} in {seen[p][1]}, {hint} in {name}")
+            seen.setdefault(p, (hint, name))
+    assert {"plot", "max_tokens", "max_length", "out", "lr"} <= set(seen)

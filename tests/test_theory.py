@@ -57,7 +57,7 @@ def test_f_is_maximal_at_eta_and_the_inequalities_hold():
 
 def test_curve_csv_and_plot(cli, tmp_path):
     r = cli("theory", "curve", "--alpha", 0.55, "--loss-clean", 2.9, "--loss-noise", 2.8, "--k", 1,
-            "--out", tmp_path / "f.csv", "--plot", tmp_path / "f.png", "--points", 2000, "--json")
+            "--out", tmp_path / "f.csv", "--figure", tmp_path / "f.png", "--points", 2000, "--json")
     assert r.exit_code == 0, r
     lines = (tmp_path / "f.csv").read_text().splitlines()
     assert lines[0] == "epsilon,f" and len(lines) == 2001

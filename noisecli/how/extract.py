@@ -47,7 +47,8 @@ class ExtractConfig:
     weights: str | None = opt(None, "timm: a .safetensors/.pth state dict, or 'random' for seeded random "
                               "weights (default: pretrained from the hub, online only).")
     batch_size: int = opt(32, "Samples per forward pass.")
-    max_tokens: int = opt(512, "Longest prompt in tokens (further capped by the model's context).")
+    max_length: int = opt(512, "Longest prompt in tokens (further capped by the model's context); the same "
+                          "option as finetune's. (eval-ntp's --max-tokens is how many tokens of a file to score.)")
     limit: int | None = opt(None, "Keep a seeded random N samples per split (quick runs).")
     float16: bool = opt(False, "Store features as float16 instead of float32.")
     device: str = opt("auto", "cpu, cuda, cuda:N, or auto (cuda when available).")
@@ -91,7 +92,7 @@ def extract(cfg: ExtractConfig) -> dict:
     if task.regression:
         raise InputError(f"task '{cfg.task}' is a regression task; probe heads classify (fine-tune it with "
                          "`noisecli finetune`)")
-    backbone = load_backbone(cfg.backbone, cfg.pool, cfg.max_tokens, cfg.weights, cfg.seed, pick_device(cfg.device))
+    backbone = load_backbone(cfg.backbone, cfg.pool, cfg.max_length, cfg.weights, cfg.seed, pick_device(cfg.device))
     if backbone.modality != task.modality:
         raise InputError(f"{cfg.backbone} reads {backbone.modality}s but task '{cfg.task}' holds {task.modality}s")
     out = Path(cfg.out)

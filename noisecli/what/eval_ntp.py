@@ -34,7 +34,7 @@ class EvalNtpConfig:
                                   "in it, by iteration), or hf:PATH_OR_ID: a transformers causal LM with GPT-2's "
                                   "tokenizer (an `export`ed checkpoint, public gpt2), scored the same way.",
                                   positional=True)
-    data: list[str] = opt([], "Token files to score (repeat the flag): a prepared folder means its val.bin; "
+    data: list[Path] = opt([], "Token files to score (repeat the flag): a prepared folder means its val.bin; "
                           "a .bin file (e.g. DIR/noise.bin for the loss on the noise) is used as is.")
     out: Path = opt(Path("results/eval-ntp"), "Output folder: results.json, results.csv, figures.")
     baseline: Path | None = opt(None, "A clean run (α = 0): adds each row's difference to it at the same "
@@ -44,7 +44,7 @@ class EvalNtpConfig:
     device: str = opt("auto", "cpu, cuda, cuda:N or auto.")
     dtype: str = opt("auto", "bfloat16, float16, float32 or auto (bfloat16 on GPUs that support it).")
     plot: bool = opt(False, "Write the paper's figures as PNGs (2a, 2b, 2c, 3a, 4) into --out.")
-    final_only: list[str] = opt([], "Token files scored only at each run's newest checkpoint (repeat the flag), "
+    final_only: list[Path] = opt([], "Token files scored only at each run's newest checkpoint (repeat the flag), "
                                 "e.g. Figure 4's other corpora, which no curve over training needs.")
     own_noise_only: bool = opt(False, "Score a dataset's noise.bin only with the runs trained on that dataset "
                                "(the --baseline still scores every noise, as k needs): Figure 3's pairs, "

@@ -199,7 +199,8 @@ def run_prop1(cfg: Prop1Config) -> dict:
 @dataclass
 class CurveConfig(Prop1Config):
     out: Path | None = opt(None, "CSV file to write, columns epsilon,f (required).")
-    plot: Path | None = opt(None, "PNG file: f(ε) with η, 2η and 3η marked (Figures 7(b) and 9).")
+    figure: Path | None = opt(None, "PNG file: f(ε) with η, 2η and 3η marked (Figures 7(b) and 9). (Elsewhere "
+                              "--plot is a switch that draws a stage's figures into its --out.)")
     points: int = opt(400, "Number of ε values over (0, p_c).")
 
 
@@ -210,12 +211,12 @@ def run_curve(cfg: CurveConfig) -> dict:
     pts = curve(cfg.alpha, p["p_c"], p["p_n"], cfg.k, cfg.points)
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     write_text(cfg.out, "epsilon,f\n" + "".join(f"{e!r},{v!r}\n" for e, v in pts))
-    if cfg.plot:
+    if cfg.figure:
         from noisecli.core.plots import f_curve
-        f_curve(pts, p, Path(cfg.plot))
+        f_curve(pts, p, Path(cfg.figure))
     best = max(pts, key=lambda t: t[1])
     return {**p, "points": len(pts), "argmax_on_grid": best[0], "max_f": best[1], "csv": str(cfg.out),
-            "plot": str(cfg.plot) if cfg.plot else None}
+            "figure": str(cfg.figure) if cfg.figure else None}
 
 
 @dataclass
