@@ -6,7 +6,7 @@ import string
 import numpy as np
 import pytest
 
-from noisecli.how import tasks
+from noisecli.how import hub_tasks, tasks
 from noisecli.how.tasks import load_task
 
 TABLE11 = {  # dataset -> prompt, verbatim (line breaks of the PDF joined with one space)
@@ -44,8 +44,8 @@ def test_offline_tasks_have_fixed_seeded_splits():
 
 @pytest.mark.parametrize("name", TABLE11)
 def test_prompts_are_table_11(name):
-    assert tasks.HUB_TEXT[name].prompt == TABLE11[name]
-    spec = tasks.HUB_TEXT[name]
+    assert hub_tasks.HUB_TEXT[name].prompt == TABLE11[name]
+    spec = hub_tasks.HUB_TEXT[name]
     assert set(spec.fields) == {f for _, f, _, _ in string.Formatter().parse(spec.prompt) if f}
 
 
@@ -55,8 +55,8 @@ def test_offline_stand_ins_use_the_prompt_of_the_task_they_stand_for():
 
 
 def test_vision_datasets_are_table_12():
-    assert list(tasks.HUB_VISION) == TABLE12
-    assert all("/" in spec.dataset for spec in tasks.HUB_VISION.values())   # hub ids
+    assert list(hub_tasks.HUB_VISION) == TABLE12
+    assert all("/" in spec.dataset for spec in hub_tasks.HUB_VISION.values())   # hub ids
 
 
 def test_a_local_csv_of_text_pairs(cli, tmp_path):

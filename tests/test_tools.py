@@ -89,3 +89,27 @@ def test_a_nanogpt_folder_trains_with_alpha_unknown(cli, dataset, tmp_path):
     (nano / "meta.json").write_text("{}")   # a manifest that says nothing is not a dataset of ours
     assert_one_line_error(cli("pretrain", "--data", nano, *FAST, "--max-iters", "2", "--out", tmp_path / "r2"),
                           "meta.json lacks")
+
+
+def test_extract_takes_parquet_tsv_and_any_datasets_folder(cli, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    texts = [f"this film number {i} was " + ("great fun" if i % 2 else "a dull mess") for i in range(60)]
+    labels = ["pos" if i % 2 else "neg" for i in range(60)]
+    pq.write_table(pa.table({"sentence": texts, "y": labels}), tmp_path / "t.parquet")
+    (tmp_path / "t.tsv").write_text("sentence\ty\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
+    hub = tmp_path / "hubds"   # what `datasets` loads from a folder: its train/test files
+    hub.mkdir()
+    pq.write_table(pa.table({"sentence": texts[:40], "y": labels[:40]}), hub / "train.parquet")
+    pq.write_table(pa.table({"sentence": texts[40:], "y": labels[40:]}), hub / "test.parquet")
+    for name, task in (("parquet", tmp_path / "t.parquet"), ("tsv", tmp_path / "t.tsv"), ("hub", f"hf:{hub}")):
+        out = tmp_path / f"f_{name}"
+        r = cli("extract", "--backbone", "hf:sentence-transformers/all-MiniLM-L6-v2", "--task", task,
+                "--text-field", "sentence", "--label-field", "y", "--out", out)
+        assert r.exit_code == 0, r
+        meta = json.loads((out / "extract.json").read_text())
+        assert meta["labels"] == ["neg", "pos"]
+        counts = {s: v["samples"] for s, v in meta["splits"].items()}
+        assert sum(counts.values()) == 60 and (name != "hub" or counts["test"] == 20)
+    assert_one_line_error(cli("extract", "--backbone", "hf:sentence-transformers/all-MiniLM-L6-v2", "--task",
+                              f"hf:{hub}", "--text-field", "body", "--out", tmp_path / "bad"), "no column 'body'")

@@ -1,9 +1,11 @@
 """Downstream tasks: a registry of loaders with label names, fixed seeded splits and prompt templates.
 
     offline (shipped in data/):  movie, movie-fine, amazon, nyt, wiki-topic      text
+                                 movie-rating (a regression)                     text
                                  digits (scikit-learn), fashion-mnist (Debian)   images
-    on the Hugging Face hub:     the paper's 8 NLU tasks and 14 vision tasks (run when the hub is reachable)
-    local:                       a .csv/.jsonl file (text or text-pair column + label column),
+    on the Hugging Face hub:     the paper's 8 NLU and 14 vision tasks, GLUE's RTE/MRPC/CoLA/STS-B, and
+                                 hf:DATASET_ID for any other (hub_tasks.py)
+    local:                       a .csv/.tsv/.jsonl/.parquet file (text or text-pair column + label column),
                                  or an image folder (class sub-folders, optionally under train/ and test/)
 
 A prompt template is a format string over the sample's text fields ({text}, or {text1} and {text2}).
@@ -24,12 +26,12 @@ from typing import Any, Callable
 import numpy as np
 
 from noisecli.core.errors import InputError
-from noisecli.core.hub import hub_missing
 from noisecli.what.corpus import data_path
 
 SPLITS = ("train", "val", "test")
 TEST_FRACTION = 0.2
 VAL_FRACTION = 0.1
+NEWS_PROMPT = "Please classify the topic of the following news: {text} Answer:"   # Table 11's, for news
 FIVE_CLASSES = ["very negative", "negative", "neutral", "positive", "very positive"]
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -141,107 +143,20 @@ def _fashion_mnist() -> dict[str, tuple[list, np.ndarray]]:
     return out
 
 
-# ---------------------------------------------------------------- hub tasks (online)
-
-@dataclass
-class HubSpec:
-    dataset: str
-    prompt: str
-    fields: dict[str, str]              # template field -> dataset column ("image" for vision)
-    label: str = "label"
-    config: str | None = None
-    test_split: str = "test"            # where a dataset's test labels are hidden, its validation split
-    regression: bool = False
-    metrics: tuple[str, ...] = ()
-
-
-_NEWS = "Please classify the topic of the following news: {text} Answer:"
-HUB_TEXT = {   # the paper's 8 NLU tasks with its Table 11 prompts, verbatim; maintained parquet copies on the hub
-    "sst2": HubSpec("SetFit/sst2", "{text} this movie is", {"text": "text"}),
-    "sst-fine": HubSpec("SetFit/sst5", "{text} this movie is", {"text": "text"}),
-    "20newsgroup": HubSpec("SetFit/20_newsgroups", "{text} This article is about", {"text": "text"}),
-    "cr": HubSpec("SetFit/CR", "{text} the sentiment is", {"text": "text"}),
-    "bbc": HubSpec("SetFit/bbc-news", _NEWS, {"text": "text"}),
-    "balanced-copa": HubSpec("pkavumba/balanced-copa",
-                             "Given the premise: {premise} Find the most plausible alternative for the "
-                             "{question}. Option 1: {choice1} Option 2: {choice2} Which option is more plausible?",
-                             {"premise": "premise", "question": "question", "choice1": "choice1",
-                              "choice2": "choice2"}),
-    "mrpc": HubSpec("SetFit/mrpc", "Sentence 1: {text1} Sentence 2: {text2} Is this a paraphrase?",
-                    {"text1": "text1", "text2": "text2"}),
-    "wic": HubSpec("aps/super_glue", "Task: Determine if the word {phrase1} has the same meaning in the two "
-                   "sentences below. Sentence 1: {sentence1} Sentence 2: {sentence2} Your answer:",
-                   {"phrase1": "word", "sentence1": "sentence1", "sentence2": "sentence2"},
-                   config="wic", test_split="validation"),
-}
-_PAIR = {"text1": "sentence1", "text2": "sentence2"}
-HUB_GLUE = {   # the paper's Table 4 tasks (full fine-tuning); GLUE's test labels are hidden, so its validation is test
-    "glue-rte": HubSpec("nyu-mll/glue", "{text1} {text2}", _PAIR, config="rte", test_split="validation"),
-    "glue-mrpc": HubSpec("nyu-mll/glue", "{text1} {text2}", _PAIR, config="mrpc", test_split="validation",
-                         metrics=("f1", "accuracy")),
-    "glue-cola": HubSpec("nyu-mll/glue", "{text}", {"text": "sentence"}, config="cola", test_split="validation",
-                         metrics=("matthews", "accuracy")),
-    "glue-stsb": HubSpec("nyu-mll/glue", "{text1} {text2}", _PAIR, config="stsb", test_split="validation",
-                         regression=True, metrics=("spearman", "pearson")),
-}
-_IMG = {"image": "image"}
-HUB_VISION = {  # the paper's 14 vision tasks (its Table 12), in its order
-    "cars": HubSpec("tanganke/stanford_cars", "", _IMG),
-    "caltech101": HubSpec("Donghyun99/Caltech-101", "", _IMG),
-    "cifar10": HubSpec("uoft-cs/cifar10", "", {"image": "img"}),
-    "cifar100": HubSpec("uoft-cs/cifar100", "", {"image": "img"}, label="fine_label"),
-    "dtd": HubSpec("tanganke/dtd", "", _IMG),
-    "eurosat": HubSpec("tanganke/eurosat", "", _IMG),
-    "aircraft": HubSpec("HuggingFaceM4/FGVC-Aircraft", "", _IMG, label="variant"),
-    "flowers102": HubSpec("nelorth/oxford-flowers", "", _IMG),
-    "food101": HubSpec("ethz/food101", "", _IMG, test_split="validation"),
-    "pets": HubSpec("timm/oxford-iiit-pet", "", _IMG),
-    "pcam": HubSpec("1aurent/PatchCamelyon", "", _IMG),
-    "resisc45": HubSpec("tanganke/resisc45", "", _IMG),
-    "rendered-sst2": HubSpec("nateraw/rendered-sst2", "", _IMG),
-    "svhn": HubSpec("ufldl-stanford/svhn", "", _IMG, config="cropped_digits"),
-}
-
-
-def _hub_task(name: str, spec: HubSpec, modality: str) -> Task:
-    if hub_missing():
-        raise InputError(f"task '{name}' loads {spec.dataset} from the Hugging Face hub, which is "
-                         "unreachable (offline?); offline tasks: " + ", ".join(OFFLINE))
-    import datasets
-    try:
-        ds = datasets.load_dataset(spec.dataset, spec.config)
-    except Exception as e:  # datasets raises many types
-        raise InputError(f"could not load {spec.dataset}: {str(e).splitlines()[0] if str(e) else e!r}") from None
-    feature = ds["train"].features[spec.label]
-    names = [] if spec.regression else list(feature.names) if hasattr(feature, "names") else \
-        sorted({int(v) for v in ds["train"][spec.label]})
-
-    def convert(split) -> tuple[list, np.ndarray]:
-        labels = np.array(split[spec.label], dtype=np.float32 if spec.regression else np.int64)
-        keep = np.flatnonzero(labels >= 0)           # hidden test labels are -1 (STS-B's scores are 0..5)
-        if modality == "image":
-            col = spec.fields["image"]
-            inputs = [np.asarray(split[int(i)][col].convert("RGB")) for i in keep]
-        else:
-            cols = {k: split[c] for k, c in spec.fields.items()}
-            inputs = [{k: str(v[i]) for k, v in cols.items()} for i in keep]
-        return inputs, labels[keep]
-
-    raw = {"train": convert(ds["train"]), "test": convert(ds[spec.test_split])}
-    if "validation" in ds and spec.test_split != "validation":
-        raw["val"] = convert(ds["validation"])
-    task = Task(name, modality, spec.prompt, f"hub {spec.dataset}" + (f" ({spec.config})" if spec.config else ""),
-                labels=[str(n) for n in names], regression=spec.regression, metrics=list(spec.metrics))
-    task.splits = {k: Split(*v) for k, v in raw.items()}
-    return task
-
-
 # ---------------------------------------------------------------- local files and folders
 
+LOCAL_TABLES = (".csv", ".tsv", ".jsonl", ".parquet")
+
 def _local_table(path: Path, text_cols: list[str], label_field: str) -> tuple[list[dict], list, list | None]:
-    if path.suffix == ".csv":
+    if path.suffix in (".csv", ".tsv"):
         with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+            rows = list(csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ","))
+    elif path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as e:  # pyarrow raises several types for a file that is not parquet
+            raise InputError(f"{path} is not a readable parquet file ({str(e).splitlines()[0]})") from None
     else:
         rows = []
         with open(path, encoding="utf-8") as f:
@@ -257,7 +172,7 @@ def _local_table(path: Path, text_cols: list[str], label_field: str) -> tuple[li
         if col not in rows[0]:
             raise InputError(f"{path} has no column '{col}' (columns: {', '.join(rows[0])}); "
                              "set --text-field/--label-field")
-    for n, r in enumerate(rows, 2 if path.suffix == ".csv" else 1):
+    for n, r in enumerate(rows, 2 if path.suffix in (".csv", ".tsv") else 1):
         missing = [c for c in [*text_cols, label_field] if r.get(c) is None]
         if missing:
             raise InputError(f"{path}: row {n} has no '{missing[0]}' (a ragged or incomplete row)")
@@ -267,7 +182,7 @@ def _local_table(path: Path, text_cols: list[str], label_field: str) -> tuple[li
     return inputs, [r[label_field] for r in rows], splits
 
 
-def _label_ids(values: list) -> tuple[np.ndarray, list[str]]:
+def label_ids(values: list) -> tuple[np.ndarray, list[str]]:
     """Labels as ids: integer labels keep their values (0..max), others are numbered in sorted order."""
     try:
         floats = [float(v) for v in values]
@@ -317,7 +232,7 @@ OFFLINE: dict[str, tuple[str, str, str, str]] = {   # name -> (modality, prompt,
             "binary: sign of the mean rating, ratings of exactly 0 dropped"),
     "movie-rating": ("text", "{text} this movie is", "Rotten Tomatoes sentences (vaderSentiment ground truth)",
                      "regression: the mean rating in [-4, 4]"),
-    "wiki-topic": ("text", _NEWS, "English Wikipedia lead sections with topic labels (embedded corpus)",
+    "wiki-topic": ("text", NEWS_PROMPT, "English Wikipedia lead sections with topic labels (embedded corpus)",
                    "topic label; 'Uncategorized' dropped"),
     "digits": ("image", "", "scikit-learn's 1,797 8x8 handwritten digits", "digit"),
     "fashion-mnist": ("image", "", "Fashion-MNIST from the Debian package dataset-fashion-mnist", "class"),
@@ -327,6 +242,7 @@ _VADER = {"movie": ("movieReviewSnippets", False), "movie-fine": ("movieReviewSn
 
 
 def task_names() -> list[str]:
+    from noisecli.how.hub_tasks import HUB_GLUE, HUB_TEXT, HUB_VISION
     return [*OFFLINE, *HUB_TEXT, *HUB_GLUE, *HUB_VISION]
 
 
@@ -344,7 +260,8 @@ def _cut(inputs: list, labels: np.ndarray, fraction: float, rng: np.random.Gener
 def _with_splits(raw: dict[str, tuple[list, np.ndarray]], seed: int) -> dict[str, Split]:
     rng = np.random.default_rng([seed, 2024])
     if "train" not in raw:
-        raw = dict(zip(("train", "test"), ((s.inputs, s.labels) for s in _cut(*raw["all"], TEST_FRACTION, rng))))
+        cut = dict(zip(("train", "test"), ((s.inputs, s.labels) for s in _cut(*raw["all"], TEST_FRACTION, rng))))
+        raw = {**cut, **({"val": raw["val"]} if "val" in raw else {})}
     splits = {k: Split(*v) for k, v in raw.items()}
     if "val" not in splits:
         splits["train"], splits["val"] = _cut(splits["train"].inputs, splits["train"].labels, VAL_FRACTION, rng)
@@ -356,6 +273,7 @@ def load_task(name: str, seed: int = 0, text_fields: list[str] | str = "text", l
     """Load a task by name (see `task_names()`) or a local path, with train/val/test splits.
     `text_fields`: a local file's text column, or two for text pairs. `limit` keeps a seeded random N
     samples of each split (quick runs); `prompt` replaces the template."""
+    from noisecli.how.hub_tasks import HUB_GLUE, HUB_TEXT, HUB_VISION, any_hub_dataset, hub_task
     text_fields = [text_fields] if isinstance(text_fields, str) else list(text_fields)
     path = Path(name)
     if name in OFFLINE:
@@ -378,15 +296,18 @@ def load_task(name: str, seed: int = 0, text_fields: list[str] | str = "text", l
         task.splits = _with_splits(raw, seed)
     elif name in HUB_TEXT or name in HUB_GLUE or name in HUB_VISION:
         text = name not in HUB_VISION
-        task = _hub_task(name, {**HUB_TEXT, **HUB_GLUE, **HUB_VISION}[name], "text" if text else "image")
+        task = hub_task(name, {**HUB_TEXT, **HUB_GLUE, **HUB_VISION}[name], "text" if text else "image")
         task.splits = _with_splits({k: (s.inputs, s.labels) for k, s in task.splits.items()}, seed)
     elif path.is_dir():
         raw, labels = _image_folder(path)
         task = Task(path.name, "image", "", f"image folder {path}", "class sub-folder", labels)
         task.splits = _with_splits(raw, seed)
-    elif path.is_file() and path.suffix in (".csv", ".jsonl"):
+    elif name.startswith("hf:"):
+        task = any_hub_dataset(name[3:], text_fields, label_field)
+        task.splits = _with_splits({k: (s.inputs, s.labels) for k, s in task.splits.items()}, seed)
+    elif path.is_file() and path.suffix in LOCAL_TABLES:
         inputs, values, split_col = _local_table(path, text_fields, label_field)
-        y, labels = _label_ids(values)
+        y, labels = label_ids(values)
         if split_col is not None:
             bad = sorted(set(split_col) - {"train", "val", "validation", "test"})
             if bad:
@@ -405,7 +326,7 @@ def load_task(name: str, seed: int = 0, text_fields: list[str] | str = "text", l
         task.splits = _with_splits(raw, seed)
     else:
         raise InputError(f"unknown task '{name}' (choose from {', '.join(task_names())}, "
-                         "or give a .csv/.jsonl file or an image folder)")
+                         "hf:DATASET_ID, a .csv/.tsv/.jsonl/.parquet file or an image folder)")
     if prompt is not None:
         if task.modality != "text":
             raise InputError(f"--prompt applies to text tasks; '{name}' is an image task")

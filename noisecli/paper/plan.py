@@ -178,8 +178,8 @@ def _paper_tables(scale: Scale) -> list[Step]:
     """Tables 2, 3 (frozen hub LLMs and timm vision backbones, probed) and 8 (GPT-2 774M)."""
     from noisecli.how.backbones.timm import TABLE13
     from noisecli.how.extract import ExtractConfig
+    from noisecli.how.hub_tasks import HUB_VISION
     from noisecli.how.probe import ProbeConfig
-    from noisecli.how.tasks import HUB_VISION
     from noisecli.what.eval_ntp import EvalNtpConfig
     from noisecli.what.pretrain import PretrainConfig
     root, steps = scale.root, []
