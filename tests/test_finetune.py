@@ -42,6 +42,18 @@ def _clean(model, batch, embeds=False, hidden=False):
     return Clean(t, model.head(t), h, e, rng)
 
 
+def _penalty_at_seed(name, options, model, batch, seed, **clean_kw):
+    """(regulariser, clean pass, its penalty drawn at `seed`); the global RNG is reset to `seed` after, so
+    the test can draw the same noise by hand."""
+    reg = make_finetune_regulariser(name, options)
+    reg.setup(model)
+    clean = _clean(model, batch, **clean_kw)
+    torch.manual_seed(seed)
+    got = reg.penalty(model, batch, clean)
+    torch.manual_seed(seed)
+    return reg, clean, got
+
+
 # ---------------------------------------------------------------- the scores
 
 def test_scores_match_sklearn_and_scipy():
@@ -131,12 +143,7 @@ def test_smart_divergence_ascent_and_teacher():
     reg.setup(model)
     assert reg.penalty(model, batch, _clean(model, batch, embeds=True)).item() == 0.0
     # with μ = 0 it is λ_s·ℓ_s(f(x + ν), f(x)) with the ν of the ascent step
-    reg = make_finetune_regulariser("smart", {"mu": 0.0, "lambda_s": 2.0})
-    reg.setup(model)
-    clean = _clean(model, batch, embeds=True)
-    torch.manual_seed(9)
-    got = reg.penalty(model, batch, clean)
-    torch.manual_seed(9)
+    reg, clean, got = _penalty_at_seed("smart", {"mu": 0.0, "lambda_s": 2.0}, model, batch, 9, embeds=True)
     nu = ascent_step(model, batch, clean, 1e-5, 1e-3)
     clean.same_dropout()
     adv = model.head(model.features(batch, clean.embeds + nu)[0])
@@ -155,12 +162,7 @@ def test_smart_divergence_ascent_and_teacher():
 def test_lnsr_equals_a_manual_noisy_pass():
     """Noise ε at the embedding output, propagated by calling the layers by hand: Σ_j mean ‖Δh_j‖²."""
     model, batch = _tiny().eval(), _batch()
-    reg = make_finetune_regulariser("lnsr", {"sigma": 0.1, "lam": 0.5})
-    reg.setup(model)
-    clean = _clean(model, batch, hidden=True)
-    torch.manual_seed(4)
-    got = reg.penalty(model, batch, clean)
-    torch.manual_seed(4)
+    reg, clean, got = _penalty_at_seed("lnsr", {"sigma": 0.1, "lam": 0.5}, model, batch, 4, hidden=True)
     eps = (0.1 * torch.randn_like(clean.hidden[0], dtype=torch.float32)).double()   # drawn as LNSR draws it
     mask = batch["attention_mask"]
     ext = (1.0 - mask[:, None, None, :].double()) * torch.finfo(torch.float64).min   # additive, as BERT's
