@@ -187,7 +187,7 @@ def test_bad_input(cli, dataset, tmp_path):
     def run(*extra, out=tmp_path / "r"):
         return cli("pretrain", *FAST, "--max-iters", "2", "--out", out, *extra)
     assert_one_line_error(run(), "--data is required")
-    assert_one_line_error(run("--data", tmp_path / "nothing"), "not a prepared dataset")
+    assert_one_line_error(run("--data", tmp_path / "nothing"), "neither a prepared dataset")
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "meta.json").write_text((dataset / "meta.json").read_text())
