@@ -48,6 +48,7 @@ class Corpus:
     description: str                           # for meta.json and error messages
     read_batches: Callable[[], Iterator[Any]]  # fresh iterator of raw batches on each call
     parse: Callable[[Any], list[str]] = _as_texts  # raw batch -> documents; picklable (runs in workers)
+    count: Callable[[], int | None] = lambda: None   # how many documents, where a quick pass can tell (the bar's total)
 
     def documents(self) -> Iterator[str]:
         for raw in self.batches():
@@ -216,6 +217,24 @@ def _check_readable(path: Path) -> None:
             raise InputError(f"source {path} is empty")
 
 
+def count_documents(files: list[Path]) -> int | None:
+    """Documents in .jsonl files (their lines) and .parquet files (their rows), read quickly for the
+    progress bar's total: one pass counting newlines (gzip decompressed on the way); None for other kinds."""
+    total = 0
+    for f in files:
+        kind = _base_suffix(f)
+        if kind == ".parquet":
+            import pyarrow.parquet as pq
+            total += pq.ParquetFile(f).metadata.num_rows
+        elif kind == ".jsonl":
+            with _open_binary(f) as fh:
+                while chunk := fh.read(1 << 24):
+                    total += chunk.count(b"\n")
+        else:
+            return None
+    return total
+
+
 def local_corpus(path: Path, text_field: str = "text", txt_unit: str = "paragraph") -> Corpus:
     _check_readable(path)
     if path.is_file() and _base_suffix(path) not in TEXT_SUFFIXES:
@@ -229,7 +248,7 @@ def local_corpus(path: Path, text_field: str = "text", txt_unit: str = "paragrap
                    f"({len(files)} file(s); .txt documents are {txt_unit}s)")
     if all(_base_suffix(f) == ".jsonl" for f in files):  # fast path: JSON decoded in the workers
         return Corpus(name, description, lambda: (b for f in files for b in _jsonl_blocks(f)),
-                      partial(parse_jsonl_block, text_field))
+                      partial(parse_jsonl_block, text_field), lambda: count_documents(files))
 
     def texts() -> Iterator[str]:
         for f in files:
@@ -244,14 +263,14 @@ def local_corpus(path: Path, text_field: str = "text", txt_unit: str = "paragrap
             else:
                 yield from _read_parquet(f, text_field)
 
-    return Corpus(name, description, lambda: _group(texts()))
+    return Corpus(name, description, lambda: _group(texts()), count=lambda: count_documents(files))
 
 
 def embedded_corpus(name: str) -> Corpus:
     relative, description = EMBEDDED[name]
     path = data_path(relative)
     return Corpus(f"wiki_{name}", f"embedded: {description} ({relative})",
-                  lambda: _jsonl_blocks(path), partial(parse_jsonl_block, "text"))
+                  lambda: _jsonl_blocks(path), partial(parse_jsonl_block, "text"), lambda: count_documents([path]))
 
 
 def hf_corpus(dataset: str, split: str = "train", config: str | None = None,

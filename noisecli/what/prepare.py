@@ -167,7 +167,7 @@ def _split_clean(corpus: Corpus, cfg: PrepareConfig, train: TokenWriter, val: To
     train_lengths: list[np.ndarray] = []
     held: np.ndarray | None = None
     n_val, skipped = 0, 0
-    with Reporter("tokenize", unit="docs") as progress:
+    with Reporter("tokenize", total=corpus.count(), unit="docs") as progress:
         for data, lengths, empty in _tokenized(corpus, pool, workers):
             skipped += empty
             tokens = np.frombuffer(data, DTYPE)
