@@ -86,7 +86,7 @@ class Scale:
     probe: dict                      # ProbeConfig fields of every table
     theory: dict                     # fields of the theory configs (max_tokens, device)
     other_corpora: list[Step] = field(default_factory=list)   # steps making Figure 4's corpora ...
-    other_files: list[str] = field(default_factory=list)      # ... and the files (or folders) they make
+    other_files: list[Path] = field(default_factory=list)      # ... and the files (or folders) they make
     k_from_eval: Callable[[list[str]], Step] | None = None    # k from eval-ntp's losses (else `theory k`)
     ablation_task: str = "movie"
     paper_tables: bool = False       # Tables 2, 3 and 8 (hub LLMs, vision backbones, GPT-2 774M)
@@ -122,7 +122,7 @@ def experiment(scale: Scale) -> list[Step]:
     noisy = [n for n in scale.datasets if n != "clean"]
     steps.append(Step("eval-ntp", "eval-ntp", EvalNtpConfig(
         checkpoints=[runs / n for n in noisy] + [runs / "clean-seed2"], baseline=runs / "clean",
-        data=[str(data / "clean")] + [str(data / n / "noise.bin") for n in noisy], out=root / "eval",
+        data=[data / "clean"] + [data / n / "noise.bin" for n in noisy], out=root / "eval",
         final_only=list(scale.other_files), **scale.eval)))
     if scale.k_from_eval is not None:
         steps.append(scale.k_from_eval(noisy))
@@ -169,7 +169,7 @@ def _table9(scale: Scale) -> list[Step]:
     eval_args = {k: v for k, v in scale.eval.items() if k != "plot"}
     steps.append(Step("eval-ntp BERT (Table 9)", "eval-ntp", EvalNtpConfig(
         checkpoints=[runs / "bert-random-0.05", runs / "bert-clean-seed2"], baseline=runs / "bert-clean",
-        data=[str(data / "clean"), str(data / "random-0.05" / "noise.bin")], out=scale.root / "eval-bert",
+        data=[data / "clean", data / "random-0.05" / "noise.bin"], out=scale.root / "eval-bert",
         **eval_args)))
     return steps
 
@@ -202,7 +202,7 @@ def _paper_tables(scale: Scale) -> list[Step]:
             data=root / "data" / name, out=root / "runs-774m" / name, seed=1337, **big)))
     steps.append(Step("eval-ntp 774m", "eval-ntp", EvalNtpConfig(
         checkpoints=[root / "runs-774m" / "random-0.05"], baseline=root / "runs-774m" / "clean",
-        data=[str(root / "data" / "clean")], out=root / "eval-774m", **scale.eval)))
+        data=[root / "data" / "clean"], out=root / "eval-774m", **scale.eval)))
     return steps
 
 
@@ -223,7 +223,7 @@ def paper_scale(root: Path = Path("results/paper"), gpus: int = 8) -> Scale:
         bert=dict(arch="bert", preset="bert-base", milestones=[10_000, 50_000, 100_000]),
         finetune=dict(model="hf:bert-large-uncased", task=["glue-rte", "glue-mrpc", "glue-cola", "glue-stsb"],
                       seeds=5, gpus=gpus),
-        other_files=[str(s.config.out) for s in other], ablation_task="sst2", paper_tables=True)
+        other_files=[s.config.out for s in other], ablation_task="sst2", paper_tables=True)
 
 
 def command_line(step: Step) -> str:

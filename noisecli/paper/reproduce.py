@@ -247,7 +247,7 @@ def budget_scale(cfg: ReproduceConfig, b: Budget) -> Scale:
         theory=dict(max_tokens=b.eval_tokens, device=cfg.device),
         other_corpora=[Step(f"tokenize other corpus {name}", run=functools.partial(_other_corpus, name, path),
                             done=path.is_file) for name, path in others.items()],
-        other_files=[str(path) for path in others.values()], k_from_eval=k_step, ablation_task=b.ablation_task,
+        other_files=list(others.values()), k_from_eval=k_step, ablation_task=b.ablation_task,
         bert=b.bert, finetune={**b.finetune, "device": cfg.device, "resume": True} if b.finetune else None)
 
 
