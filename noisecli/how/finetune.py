@@ -135,7 +135,7 @@ def _worker(cfg_dict: dict) -> None:
 
 
 def load_encoder(spec: str):
-    """(encoder, tokenizer, sha256 of the weights) of hf:PATH_OR_ID."""
+    """(encoder, tokenizer) of hf:PATH_OR_ID."""
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -231,7 +231,7 @@ def _run(cfg, task, data, encoder, pad_id, reg_name, lgm, seed, dist, dtype) -> 
                                                         "grad_clip", "max_length", "pool", "gamma", "lam", "limit")},
                 "reg_options": reg_options(cfg).get(reg_name, {})}
 
-    reg = make_finetune_regulariser(reg_name, reg_options(cfg).get(reg_name, {}))
+    reg = make_finetune_regulariser(reg_name, run_info["reg_options"])
     torch.manual_seed(seed)
     outputs = 1 if regression else len(task.labels)
     model = FineTuneModel(copy.deepcopy(encoder), outputs, cfg.pool, cfg.model).to(device)
