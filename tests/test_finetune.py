@@ -86,7 +86,7 @@ def test_lgm_term_equals_explicit_gradient_formula(outputs):
         r = (torch.softmax(z, -1) - F.one_hot(y, outputs)) if outputs > 1 else 2 * (z - y[:, None])
         return torch.cat([(r.T @ x).flatten(), r.sum(0)]) / len(x)
     want = (grad(t) - grad(t_hat)).norm()
-    ours = lgm_term(model, t, y, t_hat)
+    ours = lgm_term(model.head, t, y, t_hat, model.task_loss)
     assert ours.item() == pytest.approx(want.item(), rel=1e-10)
     for a, c in zip(torch.autograd.grad(ours, [w, b, t]), torch.autograd.grad(want, [w, b, t])):
         assert torch.allclose(a, c, rtol=1e-8, atol=1e-14)

@@ -62,10 +62,7 @@ class FineTuneModel(nn.Module):
         return t, (out.hidden_states if hidden_states else None)
 
     def task_loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.regression:
-            outputs = _wide(outputs).squeeze(-1)
-            return F.mse_loss(outputs, y.to(outputs.dtype))
-        return F.cross_entropy(_wide(outputs), y)
+        return task_loss(outputs, y, self.regression)
 
     def divergence(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """SMART's ℓ_s: the symmetrised KL of the two predicted distributions, KL(p‖q) + KL(q‖p), batch
@@ -113,7 +110,7 @@ class Objective:
         loss = model.task_loss(outputs, y)
         loss = loss + self.reg.penalty(model, batch, Clean(t, outputs, hidden, embeds, rng))
         if self.lgm:
-            loss = loss + self.lam * lgm_term(model, t, y, t + self.gamma * torch.randn_like(t))
+            loss = loss + self.lam * lgm_term(model.head, t, y, t + self.gamma * torch.randn_like(t), model.task_loss)
         return loss
 
 
@@ -145,10 +142,19 @@ class Clean:
             self.rng.restore()
 
 
-def lgm_term(model: FineTuneModel, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor) -> torch.Tensor:
-    """L_gm over the head's parameters for the task's loss (CE, or squared error), by double backprop: a
-    graph to the head and to t and t̂, so the encoder gets its gradient too. In float32 even under
-    autocast: it is the difference of two gradients O(γ) apart."""
-    dtype = model.head.weight.dtype
+def task_loss(outputs: torch.Tensor, y: torch.Tensor, regression: bool) -> torch.Tensor:
+    """The batch-mean task loss in float32 (float64 stays): cross-entropy, or squared error for one output."""
+    if regression:
+        outputs = _wide(outputs).squeeze(-1)
+        return F.mse_loss(outputs, y.to(outputs.dtype))
+    return F.cross_entropy(_wide(outputs), y)
+
+
+def lgm_term(head: nn.Module, t: torch.Tensor, y: torch.Tensor, t_hat: torch.Tensor, loss_fn) -> torch.Tensor:
+    """L_gm over the head's parameters for the task's loss `loss_fn(outputs, y)` (CE, or squared error), by
+    double backprop: a graph to the head and to t and t̂, so the encoder gets its gradient too. In float32
+    even under autocast: it is the difference of two gradients O(γ) apart. (`finetune --lgm` and
+    noisecli.hf.LGMTrainer both take it here.)"""
+    dtype = next(head.parameters()).dtype
     with torch.autocast(t.device.type, enabled=False):
-        return lgm_loss_double_backprop(model.head, t.to(dtype), y, t_hat.to(dtype), model.task_loss)
+        return lgm_loss_double_backprop(head, t.to(dtype), y, t_hat.to(dtype), loss_fn)
