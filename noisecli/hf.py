@@ -127,12 +127,10 @@ class LGMTrainer(Trainer):
             hook.remove()
         t, g = feature_and_head(unwrapped, head, seen[-1])
         lgm = lgm_term(g, t, labels, t + self.lgm_gamma * torch.randn_like(t), loss_function(unwrapped, labels))
-        if (self.model_accepts_loss_kwargs and num_items_in_batch is not None) or self.compute_loss_func is not None:
-            # Trainer takes this loss as already scaled for gradient accumulation: scale the mean term alike
-            lgm_step = lgm / getattr(self, "current_gradient_accumulation_steps", self.args.gradient_accumulation_steps)
-        else:
-            lgm_step = lgm
-        loss = loss + self.lgm_lambda * lgm_step
+        # both terms are means over this micro-batch (transformers' sequence classifiers take the mean of
+        # their loss and ignore num_items_in_batch), so whatever Trainer then does for gradient accumulation
+        # applies to both alike and λ keeps its meaning
+        loss = loss + self.lgm_lambda * lgm
         self._lgm_sum = lgm.detach() if self._lgm_sum is None else self._lgm_sum + lgm.detach()
         self._lgm_steps += 1
         return (loss, outputs) if return_outputs else loss
