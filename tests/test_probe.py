@@ -61,6 +61,16 @@ def test_probe_grids_gamma_and_lambda_like_table_6(cli, gpt_features, tmp_path):
     assert lgm[(0.1, 0.0)]["test_acc_per_seed"] == base["test_acc_per_seed"]
     md = (out / "results.md").read_text()
     assert "lgm (γ=0.1, λ=0.15)" in md and "lgm (γ=0.001, λ=0)" in md
+    # Table 2: the same grid, (γ, λ) chosen on validation like lr and batch size: one LGM row, the best
+    r = cli("probe", gpt_features, "--head", "linear", "--reg", "lgm", "--gamma", "0.001,0.1", "--lam", "0,0.15",
+            "--seeds", "2", "--batch-size", "8", "--epochs", "2", "--select-gamma-lam", "--out", tmp_path / "t2")
+    assert r.exit_code == 0, r
+    chosen = [row for row in json.loads((tmp_path / "t2" / "results.json").read_text())["rows"] if row["method"] == "lgm"]
+    assert len(chosen) == 1 and chosen[0]["variant"] is None
+    best = max(lgm.values(), key=lambda row: row["val_acc"])
+    assert chosen[0]["val_acc"] == best["val_acc"] and chosen[0]["test_acc"] == best["test_acc"]
+    grid = json.loads((tmp_path / "t2" / "grid.json").read_text())["grid"]
+    assert len({(g["method"], g["gamma"], g["lam"]) for g in grid}) == 5     # every pair is still in the grid
     assert_one_line_error(cli("probe", gpt_features, "--lgm", "--gamma", "nan", "--out", tmp_path / "x"), "--gamma")
 
 

@@ -1,6 +1,6 @@
 """The paper's "Why": Proposition 1, the f(ε) curve, k from checkpoints, and Lemma 1 on real data.
 
-Setting (the paper's §4): a model trained on the mixture Pᵐ = (1−α)·Pᶜ + α·Pⁿ assigns probability p_c
+Setting (the paper's §3.3, Proposition 1; proofs in Appendix B): a model trained on the mixture Pᵐ = (1−α)·Pᶜ + α·Pⁿ assigns probability p_c
 to the clean data's next tokens and p_n to the noise's. Moving probability mass ε from clean to noise
 lowers p_c by ε and raises p_n by ε/k (k ≥ 1 when the noise is spread over many tokens). The change of
 the mixed log-likelihood is
@@ -381,7 +381,9 @@ def run_predict(cfg: PredictConfig) -> dict:
     tokens = open_tokens(data / "val.bin")
     lc = token_file_loss(model, tokens[:cfg.max_tokens] if cfg.max_tokens else tokens, 8,
                          pick_device(cfg.device))[0]
-    result = {"alpha": cfg.alpha, "iter": info["iter"], "measured_rise": None}
+    result = {"alpha": cfg.alpha, "iter": info["iter"], "measured_rise": None,
+              "p_n_note": f"p_n = 1/{NOISE_IDS}: uniform noise assumed, whatever the noise (give --noisy RUN for "
+                          "its own noise's p_n)"}
     return _predicted(result, cfg.alpha, lc, 1 / NOISE_IDS, cfg.k or 1.0)
 
 

@@ -1,4 +1,4 @@
-"""Output-consistency ablation (the paper's Table 5): L_reg = the batch mean of ‖g(t) − g(t̂)‖₂ over
+"""Output-consistency comparator (the paper's §4.1 and Figure 6(b); not a row of its Table 5): L_reg = the batch mean of ‖g(t) − g(t̂)‖₂ over
 logits, matching outputs rather than gradients."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from noisecli.how.regularisers import REGULARISERS
 from noisecli.how.regularisers.base import Regulariser
 
 
-@REGULARISERS.register("l2", "ablation: batch mean of ‖g(t) − g(t + γδ)‖₂ over logits (Table 5)")
+@REGULARISERS.register("l2", "ablation: batch mean of ‖g(t) − g(t + γδ)‖₂ over logits (§4.1, Figure 6(b))")
 class L2(Regulariser):
     def terms(self, head, t, y, t_hat):
         b = t.shape[1]
