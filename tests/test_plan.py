@@ -51,7 +51,7 @@ def test_the_plan_covers_every_dataset_and_run_once(tmp_path):
     prepared = [s.config.out.name for s in steps if s.command == "prepare"]
     assert set(DATASETS) <= set(prepared) and len(prepared) == len(set(prepared))
     runs = [s.config.out.name for s in steps if s.command == "pretrain" and s.config.preset == "gpt2-124m"]
-    assert runs == [*DATASETS, "clean-seed2"]
+    assert runs == [*DATASETS, "clean-seed2", "clean-seed3"]
     assert table5_regularisers()[:len(TABLE5)] == TABLE5
 
 

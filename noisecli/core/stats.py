@@ -66,3 +66,36 @@ def unigram_cross_entropy(train_counts: np.ndarray, val_counts: np.ndarray) -> f
     p = (np.asarray(train_counts, np.float64) + 1.0) / (np.sum(train_counts) + len(train_counts))
     v = np.asarray(val_counts, np.float64)
     return float(-(v * np.log(p)).sum() / v.sum())
+
+
+def paired_contrast(terms: list[tuple[float, np.ndarray]], seed: int = 0) -> tuple[float, float, float]:
+    """Σ cᵢ·loss(wᵢ) for window arrays scored on the same windows (the same token counts), with its 95 %
+    paired bootstrap interval: e.g. a gap's change between two checkpoints,
+    (noisy − clean) at the last minus (noisy − clean) at the first."""
+    counts = terms[0][1][:, 1]
+    if any(w.shape != terms[0][1].shape or not np.array_equal(w[:, 1], counts) for _, w in terms):
+        raise ValueError("a paired contrast needs the same windows in every term")
+    sums = sum(c * w[:, 0] for c, w in terms)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(counts), size=(BOOTSTRAP, len(counts)))
+    return float(sums.sum() / counts.sum()), *_interval(_means(sums, counts, idx))
+
+
+def t_quantile(dof: int) -> float:
+    """The two-sided 95 % quantile of Student's t with `dof` degrees of freedom (12.71 at 1, 4.30 at 2)."""
+    from scipy.stats import t
+    return float(t.ppf((1 + LEVEL) / 2, dof))
+
+
+def seed_half_width(spread: float, dof: int, n_a: int, n_b: int) -> float:
+    """Half-width of the 95 % t-interval of a difference of two means over training seeds, mean(a) − mean(b)
+    with n_a and n_b seeds, given the seed-to-seed standard deviation `spread` (estimated with `dof` degrees
+    of freedom, from the clean configuration's seeds): t · s · √(1/n_a + 1/n_b)."""
+    return t_quantile(dof) * spread * math.sqrt(1 / n_a + 1 / n_b)
+
+
+def combine(value: float, lo: float, hi: float, seed_hw: float) -> tuple[float, float]:
+    """A 95 % interval for `value` that holds both the scored windows' uncertainty (bootstrap [lo, hi]) and
+    the training seeds' (± seed_hw): the two half-widths added in quadrature, as for independent errors."""
+    down, up = value - lo, hi - value
+    return value - math.hypot(down, seed_hw), value + math.hypot(up, seed_hw)

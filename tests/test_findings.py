@@ -1,0 +1,239 @@
+"""The findings (paper/findings.py) on constructed evidence: small stage folders written here (eval-ntp's
+losses and per-window losses, the clean data, theory and probe results), no training. For each finding,
+cases that must agree, disagree, be within noise and be not decidable."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from noisecli.paper import findings as F
+from noisecli.paper.evidence import Evidence
+
+WINDOWS, BLOCK = 60, 16
+ITERS = (300, 600, 900)
+
+
+def clean_curve(it: float) -> float:
+    return 5.0 + 600.0 / it      # 7.0, 6.0, 5.667 at 300, 600, 900: a steep, convex learning curve
+
+
+class Folder:
+    """A reproduce folder: add runs (losses per iteration and dataset), then `write()`."""
+
+    def __init__(self, root, tokens_per_iter=16, seed_offsets=(0.0, 0.01, -0.01)):
+        self.root, self.tokens_per_iter = root, tokens_per_iter
+        self.rows, self.base, self.windows = [], [], {}
+        self.shape = np.random.default_rng(0).normal(0, 0.3, WINDOWS)   # each window's own difficulty
+        self.jitter = np.random.default_rng(1)
+        for name, off in zip(["clean", "clean-seed2", "clean-seed3"], seed_offsets):
+            self.run(name, 0.0, {it: clean_curve(it) + off for it in ITERS}, extra={"other/nyt": 7.0 + off})
+
+    def run(self, name: str, alpha: float, losses: dict, noise: float | None = None, extra: dict | None = None):
+        for it, loss in losses.items():
+            self._add(name, alpha, it, "clean/val", loss)
+            if noise is not None:
+                self._add(name, alpha, it, f"{name}/noise", noise)
+        for dataset, loss in (extra or {}).items():
+            self._add(name, alpha, max(losses), dataset, loss)
+        return self
+
+    def _add(self, run, alpha, it, dataset, loss):
+        counts = np.full(WINDOWS, BLOCK, np.float64)
+        per = loss + self.shape + self.jitter.normal(0, 0.01, WINDOWS)
+        per += loss - (per * counts).sum() / counts.sum()                # the mean is exactly `loss`
+        self.windows[f"{run}|{it}|{dataset}"] = np.stack([per * counts, counts], 1)
+        (self.base if run == "clean" else self.rows).append(
+            {"run": run, "iter": it, "dataset": dataset, "loss": loss, "alpha": alpha})
+
+    def write(self):
+        ev = self.root / "eval"
+        ev.mkdir(parents=True, exist_ok=True)
+        (ev / "results.json").write_text(json.dumps({"rows": self.rows, "baseline_rows": self.base, "max_tokens": None}))
+        save_file(self.windows, str(ev / "windows.safetensors"))
+        data = self.root / "data" / "clean"
+        data.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(2)
+        rng.integers(0, 4000, 20_000).astype(np.uint16).tofile(data / "train.bin")
+        rng.integers(0, 4000, 2_000).astype(np.uint16).tofile(data / "val.bin")
+        for name in ("clean",):
+            run = self.root / "runs" / name
+            run.mkdir(parents=True, exist_ok=True)
+            (run / "run.json").write_text(json.dumps({"arch": "gpt", "model": {"block_size": BLOCK},
+                                                      "tokens_per_iter": self.tokens_per_iter}))
+        return Evidence(self.root)
+
+
+def _write(root, rel, obj):
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+# ------------------------------------------------------------------------------------------ the one rule
+
+@pytest.mark.parametrize("lo, hi, lower, upper, expected", [
+    (0.001, 0.004, -math.inf, 0.005, "agrees"),
+    (0.006, 0.009, -math.inf, 0.005, "disagrees"),
+    (0.004, 0.007, -math.inf, 0.005, "within noise"),
+    (-0.3, -0.1, -math.inf, 0.0, "agrees"),
+    (10.9, 11.0, 10.825, math.inf, "agrees"),
+    (10.7, 10.8, 10.825, math.inf, "disagrees"),
+])
+def test_judge_is_one_rule(lo, hi, lower, upper, expected):
+    assert F.judge(lo, hi, lower, upper) == expected
+
+
+def test_the_worst_status_wins():
+    assert F.worst(["agrees", "within noise"]) == "within noise"
+    assert F.worst(["agrees", "disagrees", "not decidable"]) == "disagrees"
+    assert F.worst([]) == "not decidable"
+
+
+# ------------------------------------------------------------------------------------------ the gate and seeds
+
+def test_the_gate_holds_every_clean_seed(tmp_path):
+    e = Folder(tmp_path).write()
+    assert len(e.clean_seeds) == 3 and e.unigram > 8 and e.decidable
+    spread, dof = e.spread()
+    assert spread == pytest.approx(0.01, rel=1e-6) and dof == 2
+    bad = Folder(tmp_path / "b", seed_offsets=(0.0, 0.01, 3.0)).write()   # one seed still near the unigram
+    assert not bad.decidable and "clean-seed3" in bad.gate()
+
+
+# ------------------------------------------------------------------------------------------ the loss rise
+
+def test_calibrated_rise_agrees_where_the_same_iteration_rise_disagrees(tmp_path):
+    """Below one epoch a noisy run with α = 0.2 at iteration 900 that scores exactly what the clean seeds
+    scored at 720 (the same clean tokens) has not been hurt by the noise: agrees, though its same-iteration
+    rise is 3.5 %, above α/10."""
+    at_720 = clean_curve(600) + (clean_curve(900) - clean_curve(600)) * 120 / 300
+    noisy = {300: 7.2, 600: 6.3, 900: at_720}
+    e = Folder(tmp_path).run("random-0.2", 0.2, noisy).write()
+    assert e.epochs < 1
+    cal, same = e.compare("random-0.2", calibrated=True), e.compare("random-0.2")
+    assert cal["baseline_iter"] == pytest.approx(720) and cal["rise"] == pytest.approx(0.0, abs=1e-9)
+    assert same["rise"] == pytest.approx(at_720 - clean_curve(900))
+    finding = F.loss_rise(e)
+    assert finding.status == "agrees" and finding.data["headline"] == "calibrated"
+    assert F._rise_status(same, 0.02) == "disagrees"
+    assert "3.5" in finding.text                                       # the same-iteration rise is shown beside it
+    # past one epoch the paper's own same-iteration comparison decides
+    long = Folder(tmp_path / "long", tokens_per_iter=64_000)
+    e2 = long.run("random-0.2", 0.2, noisy).write()
+    assert e2.epochs > 1 and F.loss_rise(e2).status == "disagrees"
+
+
+def test_rise_within_noise_and_not_decidable(tmp_path):
+    small = {it: clean_curve(it) + 0.05 for it in ITERS}       # +0.9 %, under α/10 = 2 %
+    wide = Folder(tmp_path / "w", seed_offsets=(0.0, 0.3, -0.3)).run("random-0.2", 0.2, small).write()
+    assert F.loss_rise(wide).status == "within noise"          # the seeds disagree by 0.3 nats
+    tight = Folder(tmp_path / "t").run("random-0.2", 0.2, small).write()
+    assert F.loss_rise(tight).status == "agrees"
+    one = Folder(tmp_path / "o")
+    for seed in ("clean-seed2", "clean-seed3"):
+        one.rows = [r for r in one.rows if r["run"] != seed]
+    e = one.run("random-0.2", 0.2, small).write()
+    assert e.spread() is None and F.loss_rise(e).status == "not decidable"   # one seed: no seed spread
+
+
+def test_the_trend_of_the_gap(tmp_path):
+    shrinking = {300: clean_curve(300) + 0.5, 600: clean_curve(600) + 0.2, 900: clean_curve(900) + 0.05}
+    growing = {300: clean_curve(300) + 0.0, 600: clean_curve(600) + 0.2, 900: clean_curve(900) + 0.5}
+    e = Folder(tmp_path).run("random-0.2", 0.2, shrinking).run("uniform-0.05", 0.05, growing).write()
+    trends = {r["run"]: r for r in F.loss_gap_trend(e).data["runs"]}
+    assert trends["random-0.2"]["status"] == "agrees" and trends["uniform-0.05"]["status"] == "disagrees"
+    assert trends["random-0.2"]["change"] == pytest.approx(-0.45, abs=1e-9)
+    flat = Folder(tmp_path / "f", seed_offsets=(0.0, 0.1, -0.1))
+    assert F.loss_gap_trend(flat.run("random-0.2", 0.2, {it: clean_curve(it) + 0.1 for it in ITERS}).write()) \
+        .status == "within noise"
+
+
+# ------------------------------------------------------------------------------------------ the paper's comparators
+
+def test_gaussian_is_compared_with_random_noise(tmp_path):
+    f = Folder(tmp_path)
+    f.run("random-0.05", 0.05, {it: clean_curve(it) + 0.3 for it in ITERS}, noise=10.6)
+    f.run("uniform-0.05", 0.05, {it: clean_curve(it) + 0.05 for it in ITERS}, noise=10.85)
+    f.run("gaussian-0.05", 0.05, {it: clean_curve(it) + 0.1 for it in ITERS}, noise=8.5)
+    finding = F.gaussian_vs_random(f.write())
+    # lower on its noise and on clean data than random-0.05 (though higher than uniform-0.05: our extra only)
+    assert finding.status == "agrees" and finding.data["clean"]["difference"] == pytest.approx(-0.2)
+    assert finding.data["against_uniform"][1]["difference"] == pytest.approx(0.05)
+    g = Folder(tmp_path / "g")
+    g.run("random-0.05", 0.05, {it: clean_curve(it) for it in ITERS}, noise=10.6)
+    g.run("gaussian-0.05", 0.05, {it: clean_curve(it) + 0.3 for it in ITERS}, noise=8.5)
+    assert F.gaussian_vs_random(g.write()).status == "disagrees"
+
+
+def test_k_is_judged_only_where_the_rise_is_resolved(tmp_path):
+    f = Folder(tmp_path)
+    f.run("random-0.05", 0.05, {it: clean_curve(it) + 0.001 for it in ITERS})   # ε inside the noise
+    f.run("random-0.2", 0.2, {it: clean_curve(it) + 0.3 for it in ITERS})       # ε resolved
+    f.run("uniform-0.05", 0.05, {it: clean_curve(it) + 0.3 for it in ITERS})
+    e = f.write()
+    _write(tmp_path, "theory/random-0.05/k.json", {"rows": [{"iter": i, "k": 3.6} for i in ITERS]})
+    _write(tmp_path, "theory/random-0.2/k.json", {"rows": [{"iter": i, "k": 16.8} for i in ITERS]})
+    _write(tmp_path, "theory/uniform-0.05/k.json", {"rows": [{"iter": i, "k": 30.0} for i in ITERS]})
+    finding = F.k_large(e)
+    runs = {r["run"]: r for r in finding.data["runs"]}
+    assert runs["random-0.05"]["status"] == "not decidable" and "inside the noise" in runs["random-0.05"]["reason"]
+    assert runs["random-0.2"]["status"] == runs["uniform-0.05"]["status"] == "agrees"
+    assert finding.status == "agrees" and "k > 10" in finding.claim
+    _write(tmp_path, "theory/uniform-0.05/k.json", {"rows": [{"iter": i, "k": 4.0} for i in ITERS]})
+    assert F.k_large(e).status == "disagrees"
+
+
+def test_proposition1_disagrees_only_above_a_bound_whose_conditions_hold(tmp_path):
+    f = Folder(tmp_path)
+    f.run("random-0.2", 0.2, {it: clean_curve(it) + 0.3 for it in ITERS})
+    f.run("random-0.05", 0.05, {it: clean_curve(it) + 0.3 for it in ITERS})
+    e = f.write()
+
+    def predict(run, c1, c3, bound):
+        _write(tmp_path, f"theory/{run}/predict.json", {"predicted_rise_bound": bound, "conclusions": [
+            {"number": "1", "holds": c1}, {"number": "2", "holds": not c1}, {"number": "3", "holds": c3}]})
+    predict("random-0.2", False, True, 0.05)       # (3): the rise is at most 0.05, measured 0.3
+    predict("random-0.05", True, False, None)      # (1): no rise at the optimum, measured 0.3
+    runs = {r["run"]: r for r in F.proposition1(e).data["runs"]}
+    assert runs["random-0.2"]["status"] == "disagrees"
+    assert runs["random-0.05"]["status"] == "not decidable" and "not at the optimum" in runs["random-0.05"]["reason"]
+    predict("random-0.2", False, True, 0.6)
+    assert {r["run"]: r["status"] for r in F.proposition1(e).data["runs"]}["random-0.2"] == "agrees"
+
+
+def test_other_corpora_and_the_multilingual_extension(tmp_path):
+    f = Folder(tmp_path)
+    f.run("random-0.2", 0.2, {it: clean_curve(it) for it in ITERS}, extra={"other/nyt": 6.8})
+    f.run("french-0.2", 0.2, {300: 7.2, 600: 6.3, 900: clean_curve(600) + (clean_curve(900) - clean_curve(600)) * 0.4})
+    e = f.write()
+    assert F.other_corpora(e).status == "agrees"                # 0.2 nats better on NYT, resolved
+    multi = F.multilingual(e)
+    assert multi.status == "agrees" and "our extension" in multi.name and "not a result of the paper" in multi.claim
+
+
+def test_the_gaussian_models_downstream_cost_is_paired_by_seed(tmp_path):
+    e = Folder(tmp_path).write()
+
+    def table1(gauss):
+        rows = []
+        for task, shift in (("movie", 0.0), ("nyt", 1.0)):
+            for head in ("linear", "mlp"):
+                for model, acc in (("random-0.05", [80.0, 81.0, 79.0]), ("gaussian-0.05", [a + shift for a in gauss])):
+                    rows.append({"features": f"{model}__{task}", "task": task, "head": head, "method": "baseline",
+                                 "seed_list": [0, 1, 2], "test_acc_per_seed": acc})
+        _write(tmp_path, "probe/table1/results.json", {"rows": rows})
+    table1([78.5, 79.5, 77.5])                     # 1.5 points lower on movie, 0.5 on nyt, at every seed
+    finding = F.gaussian_downstream(e)
+    assert finding.status == "agrees" and finding.data["mean"] == pytest.approx(-1.0)
+    table1([80.5, 80.0, 79.5])                     # 0 on movie, +1 on nyt: inside the noise of four pairs
+    assert F.gaussian_downstream(e).status == "within noise"
+
+
+def test_the_gate_leaves_every_gpt_finding_undecided(tmp_path):
+    f = Folder(tmp_path, seed_offsets=(0.0, 0.01, 3.5))
+    f.run("random-0.2", 0.2, {it: clean_curve(it) + 0.3 for it in ITERS}).write()
+    items, e = F.findings(tmp_path)
+    assert not e.decidable and items and all(i.status == "not decidable" for i in items if i.gated)
