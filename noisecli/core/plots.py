@@ -50,78 +50,129 @@ def token_histograms(train: Path, noise: Path, out: Path, title: str = "", bin_w
     _save(fig, out)
 
 
-def _lines(ax, rows: list[dict], key: str, label_of) -> None:
-    for label in sorted({label_of(r) for r in rows}):
-        pts = sorted((r["iter"], r[key]) for r in rows if label_of(r) == label and r.get(key) is not None)
+NOISE_WORDS = {"uniform": "uniform noise", "random": "random (spiky) noise", "gaussian": "Gaussian noise",
+               "tokens": "text of another corpus"}
+
+
+def _is_clean(r: dict) -> bool:
+    return not r.get("alpha")
+
+
+def _label(r: dict) -> str:
+    """A legend label a reader understands: "5 % Gaussian noise", "20 % text of another corpus (french-0.2)"."""
+    if _is_clean(r):
+        return "clean"
+    words = NOISE_WORDS.get(str(r.get("dist")), str(r.get("dist")))
+    named = r.get("dist") in ("uniform", "random", "gaussian")
+    return f"{100 * r['alpha']:g} % {words}" + ("" if named else f" ({r['run']})")
+
+
+def _colors(runs: list[str]) -> dict[str, tuple]:
+    """One colour per noisy run, the same in every figure (tab10, then tab20's light shades)."""
+    palette = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("tab20").colors[1::2])
+    return {run: palette[i % len(palette)] for i, run in enumerate(sorted(runs))}
+
+
+def _lines(ax, rows: list[dict], key: str, colors: dict) -> None:
+    for run in sorted({r["run"] for r in rows if not _is_clean(r)}):
+        pts = sorted((r["iter"], r[key]) for r in rows if r["run"] == run and r.get(key) is not None)
         if pts:
-            ax.plot(*zip(*pts), marker="o", ms=3, label=label)
+            ax.plot(*zip(*pts), marker="o", ms=3, color=colors[run],
+                    label=_label(next(r for r in rows if r["run"] == run)))
+
+
+def _clean_band(ax, rows: list[dict], key: str) -> None:
+    """The clean seeds: their mean as a line and their range as a band."""
+    clean = [r for r in rows if _is_clean(r) and r.get(key) is not None]
+    seeds = sorted({r["run"] for r in clean})
+    its = sorted({r["iter"] for r in clean})
+    if not its:
+        return
+    vals = [[r[key] for r in clean if r["iter"] == it] for it in its]
+    label = f"clean ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}" + (": mean and range)" if len(seeds) > 1 else ")")
+    ax.plot(its, [np.mean(v) for v in vals], color="black", lw=1.2, marker="s", ms=3, label=label)
+    if len(seeds) > 1:
+        ax.fill_between(its, [min(v) for v in vals], [max(v) for v in vals], color="gray", alpha=0.3, lw=0)
 
 
 def ntp_figures(rows: list[dict], base_rows: list[dict], out: Path) -> list[str]:
-    """The paper's Figures 2(a-c), 3(a) and 4 from eval-ntp rows. Returns the file names written."""
-    def run_label(r):
-        return f"{r['run']} (α={r['alpha']}, {r['dist']})"
-
+    """The paper's Figures 2(a-c), 3(a), 3(b, c) and 4 from eval-ntp rows: every noisy run its own colour,
+    the clean seeds as a band (their range) around their mean. Returns the file names written."""
     written = []
+    base_rows = [{"diff_same_iter": 0.0, "diff_calibrated": 0.0, **r} for r in base_rows]   # itself: no difference
+    both = rows + base_rows
+    colors = _colors(sorted({r["run"] for r in both if not _is_clean(r)}))
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     clean = next((d for d in datasets if d.endswith("/val")), datasets[0])
     noise_sets = [d for d in datasets if d.endswith("/noise")]
-    figures = [("fig2a_loss_vs_iter.png", [clean], "loss", "next-token loss on clean validation data (nats)", True,
+    figures = [("fig2a_loss_vs_iter.png", [clean], "loss", "next-token loss on clean validation data (nats)",
                 "Figure 2(a): loss on clean data"),
-               ("fig2b_diff_same_iter.png", [clean], "diff_same_iter", "loss − clean baseline (nats)", False,
+               ("fig2b_diff_same_iter.png", [clean], "diff_same_iter", "loss − clean run's loss (nats)",
                 "Figure 2(b): difference to the clean run at the same iteration"),
-               ("fig2c_diff_calibrated.png", [clean], "diff_calibrated", "loss − clean baseline (nats)", False,
+               ("fig2c_diff_calibrated.png", [clean], "diff_calibrated", "loss − clean run's loss (nats)",
                 "Figure 2(c): difference at the same number of clean tokens seen"),
-               ("fig3a_loss_on_noise.png", noise_sets, "loss", "next-token loss on the run's own noise (nats)", False,
+               ("fig3a_loss_on_noise.png", noise_sets, "loss", "next-token loss on the run's own noise (nats)",
                 "Figure 3(a): loss on the noise")]
-    for name, sets, key, ylabel, with_base, title in figures:
-        sub = [r for r in rows if r["dataset"] in sets and (not name.startswith("fig3a") or _own_noise(r))]
-        if not any(r.get(key) is not None for r in sub):
+    for name, sets, key, ylabel, title in figures:
+        sub = [r for r in both if r["dataset"] in sets and (not name.startswith("fig3a") or _own_noise(r))]
+        if not any(r.get(key) is not None for r in sub if not _is_clean(r)):
             continue
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        _lines(ax, sub, key, run_label)
-        if with_base:
-            _lines(ax, [r for r in base_rows if r["dataset"] in sets], key, lambda r: f"{r['run']} (baseline)")
+        fig, ax = plt.subplots(figsize=(7.5, 4.5))
+        if not name.startswith("fig3a"):
+            _clean_band(ax, sub, key)
+        _lines(ax, sub, key, colors)
         if name.startswith("fig3a"):
             ax.axhline(np.log(NOISE_IDS), color="gray", ls="--", lw=1, label=f"ln {NOISE_IDS} (entropy of uniform noise)")
         if key.startswith("diff"):
-            ax.axhline(0, color="gray", lw=0.8, label="no difference")
+            ax.axhline(0, color="gray", lw=0.8)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("iteration (optimizer steps)")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=7)
         _save(fig, out / name)
         written.append(name)
-    dists = sorted({str(r["dist"]) for r in rows})
-    if len(dists) > 1:  # Figure 3(b)/(c): the same curves, one colour per noise distribution
+    comparators = [r for r in rows if str(r.get("dist")) in ("gaussian", "random") and r.get("alpha") == 0.05
+                   or str(r.get("dist")) == "uniform" and r.get("alpha") == 0.05]
+    if {str(r["dist"]) for r in comparators} >= {"gaussian", "random"}:   # Figure 3(b, c): the paper's comparison
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         for ax, sets, title in ((axes[0], noise_sets, "(b) loss on the run's own noise"),
                                 (axes[1], [clean], "(c) loss on clean validation data")):
-            for color, dist in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], dists):
-                for run in sorted({r["run"] for r in rows if str(r["dist"]) == dist}):
-                    pts = sorted((r["iter"], r["loss"]) for r in rows
-                                 if r["run"] == run and r["dataset"] in sets and (sets == [clean] or _own_noise(r)))
-                    if pts:
-                        ax.plot(*zip(*pts), marker="o", ms=3, color=color, label=f"{dist}: {run}")
+            sub = [r for r in comparators if r["dataset"] in sets and (sets == [clean] or _own_noise(r))]
+            if sets == [clean]:
+                _clean_band(ax, [r for r in both if r["dataset"] == clean], "loss")
+            _lines(ax, sub, "loss", colors)
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("iteration (optimizer steps)")
             ax.set_ylabel("next-token loss (nats)")
             ax.legend(fontsize=7)
-        fig.suptitle("Figure 3(b, c): by noise distribution", fontsize=10)
+        fig.suptitle("Figure 3(b, c): 5 % Gaussian against 5 % random noise (the paper's comparison; uniform: ours)",
+                     fontsize=10)
         _save(fig, out / "fig3bc_by_distribution.png")
         written.append("fig3bc_by_distribution.png")
+    return written + [_datasets_figure(both, datasets, colors, out)]
+
+
+def _datasets_figure(both: list[dict], datasets: list[str], colors: dict, out: Path) -> str:
+    """Figure 4: each run's loss on each corpus at its last iteration; the clean seeds as one bar (their mean)
+    with their range as an error bar."""
     last = {}
-    for r in rows + base_rows:  # each run's newest iteration
+    for r in both:
         last[r["run"]] = max(last.get(r["run"], 0), r["iter"])
-    final = [r for r in rows + base_rows if r["iter"] == last[r["run"]]]
-    runs = list(dict.fromkeys(r["run"] for r in final))
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    width = 0.8 / max(len(runs), 1)
-    for i, run in enumerate(runs):
-        vals = [next((r["loss"] for r in final if r["run"] == run and r["dataset"] == d), np.nan) for d in datasets]
-        ax.bar(np.arange(len(datasets)) + i * width, vals, width, label=run)
-    ax.set_xticks(np.arange(len(datasets)) + width * (len(runs) - 1) / 2, datasets, rotation=20, fontsize=7)
-    finite = [v for r in final for v in [r["loss"]] if np.isfinite(v)]
+    final = [r for r in both if r["iter"] == last[r["run"]]]
+    groups = [("clean", [r for r in final if _is_clean(r)], "black")] + [
+        (run, [r for r in final if r["run"] == run], colors[run]) for run in sorted({r["run"] for r in final
+                                                                                   if not _is_clean(r)})]
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    width = 0.8 / len(groups)
+    for i, (run, rs, color) in enumerate(groups):
+        per = [[r["loss"] for r in rs if r["dataset"] == d] for d in datasets]
+        vals = [np.mean(v) if v else np.nan for v in per]
+        err = np.array([[m - min(v), max(v) - m] if v else [0, 0] for m, v in zip(vals, per)]).T
+        label = (f"clean ({len({r['run'] for r in rs})} seeds: mean, range)" if run == "clean" else _label(rs[0]))
+        ax.bar(np.arange(len(datasets)) + i * width, vals, width, color=color, label=label,
+               yerr=err if run == "clean" else None, capsize=2)
+    ax.set_xticks(np.arange(len(datasets)) + width * (len(groups) - 1) / 2, datasets, rotation=20, fontsize=7)
+    finite = [r["loss"] for r in final if np.isfinite(r["loss"])]
     if finite:   # bars start near the smallest loss, so that the differences between runs show
         lo, hi = min(finite), max(finite)
         pad = max(0.05 * (hi - lo), 0.01)
@@ -130,7 +181,7 @@ def ntp_figures(rows: list[dict], base_rows: list[dict], out: Path) -> list[str]
     ax.set_ylabel("next-token loss (nats)")
     ax.legend(fontsize=7)
     _save(fig, out / "fig4_datasets.png")
-    return written + ["fig4_datasets.png"]
+    return "fig4_datasets.png"
 
 
 def f_curve(points: list[tuple[float, float]], prop: dict, out: Path) -> None:
