@@ -237,3 +237,32 @@ def test_the_gate_leaves_every_gpt_finding_undecided(tmp_path):
     f.run("random-0.2", 0.2, {it: clean_curve(it) + 0.3 for it in ITERS}).write()
     items, e = F.findings(tmp_path)
     assert not e.decidable and items and all(i.status == "not decidable" for i in items if i.gated)
+
+
+def test_an_overfitting_clean_run_is_flagged(tmp_path):
+    f = Folder(tmp_path)
+    e = f.write()
+    assert not e.overfitting()["overfits"]                     # still falling at its last checkpoint
+    g = Folder(tmp_path / "o")
+    for r in g.base:
+        if r["iter"] == 900 and r["dataset"] == "clean/val":
+            r["loss"] = clean_curve(600) + 0.05                 # 0.05 above its best (600)
+    over = g.write().overfitting()
+    assert over["overfits"] and over["best_iter"] == 600 and over["excess"] == pytest.approx(0.05)
+
+
+def test_the_report_opens_with_the_table_and_warns_of_overfitting(tmp_path):
+    from noisecli.paper.report import write_report
+    f = Folder(tmp_path)
+    for r in f.base:
+        if r["iter"] == 900 and r["dataset"] == "clean/val":
+            r["loss"] = clean_curve(600) + 0.05
+    f.run("random-0.2", 0.2, {it: clean_curve(it) + 0.3 for it in ITERS}).write()
+    text = write_report(tmp_path, "test").read_text()
+    findings = text.split("## Findings")[1]
+    assert findings.index("**Gate.**") < findings.index("| finding | the paper's claim |") < findings.index("### ")
+    assert "Warning: the clean model overfits" in text and text.count("**Gate.**") == 1
+    saved = json.loads((tmp_path / "report" / "findings.json").read_text())
+    assert saved["overfitting"]["overfits"] and saved["findings"][0]["data"]["runs"][0]["run"] == "random-0.2"
+    csv = (tmp_path / "report" / "findings.csv").read_text().splitlines()
+    assert csv[0].split(",")[:2] == ["name", "claim"] and len(csv) > 1

@@ -25,6 +25,7 @@ from noisecli.core import stats
 from noisecli.paper.plan import CLEAN_SEEDS
 
 MARGIN = 1.0          # nats below the unigram cross-entropy before any finding is decided
+OVERFIT = 0.02        # nats: the clean run's last validation loss above its minimum over checkpoints
 
 
 def load_json(path: Path) -> dict | None:
@@ -116,6 +117,19 @@ class Evidence:
                     "context, which every mechanism of the paper needs (telling noise context from clean context, "
                     "p_c ≫ p_n, k ≫ 1)")
         return None
+
+    def overfitting(self) -> dict | None:
+        """The clean run's validation loss at its last checkpoint against its minimum over checkpoints: a run
+        that trains past its best (several epochs of a small corpus) is `overfits` when it ends more than
+        OVERFIT nats above it, and its findings then describe an over-trained model."""
+        losses = [(it, self.loss(self.clean_run, "clean/val", it)) for it in self.iters.get(self.clean_run, [])]
+        losses = [(it, x) for it, x in losses if x is not None]
+        if len(losses) < 2:
+            return None
+        best = min(losses, key=lambda p: p[1])
+        excess = losses[-1][1] - best[1]
+        return {"last_iter": losses[-1][0], "last": losses[-1][1], "best_iter": best[0], "best": best[1],
+                "excess": excess, "limit": OVERFIT, "overfits": excess > OVERFIT}
 
     # ------------------------------------------------------------------ the clean seeds
     def _clean_at(self, dataset: str, it: float) -> list[np.ndarray] | None:

@@ -54,6 +54,12 @@ def _summary(items: list, evidence) -> list[str]:
                 + ("findings are decided." if e.decidable else
                    "**no finding on the pre-trained GPT-2 models is decided** (the models have not learned beyond "
                    "token frequencies), though their numbers are shown."))
+    over = e.overfitting()
+    if over and over["overfits"]:
+        gate += (f" **Warning: the clean model overfits.** Its validation loss at its last checkpoint ({over['last']:.4f} "
+                 f"at iteration {over['last_iter']}) is {over['excess']:.3f} nats above its minimum ({over['best']:.4f} at "
+                 f"{over['best_iter']}), more than {over['limit']:g}: fewer iterations or epochs would compare models "
+                 "that are not over-trained.")
     if e.epochs is not None:
         gate += (f" The runs saw {e.epochs:.2f} epoch of their data (the paper: ~22 epochs of OpenWebText); each "
                  "verdict below says which comparison it rests on.")
@@ -75,7 +81,7 @@ def write_report(out: Path, budget: str) -> Path:
                 {"findings": [asdict(f) for f in items], "unigram_cross_entropy": evidence.unigram,
                  "clean_val_loss": evidence.clean_loss, "clean_seeds": evidence.clean_seeds,
                  "margins_nats": evidence.margins, "margin_nats": evidence.margin, "margin_needed_nats": MARGIN,
-                 "seed_spread": evidence.spread(), "epochs": evidence.epochs})
+                 "seed_spread": evidence.spread(), "epochs": evidence.epochs, "overfitting": evidence.overfitting()})
     lines = [f"# noisecli reproduction — budget `{budget}`", "",
              "The paper *Do we really have to filter out random noise in pre-training data for language models?* "
              "at small scale on the embedded English Wikipedia corpus: tiny GPT-2 models, the same iterations and "

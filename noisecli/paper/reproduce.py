@@ -377,6 +377,10 @@ def reproduce(cfg: ReproduceConfig) -> dict:
     from noisecli.paper.report import write_report
     t = time.perf_counter()
     report = write_report(plan.out, cfg.budget)
+    over = json.loads((plan.out / "report" / "findings.json").read_text()).get("overfitting")
+    if over and over["overfits"]:
+        print(f"noisecli: warning: the clean model overfits: its last validation loss is {over['excess']:.3f} nats above "
+              f"its minimum (iteration {over['best_iter']}); the report says so", file=sys.stderr)
     stages = [{"stage": s.name, "seconds": round(s.seconds, 1) if s.seconds is not None else None,
                "skipped": s.skipped} for s in plan.stages] + [
         {"stage": "report", "seconds": round(time.perf_counter() - t, 1), "skipped": False}]
