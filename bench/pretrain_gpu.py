@@ -1,12 +1,26 @@
-"""GPU training throughput and MFU of a preset (default gpt2-124m, micro-batch 16, context 1024, bf16,
-compiled) with the exact step `pretrain` runs. MFU is relative to the GPU's dense bf16 peak.
+"""GPU training throughput and MFU of a preset (default gpt2-124m, context 1024, bf16) through the exact step
+`pretrain` runs (training/steps.train_step: accumulation, clipping, fused AdamW), one lever at a time:
 
-    python bench/pretrain_gpu.py [--preset gpt2-124m] [--iters 30] [--warmup 10] [--no-compile | --compile-mode M]
+    --compile none|default|max-autotune-no-cudagraphs|reduce-overhead   (reduce-overhead: CUDA graphs)
+    --batch-size 16|32|64 with --grad-accum (default: the paper's 491,520 tokens per step, rounded up)
+    --sdpa auto|flash|cudnn|efficient|math     scaled_dot_product_attention's kernel
+    --no-fused-adamw                           AdamW's foreach path instead of the fused kernel
+
+MFU counts 6N + attention FLOPs per token (GPT.flops_per_token, as nanoGPT and llm.c do), against the dense
+bf16 spec peak (989 TFLOP/s for H100 and H200) and against an 8192³ bf16 matmul measured in the same process.
+With --json FILE one row is appended: preset, configuration, tokens_per_s, mfu_spec_peak, mfu_measured_peak
+(fractions), peak memory, device, torch version, date.
+
+    python bench/pretrain_gpu.py [--preset gpt2-124m] [--steps 3] [--warmup 2] [--json rows.jsonl]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
+import json
+import math
 import time
 from types import SimpleNamespace
 
@@ -18,49 +32,78 @@ from noisecli.what.gpt import GPT
 from noisecli.what.gpt_config import preset
 from noisecli.what.windows import get_batch, lm_loss
 
+PAPER_TOKENS_PER_STEP = 491_520     # the issue's global batch: 480 sequences of 1024 tokens
+
+
+def sdpa_context(kind: str):
+    if kind == "auto":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    return sdpa_kernel({"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+                        "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}[kind])
+
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="gpt2-124m")
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--iters", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--no-compile", action="store_true")
-    ap.add_argument("--compile-mode", default=None,
-                    help="torch.compile mode (default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs)")
+    ap.add_argument("--grad-accum", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=3, help="timed optimizer steps")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first (compilation happens here)")
+    ap.add_argument("--compile", default="default",
+                    choices=["none", "default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune"])
+    ap.add_argument("--sdpa", default="auto", choices=["auto", "flash", "cudnn", "efficient", "math"])
+    ap.add_argument("--no-fused-adamw", action="store_true")
+    ap.add_argument("--json", default=None, help="append the row to this JSONL file")
     args = ap.parse_args()
     dev = torch.device("cuda")
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     peak = peak_flops(dev, torch.bfloat16)
     measured = matmul_peak(torch.bfloat16, dev, n=8192, repeats=10)
-    print(f"device: {torch.cuda.get_device_name(dev)}, torch {torch.__version__}; spec bf16 peak "
-          f"{(peak or 0) / 1e12:.0f} TFLOP/s, measured 8192^3 bf16 matmul {measured / 1e12:.0f} TFLOP/s")
     torch.manual_seed(0)
     mcfg = preset(args.preset)
+    accum = args.grad_accum or math.ceil(PAPER_TOKENS_PER_STEP / (args.batch_size * mcfg.block_size))
     model = GPT(mcfg).to(dev)
     opt = make_optimizer(model, 6e-4, 0.1, (0.9, 0.95), dev)
-    step_model = model if args.no_compile else torch.compile(model, mode=args.compile_mode)
+    if args.no_fused_adamw:
+        groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in opt.param_groups]
+        opt = torch.optim.AdamW(groups, lr=6e-4, betas=(0.9, 0.95), fused=False, foreach=True)
+    step_model = model if args.compile == "none" else torch.compile(
+        model, mode=None if args.compile == "default" else args.compile)
     data = np.random.default_rng(0).integers(0, 50257, size=20_000_000).astype(np.uint16)
-    cfg = SimpleNamespace(batch_size=args.batch_size, grad_accum=1, seed=0)
-    t0 = time.perf_counter()
-    for it in range(args.warmup):
-        train_step(step_model, opt, [get_batch(data, it, 0, cfg, mcfg.block_size, dev)], 1, 1.0, dev, torch.bfloat16, lm_loss)
-    torch.cuda.synchronize()
-    print(f"warm-up ({args.warmup} iterations, compile included): {time.perf_counter() - t0:.1f} s")
-    t0 = time.perf_counter()
-    for it in range(args.iters):
-        loss = train_step(step_model, opt, [get_batch(data, it, 0, cfg, mcfg.block_size, dev)], 1, 1.0, dev,
-                          torch.bfloat16, lm_loss)
-    torch.cuda.synchronize()
-    dt = time.perf_counter() - t0
-    tps = args.iters * args.batch_size * mcfg.block_size / dt
-    mode = "eager" if args.no_compile else f"compiled ({args.compile_mode or 'default'})"
+    cfg = SimpleNamespace(batch_size=args.batch_size, grad_accum=accum, seed=0)
+
+    def step(it: int) -> torch.Tensor:
+        batches = [get_batch(data, it, m, cfg, mcfg.block_size, dev) for m in range(accum)]
+        return train_step(step_model, opt, batches, accum, 1.0, dev, torch.bfloat16, lm_loss)
+    with sdpa_context(args.sdpa):
+        t0 = time.perf_counter()
+        for it in range(args.warmup):
+            step(it)
+        torch.cuda.synchronize()
+        warm = time.perf_counter() - t0
+        torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        for it in range(args.warmup, args.warmup + args.steps):
+            loss = step(it)
+        torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+    tps = args.steps * accum * args.batch_size * mcfg.block_size / dt
     fpt = model.flops_per_token()
-    print(f"{args.preset}: micro-batch {args.batch_size} x {mcfg.block_size}, bf16, "
-          f"{mode}: {tps:,.0f} tokens/s, {dt / args.iters * 1000:.1f} ms/iter, "
-          f"MFU {tps * fpt / peak:.1%} of spec peak ({tps * fpt / measured:.1%} of measured matmul peak); "
-          f"last loss {loss.item():.3f}; max memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+    config = (f"compile={args.compile}, micro-batch {args.batch_size} x {accum} accumulation, sdpa={args.sdpa}, "
+              f"adamw={'foreach' if args.no_fused_adamw else 'fused'}, bf16")
+    row = {"preset": args.preset, "configuration": config, "tokens_per_s": round(tps),
+           "mfu_spec_peak": round(tps * fpt / peak, 4) if peak else None,
+           "mfu_measured_peak": round(tps * fpt / measured, 4), "peak_memory_gib": round(
+               torch.cuda.max_memory_allocated() / 2**30, 2), "step_s": round(dt / args.steps, 3),
+           "warmup_s": round(warm, 1), "last_loss": round(loss.item(), 4), "device": torch.cuda.get_device_name(dev),
+           "spec_peak_tflops": (peak or 0) / 1e12, "measured_peak_tflops": round(measured / 1e12),
+           "torch": torch.__version__, "date": datetime.date.today().isoformat()}
+    print(json.dumps(row))
+    if args.json:
+        with open(args.json, "a") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":
