@@ -131,9 +131,10 @@ def ntp_figures(rows: list[dict], base_rows: list[dict], out: Path) -> list[str]
         ax.legend(fontsize=7)
         _save(fig, out / name)
         written.append(name)
-    comparators = [r for r in rows if str(r.get("dist")) in ("gaussian", "random") and r.get("alpha") == 0.05
-                   or str(r.get("dist")) == "uniform" and r.get("alpha") == 0.05]
-    if {str(r["dist"]) for r in comparators} >= {"gaussian", "random"}:   # Figure 3(b, c): the paper's comparison
+    paper = [r for r in rows if str(r.get("dist")) in ("gaussian", "random", "uniform") and r.get("alpha") == 0.05]
+    paper_pair = {str(r["dist"]) for r in paper} >= {"gaussian", "random"}
+    comparators = paper if paper_pair else [r for r in rows if not _is_clean(r)]
+    if comparators and (paper_pair or len({str(r.get("dist")) for r in both}) > 1):   # Figure 3(b, c)
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         for ax, sets, title in ((axes[0], noise_sets, "(b) loss on the run's own noise"),
                                 (axes[1], [clean], "(c) loss on clean validation data")):
@@ -145,8 +146,8 @@ def ntp_figures(rows: list[dict], base_rows: list[dict], out: Path) -> list[str]
             ax.set_xlabel("iteration (optimizer steps)")
             ax.set_ylabel("next-token loss (nats)")
             ax.legend(fontsize=7)
-        fig.suptitle("Figure 3(b, c): 5 % Gaussian against 5 % random noise (the paper's comparison; uniform: ours)",
-                     fontsize=10)
+        fig.suptitle("Figure 3(b, c): 5 % Gaussian against 5 % random noise (the paper's comparison; uniform: ours)"
+                     if paper_pair else "Figure 3(b, c): by noise distribution", fontsize=10)
         _save(fig, out / "fig3bc_by_distribution.png")
         written.append("fig3bc_by_distribution.png")
     return written + [_datasets_figure(both, datasets, colors, out)]
