@@ -271,6 +271,18 @@ def _finetune(cfg) -> None:
     raise_if_interrupted(finetune(cfg))
 
 
+def _scan(cfg) -> None:
+    from noisecli.core.tables import console, markdown_table
+    from noisecli.scan.scan import scan
+    r = scan(cfg)
+    rows = [[k, f"{100 * v['share_of_tokens']['value']:.3f} % [{100 * v['share_of_tokens']['lo']:.3f}, "
+                f"{100 * v['share_of_tokens']['hi']:.3f}]", f"{v['tokens']:,}", f"{v['documents']:,}"]
+            for k, v in r["shares"].items()]
+    console.print(markdown_table(["kind", "share of tokens (95 % interval)", "tokens", "documents"], rows))
+    console.print(f"{r['documents']:,} documents, {r['tokens']:,} tokens → {r['out']}/scan.json, documents.jsonl, "
+                  "examples.md, scores.png" + (f"; clean copy in {cfg.write_clean}" if cfg.write_clean else ""))
+
+
 def _reproduce(cfg) -> None:
     from noisecli.paper.reproduce import reproduce
     reproduce(cfg)
@@ -330,6 +342,11 @@ def _register() -> None:
                   "Fine-tune every weight of a transformers encoder with L²-SP, SMART or LNSR, each alone and "
                   "with LGM (the paper's Table 4): GLUE RTE/MRPC/CoLA/STS-B, embedded or local tasks; seeds, "
                   "best epoch on validation, DDP, resume.")
+    from noisecli.scan.scan import ScanConfig
+    stage_command("scan", ScanConfig, _scan,
+                  "How much random noise is in your corpus: spans of random tokens, random bytes, mojibake, "
+                  "another language or script, found inside documents (no model needed); α̂ with 95 % intervals, "
+                  "the spans, and a clean copy. `noisecli scan merge DIR...` adds up --shard runs.")
     from noisecli.paper.reproduce import ReproduceConfig
     stage_command("reproduce", ReproduceConfig, _reproduce,
                   "The whole paper on the embedded corpus in one command (prepare, pretrain, eval-ntp, theory, "

@@ -1,0 +1,227 @@
+"""Finding random noise inside a document without a model: a hidden Markov model over its GPT-2 tokens, and
+character checks for what the tokens do not show.
+
+Tokens. Three hidden states emit token ids:
+    text            the corpus's language: p_text(t), a reference unigram (the embedded English corpus by
+                    default, or the user's own clean sample), add-½ smoothed over the 50257 ids
+    other language  another language's unigram (the embedded French corpus by default): the paper's §3.5
+                    case, reported apart and not counted as random noise
+    noise           every id equally likely, 1/50257: decoded random tokens re-tokenize to ids spread over
+                    the vocabulary, which no language's unigram predicts
+Entering noise from text costs ENTER nats and leaving it EXIT nats, so a span is flagged only where the
+tokens' summed evidence log(1/50257) − log p_text(t) exceeds ENTER + EXIT (≈ 18 nats): a few rare tokens
+(a name, a number) are not noise, a run of 16+ random ids is. Viterbi gives the most likely states, and
+its spans are exact to the token. (The parameters were chosen by measurement: bench/scan.py.)
+
+Characters, each run a span of its own kind:
+    random bytes    U+FFFD (what undecodable bytes become), C0/C1 control characters, private-use code points
+    mojibake        runs of Latin-1/cp1252 characters that re-encode to valid multi-byte UTF-8 ("Ã©" for "é")
+    other script    letters of a script other than the corpus's main one (Cyrillic in English text, ...)
+A random-token span whose characters are mostly replacement/control characters is random bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from noisecli.what.tokenizer import VOCAB_SIZE, get_encoding
+
+ENTER, EXIT, OTHER_ENTER, OTHER_EXIT = 14.0, 4.0, 14.0, 4.0    # nats (see the module docstring)
+NOISE_LOGP = -math.log(VOCAB_SIZE)
+RANDOM_KINDS = ("random-tokens", "random-bytes", "mojibake")   # what counts as random noise
+KINDS = RANDOM_KINDS + ("other-language", "other-script")
+_BYTES = re.compile(r"[\ufffd\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ue000-\uf8ff]+")
+# a lead byte of 2-4 byte UTF-8 read as Latin-1/cp1252 (Â-ô), then continuation bytes read the same way
+_MOJIBAKE = re.compile("(?:[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6"
+                       "\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]{1,3})+")
+
+
+@dataclass
+class Span:
+    kind: str
+    start: int          # token offsets, end exclusive
+    end: int
+    char_start: int
+    char_end: int
+    score: float        # mean evidence per token, nats (noise vs text for token spans; 0 for character spans)
+
+
+def unigram_logp(counts: np.ndarray) -> np.ndarray:
+    """log p(t) over the 50257 ids from counts, add-½ smoothed (float32)."""
+    c = np.zeros(VOCAB_SIZE, np.float64)
+    c[:min(len(counts), VOCAB_SIZE)] = counts[:VOCAB_SIZE]
+    return np.log((c + 0.5) / (c.sum() + 0.5 * VOCAB_SIZE)).astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def embedded_logp(lang: str) -> np.ndarray:
+    """The unigram of an embedded corpus ("en", "fr"), tokenized once per process."""
+    from noisecli.what.corpus import embedded_corpus
+    from noisecli.what.tokenizer import encode_documents
+    corpus = embedded_corpus(lang)
+    counts = np.zeros(VOCAB_SIZE, np.int64)
+    for raw in corpus.batches():
+        ids, _ = encode_documents(corpus.parse(raw))
+        counts += np.bincount(ids, minlength=VOCAB_SIZE)[:VOCAB_SIZE]
+    return unigram_logp(counts)
+
+
+def viterbi(text: np.ndarray, other: np.ndarray | None) -> np.ndarray:
+    """The most likely state of each token (0 text, 1 other language, 2 noise) given the per-token log
+    emissions of text and other language (noise: NOISE_LOGP); entering and leaving cost the constants
+    above, staying nothing. Plain Python floats: the loop is the hot path, and numpy per step is slower."""
+    n = len(text)
+    if n == 0:
+        return np.zeros(0, np.int8)
+    t_e, o_e = text.tolist(), (other.tolist() if other is not None else None)
+    v0, v1, v2 = t_e[0], (o_e[0] - OTHER_ENTER if o_e else -math.inf), NOISE_LOGP - ENTER
+    back = bytearray(3 * n)
+    for i in range(1, n):
+        # into text: from text, other (−OTHER_EXIT) or noise (−EXIT)
+        a, b, c = v0, v1 - OTHER_EXIT, v2 - EXIT
+        if a >= b and a >= c:
+            n0, p0 = a, 0
+        elif b >= c:
+            n0, p0 = b, 1
+        else:
+            n0, p0 = c, 2
+        if o_e is not None:
+            a, b = v0 - OTHER_ENTER, v1
+            n1, p1 = (a, 0) if a >= b else (b, 1)
+            n1 += o_e[i]
+        else:
+            n1, p1 = -math.inf, 1
+        a, c = v0 - ENTER, v2
+        n2, p2 = (a, 0) if a > c else (c, 2)
+        v0, v1, v2 = n0 + t_e[i], n1, n2 + NOISE_LOGP
+        back[3 * i], back[3 * i + 1], back[3 * i + 2] = p0, p1, p2
+    state = int(np.argmax([v0, v1, v2]))
+    states = np.empty(n, np.int8)
+    for i in range(n - 1, -1, -1):
+        states[i] = state
+        state = back[3 * i + state]
+    return states
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of True."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+def script_of(ch: str) -> str | None:
+    """A letter's script, from its Unicode name (LATIN, CYRILLIC, CJK, ARABIC, ...); None for a non-letter."""
+    if not ch.isalpha():
+        return None
+    name = unicodedata.name(ch, "")
+    return name.split(" ")[0] if name else None
+
+
+MOJIBAKE_GAP = 40   # characters: garbled runs this close are one span (the words between are garbled text too)
+
+
+def _mojibake(text: str) -> list[tuple[int, int]]:
+    """Runs that re-encode to shorter valid UTF-8, joined where fewer than MOJIBAKE_GAP characters apart."""
+    out: list[tuple[int, int]] = []
+    for m in _MOJIBAKE.finditer(text):
+        try:
+            fixed = m.group().encode("cp1252", errors="strict").decode("utf-8", errors="strict")
+        except UnicodeError:
+            try:
+                fixed = m.group().encode("latin-1", errors="strict").decode("utf-8", errors="strict")
+            except UnicodeError:
+                continue
+        if len(fixed) < len(m.group()):
+            a, b = m.span()
+            if out and a - out[-1][1] < MOJIBAKE_GAP:
+                out[-1] = (out[-1][0], b)
+            else:
+                out.append((a, b))
+    return out
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f](?:[^\x00-\x7f]|[\s\d.,;:!?'\"()-]+(?=[^\x00-\x7f]))*")
+
+
+def _other_script(text: str, main_script: str) -> list[tuple[int, int]]:
+    """Runs of letters of another script than `main_script` (spaces and punctuation between them join a run).
+    Only non-ASCII stretches are looked at: ASCII letters are LATIN."""
+    out = []
+    for m in _NON_ASCII.finditer(text):
+        start = last = None
+        for i, ch in enumerate(m.group(), m.start()):
+            s = script_of(ch)
+            if s is None:
+                continue
+            if s != main_script:
+                start = i if start is None else start
+                last = i + 1
+            elif start is not None:
+                out.append((start, last))
+                start = None
+        if start is not None:
+            out.append((start, last))
+    return out
+
+
+def _char_spans(text: str, main_script: str | None) -> list[tuple[str, int, int]]:
+    if text.isascii():
+        return [("random-bytes", *m.span()) for m in _BYTES.finditer(text)]
+    spans = [("random-bytes", *m.span()) for m in _BYTES.finditer(text)]
+    spans += [("mojibake", a, b) for a, b in _mojibake(text)]
+    if main_script:
+        spans += [("other-script", a, b) for a, b in _other_script(text, main_script)]
+    return spans
+
+
+class Detector:
+    """Finds the spans of every kind in one document. `text_logp`, `other_logp`: log unigrams (ids → log p);
+    `main_script`: the corpus's script (LATIN by default)."""
+
+    def __init__(self, text_logp: np.ndarray, other_logp: np.ndarray | None = None,
+                 main_script: str | None = "LATIN"):
+        self.text, self.other, self.main_script = text_logp, other_logp, main_script
+        self.enc = get_encoding()
+
+    def tokens(self, doc: str) -> tuple[np.ndarray, list[int]]:
+        ids = self.enc.encode_ordinary(doc)
+        _, offsets = self.enc.decode_with_offsets(ids) if ids else ("", [])
+        return np.asarray(ids, np.int64), offsets
+
+    def spans(self, doc: str) -> tuple[np.ndarray, list[Span]]:
+        """(the document's token ids, its flagged spans sorted by start; no token in two spans)."""
+        ids, offsets = self.tokens(doc)
+        n = len(ids)
+        if n == 0:
+            return ids, []
+        lt = self.text[ids]
+        states = viterbi(lt, self.other[ids] if self.other is not None else None)
+        bounds = offsets + [len(doc)]
+        kind_of = np.full(n, -1, np.int8)                          # index into KINDS, −1: clean
+        for state, kind in ((2, "random-tokens"), (1, "other-language")):
+            for a, b in _runs(states == state):
+                seg = doc[bounds[a]:bounds[b]]
+                garbage = sum(len(m.group()) for m in _BYTES.finditer(seg))
+                k = "random-bytes" if kind == "random-tokens" and garbage >= 0.3 * max(len(seg), 1) else kind
+                kind_of[a:b] = KINDS.index(k)
+        starts = np.asarray(offsets)
+        weaker = (-1, KINDS.index("other-language"))
+        for kind, c0, c1 in _char_spans(doc, self.main_script):
+            # characters: random bytes and mojibake are more specific than "another language" (garbled French
+            # reads as French to the unigrams); other-script only takes tokens nothing else flagged
+            a = max(int(np.searchsorted(starts, c0, side="right")) - 1, 0)
+            b = int(np.searchsorted(starts, c1, side="left"))
+            free = np.isin(kind_of[a:b], weaker if kind != "other-script" else (-1,))
+            kind_of[a:b][free] = KINDS.index(kind)
+        out = []
+        for k, kind in enumerate(KINDS):
+            for a, b in _runs(kind_of == k):
+                score = float(np.mean(NOISE_LOGP - lt[a:b]))
+                out.append(Span(kind, int(a), int(b), bounds[a], bounds[b], score))
+        return ids, sorted(out, key=lambda s: s.start)

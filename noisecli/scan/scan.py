@@ -1,0 +1,256 @@
+"""`noisecli scan`: how much random noise is in a corpus, where it is, and a clean copy.
+
+It reads every source `prepare` reads (the embedded corpora, .txt/.jsonl/.json/.parquet files or folders,
+gzipped or not, --hf streamed) or a prepared dataset's token files (a folder with train.bin, or a .bin
+file: documents split at EOT and decoded), tokenizes with the same GPT-2 BPE and finds noise *inside*
+documents (detect.py: an HMM over tokens, character checks). It streams: what it keeps in memory does not
+grow with the corpus (tally.py), and `--shard I/N` scans every N-th document from the I-th, so that
+`noisecli scan merge DIR...` adds shards up to exactly what one pass gives.
+
+    OUT/scan.json          α̂ per kind and in all (shares of tokens and of documents, 95 % intervals), the
+                           corpus's size, how the scan was made
+    OUT/documents.jsonl    one row per document: id, tokens, noisy tokens per kind, spans (token and
+                           character offsets, kind, score)
+    OUT/examples.md        the most and the least confident flagged spans, escaped, to check by eye
+    OUT/scores.png         the score distribution with the threshold
+    --write-clean DIR      DIR/clean.jsonl without the flagged random-noise spans (or documents), for prepare
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from typing import TYPE_CHECKING
+
+from noisecli.core.errors import InputError
+from noisecli.core.manifest import check_output, provenance, read_manifest, staging_dir, write_json, write_text
+from noisecli.core.options import as_dict, check_choices, opt
+
+if TYPE_CHECKING:      # numpy, tiktoken and the detector load when a scan runs, not for --help
+    import numpy as np
+
+    from noisecli.scan.tally import Tally
+
+BATCH = 256   # documents per batch
+
+
+@dataclass
+class ScanConfig:
+    source: list[str] = opt([], "What to scan: absent = the embedded English corpus; 'en'/'fr'; a .txt/.jsonl/"
+                            ".json/.parquet file (optionally .gz) or a folder of them; a prepared dataset folder "
+                            "(its train.bin) or a .bin token file. Or `merge DIR...`: add up shards.",
+                            positional=True)
+    out: Path = opt(Path("results/scan"), "Output folder: scan.json, documents.jsonl, examples.md, scores.png.")
+    hf: str | None = opt(None, "A Hugging Face hub dataset id to stream instead of SOURCE (needs the network).")
+    hf_config: str | None = opt(None, "The hub dataset's config.")
+    split: str = opt("train", "The hub dataset's split.")
+    text_field: str = opt("text", "Field (or parquet column) holding the text.")
+    txt_unit: str = opt("paragraph", "What a document is in .txt files.", choices=["paragraph", "file"])
+    reference: str = opt("en", "The corpus's language as a unigram: 'en' or 'fr' (the embedded corpora), or a "
+                         "prepared clean dataset folder or .bin token file of the user's own clean text.")
+    other: str = opt("fr", "Another language reported apart (the paper's §3.5 case): 'en', 'fr', a token "
+                     "file or folder as --reference, or 'none'.")
+    script: str = opt("LATIN", "The corpus's script: letters of other scripts are reported as other-script "
+                      "(a Unicode script name: LATIN, CYRILLIC, GREEK, ARABIC, CJK, ...; 'none' to skip).")
+    count_other: bool = opt(False, "Count other-language and other-script spans as random noise too.")
+    shard: str = opt("0/1", "Scan every N-th document from the I-th: I/N (a Slurm array, say); then "
+                     "`noisecli scan merge` adds the shards up.")
+    limit: int | None = opt(None, "Scan the first N documents only.")
+    write_clean: Path | None = opt(None, "Also write DIR/clean.jsonl without the flagged random noise.")
+    drop: str = opt("spans", "What --write-clean removes: the flagged spans, or whole documents that have any.",
+                    choices=["spans", "documents"])
+    seed: int = opt(0, "Seed of the bootstrap over documents.")
+
+
+def _logp(spec: str) -> np.ndarray | None:
+    from noisecli.scan.detect import embedded_logp, unigram_logp
+    if spec == "none":
+        return None
+    if spec in ("en", "fr"):
+        return embedded_logp(spec)
+    path = Path(spec)
+    path = path / "train.bin" if path.is_dir() else path
+    if not path.is_file() or path.suffix != ".bin":
+        raise InputError(f"--reference/--other '{spec}': not en, fr, none, a prepared dataset folder or a .bin file")
+    from noisecli.what.tokens import token_counts
+    return unigram_logp(token_counts(path))
+
+
+def _shard(spec: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise InputError(f"--shard must be I/N (e.g. 0/4), got '{spec}'") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise InputError(f"--shard {spec}: need 0 ≤ I < N")
+    return i, n
+
+
+def _token_documents(path: Path) -> Iterator[str]:
+    """Documents of a token file: split at EOT, decoded."""
+    import numpy as np
+
+    from noisecli.what.tokenizer import EOT, decode
+    ids = np.memmap(path, dtype=np.uint16, mode="r")
+    ends = np.flatnonzero(ids == EOT)
+    start = 0
+    for end in [*ends.tolist(), len(ids)]:
+        if end > start:
+            yield decode(ids[start:end])
+        start = end + 1
+
+
+def documents(cfg: ScanConfig) -> tuple[Iterator[str], str]:
+    """The corpus's documents in order, and a description of the source."""
+    from noisecli.what.corpus import open_corpus
+    src = cfg.source[0] if cfg.source else None
+    if src is not None and not cfg.hf:
+        path = Path(src)
+        token_file = path / "train.bin" if path.is_dir() and (path / "train.bin").is_file() else path
+        if token_file.suffix == ".bin":
+            if not token_file.is_file():
+                raise InputError(f"{token_file} does not exist")
+            return _token_documents(token_file), f"token file {token_file.resolve()}"
+    corpus = open_corpus(src, cfg.hf, cfg.split, cfg.hf_config, cfg.text_field, cfg.txt_unit)
+
+    return corpus.documents(), corpus.description
+
+
+def _check(cfg: ScanConfig) -> tuple[int, int]:
+    check_choices(cfg)
+    if len(cfg.source) > 1:
+        raise InputError("give one SOURCE (or `merge DIR...`)")
+    shard = _shard(cfg.shard)
+    check_output(cfg.out)
+    if cfg.write_clean is not None:
+        check_output(cfg.write_clean)
+    return shard
+
+
+def scan(cfg: ScanConfig) -> dict:
+    """Scan a corpus (or, with SOURCE `merge DIR...`, add shards up); write OUT/ as the module docstring says."""
+    if cfg.source[:1] == ["merge"]:
+        return merge([Path(p) for p in cfg.source[1:]], cfg.out)
+    from noisecli.scan.detect import KINDS, RANDOM_KINDS, Detector
+    from noisecli.scan.tally import Tally
+    index, shards = _check(cfg)
+    text_logp, other_logp = _logp(cfg.reference), _logp(cfg.other)
+    detector = Detector(text_logp, other_logp, None if cfg.script == "none" else cfg.script.upper())
+    docs, description = documents(cfg)
+    tally, t0 = Tally(cfg.seed), time.perf_counter()
+    counted = RANDOM_KINDS + (("other-language", "other-script") if cfg.count_other else ())
+    out = Path(cfg.out)
+    with staging_dir(out) as tmp, open(tmp / "documents.jsonl", "w", encoding="utf-8") as rows_file:
+        clean_file = None
+        if cfg.write_clean is not None:
+            clean_dir = Path(cfg.write_clean)
+            clean_dir.mkdir(parents=True, exist_ok=True)
+            clean_file = open(clean_dir / "clean.jsonl.partial", "w", encoding="utf-8")
+        removed = dict.fromkeys(counted, 0)
+        batch: list = []
+        for doc_id, text in enumerate(docs):
+            if cfg.limit is not None and doc_id >= cfg.limit:
+                break
+            if doc_id % shards == index:
+                batch.append((doc_id, text))
+            if len(batch) == BATCH:
+                _batch(batch, detector, tally, rows_file, clean_file, cfg, counted, removed)
+                batch = []
+        _batch(batch, detector, tally, rows_file, clean_file, cfg, counted, removed)
+        rows_file.close()
+        settings = {"config": as_dict(cfg), "source": description, "shard": [index, shards], "kinds": list(KINDS),
+                    "counted_as_random_noise": list(counted)}
+        write_json(tmp / "state.json", {**settings, "tally": tally.state()})
+        result = _write_results(tmp, tally, settings, time.perf_counter() - t0)
+        if clean_file is not None:
+            clean_file.close()
+            Path(clean_file.name).replace(Path(cfg.write_clean) / "clean.jsonl")
+            write_json(Path(cfg.write_clean) / "clean.json", {**provenance(), "from": str(out), "drop": cfg.drop,
+                                                               "removed_tokens_per_kind": removed})
+            result["removed_tokens_per_kind"] = removed
+    result["out"] = str(out)
+    return result
+
+
+def _batch(batch, detector, tally, rows_file, clean_file, cfg, counted, removed) -> None:
+    import numpy as np
+
+    from noisecli.scan.detect import NOISE_LOGP, RANDOM_KINDS
+    from noisecli.scan.tally import dumps, span_dict, window_scores
+    rows, windows, texts = [], [], []
+    for doc_id, text in batch:
+        ids, spans = detector.spans(text)
+        n = len(ids)
+        evidence = NOISE_LOGP - detector.text[ids] if n else np.zeros(0)
+        row = {"id": doc_id, "tokens": n, "noisy": {}, "spans": [span_dict(s) for s in spans]}
+        for s in spans:
+            row["noisy"][s.kind] = row["noisy"].get(s.kind, 0) + s.end - s.start
+        row["score"] = round(max((s.score for s in spans if s.kind in RANDOM_KINDS), default=0.0), 4)
+        rows_file.write(dumps(row) + "\n")
+        rows.append(row)
+        windows.append(window_scores(evidence))
+        texts.append(text)
+        if clean_file is not None:
+            drop = [s for s in spans if s.kind in counted]
+            for s in drop:
+                removed[s.kind] += s.end - s.start
+            if cfg.drop == "documents" and drop:
+                continue
+            kept, at = [], 0
+            for s in drop:
+                kept.append(text[at:s.char_start])
+                at = s.char_end
+            clean_file.write(dumps({"id": doc_id, "text": "".join(kept) + text[at:]}) + "\n")
+    tally.add([d for d, _ in batch], rows, windows, texts)
+
+
+def _write_results(folder: Path, tally: Tally, settings: dict, seconds: float) -> dict:
+    from noisecli.scan.report import examples_markdown, scores_figure
+    from noisecli.scan.tally import threshold
+    shares = tally.shares()
+    result = {**provenance(), **settings, "documents": tally.documents, "tokens": tally.tokens,
+              "shares": shares, "interval": "95 % Poisson bootstrap over documents (400 replicates)",
+              "threshold_nats_per_token": threshold(), "seconds": round(seconds, 1),
+              "tokens_per_s": round(tally.tokens / seconds) if seconds else None}
+    write_json(folder / "scan.json", result)
+    most, least = tally.examples()
+    write_text(folder / "examples.md", examples_markdown(most, least, shares))
+    scores_figure(tally, folder / "scores.png")
+    return result
+
+
+def merge(folders: list[Path], out: Path) -> dict:
+    """Add up the shards of one scan (`--shard I/N` for every I) into OUT/, as one pass would have written."""
+    if not folders:
+        raise InputError("scan merge: give the shard folders (DIR...)")
+    from noisecli.scan.tally import Tally
+    check_output(out)
+    states = [read_manifest(Path(f) / "state.json", ("config", "shard", "tally")) for f in folders]
+    first = {k: v for k, v in states[0]["config"].items() if k not in ("shard", "out", "write_clean")}
+    n = states[0]["shard"][1]
+    for f, s in zip(folders, states):
+        mine = {k: v for k, v in s["config"].items() if k not in ("shard", "out", "write_clean")}
+        if mine != first or s["shard"][1] != n:
+            raise InputError(f"scan merge: {f} is a shard of another scan (its settings differ from {folders[0]}'s)")
+    got = sorted(s["shard"][0] for s in states)
+    if got != list(range(n)):
+        raise InputError(f"scan merge: need shards 0..{n - 1} once each, got {got}")
+    tally = Tally.merged([s["tally"] for s in states])
+    settings = {k: states[0][k] for k in ("source", "kinds", "counted_as_random_noise")}
+    settings.update(config={**states[0]["config"], "shard": f"merged {n}"}, shard=[0, 1])
+    with staging_dir(out) as tmp, open(tmp / "documents.jsonl", "w", encoding="utf-8") as merged:
+        files = [open(Path(f) / "documents.jsonl", encoding="utf-8") for f in folders]
+        try:   # each shard's rows are in id order: a streaming k-way merge keeps one row per shard in memory
+            merged.writelines(heapq.merge(*files, key=lambda line: json.loads(line)["id"]))
+        finally:
+            for fh in files:
+                fh.close()
+        write_json(tmp / "state.json", {**settings, "tally": tally.state()})
+        result = _write_results(tmp, tally, settings, 0.0)
+    result["out"] = str(out)
+    return result

@@ -1,0 +1,148 @@
+"""What a scan adds up as it streams, in memory that does not grow with the corpus, and that shards add up
+to exactly what one pass gives:
+
+- per kind, flagged tokens and documents, with B Poisson-bootstrap replicates: each document gets weight
+  w_b ~ Poisson(1) in replicate b, drawn from a hash of (seed, document id, b), so its weights do not
+  depend on which shard or batch read it (Hanley & MacGibbon's Poisson bootstrap, the usual
+  streaming form of resampling documents with replacement); the 95 % interval of a share is the 2.5th
+  and 97.5th percentiles of the replicates' ratios;
+- a histogram of every flagged span's score, and of the score of every 32-token window (the figure);
+- the most and the least confident flagged spans (examples.md).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+
+import numpy as np
+
+from noisecli.scan.detect import ENTER, EXIT, KINDS, RANDOM_KINDS, Span
+
+REPLICATES = 400
+BINS = np.linspace(-15.0, 15.0, 121)     # nats per token
+WINDOW = 32
+EXAMPLES = 8
+_POISSON_CDF = np.cumsum([np.exp(-1.0) / np.prod(range(1, k + 1)) for k in range(12)])
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    x = (x + np.uint64(0x9E3779B97F4A7C15)).astype(np.uint64)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def poisson_weights(doc_ids: np.ndarray, seed: int, replicates: int = REPLICATES) -> np.ndarray:
+    """[documents, replicates] Poisson(1) weights, a function of (seed, document id, replicate) alone."""
+    with np.errstate(over="ignore"):
+        keys = (np.asarray(doc_ids, np.uint64)[:, None] * np.uint64(replicates) + np.arange(replicates, dtype=np.uint64)
+                + np.uint64(seed) * np.uint64(0x632BE59BD9B4E019))
+        u = (_splitmix(keys) >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return np.searchsorted(_POISSON_CDF, u).astype(np.float64)
+
+
+class Tally:
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+        self.documents = self.tokens = self.undecodable = 0
+        k = len(KINDS) + 1                                           # the kinds, then "random noise" in all
+        self.flagged, self.flagged_docs = np.zeros(k, np.int64), np.zeros(k, np.int64)
+        self.rep_tokens, self.rep_docs = np.zeros(REPLICATES), np.zeros(REPLICATES)
+        self.rep_flagged, self.rep_flagged_docs = np.zeros((REPLICATES, k)), np.zeros((REPLICATES, k))
+        self.span_hist = np.zeros((len(KINDS), len(BINS) - 1), np.int64)
+        self.window_hist = np.zeros(len(BINS) - 1, np.int64)
+        self.most: list = []      # heaps of (score, document id, span dict) of random-noise spans
+        self.least: list = []
+
+    def add(self, doc_ids: list[int], rows: list[dict], windows: list[np.ndarray], texts: list[str]) -> None:
+        """One batch of documents: their rows (documents.jsonl), each one's 32-token window scores, and their
+        texts (for the examples)."""
+        if not rows:
+            return
+        counts = np.array([[r["noisy"].get(k, 0) for k in KINDS] for r in rows], np.float64)
+        counts = np.concatenate([counts, counts[:, [KINDS.index(k) for k in RANDOM_KINDS]].sum(1, keepdims=True)], 1)
+        tokens = np.array([r["tokens"] for r in rows], np.float64)
+        w = poisson_weights(np.array(doc_ids), self.seed)
+        self.documents += len(rows)
+        self.tokens += int(tokens.sum())
+        self.flagged += counts.astype(np.int64).sum(0)
+        self.flagged_docs += (counts > 0).sum(0)
+        self.rep_tokens += tokens @ w
+        self.rep_docs += w.sum(0)
+        self.rep_flagged += w.T @ counts
+        self.rep_flagged_docs += w.T @ (counts > 0)
+        for win in windows:
+            self.window_hist += np.histogram(np.clip(win, BINS[0], BINS[-1]), BINS)[0]
+        for doc_id, r, text in zip(doc_ids, rows, texts):
+            for s in r["spans"]:
+                k = KINDS.index(s["kind"])
+                self.span_hist[k] += np.histogram([np.clip(s["score"], BINS[0], BINS[-1])], BINS)[0]
+                if s["kind"] in RANDOM_KINDS:
+                    ex = {**s, "document": doc_id, "text": text[s["char_start"]:s["char_end"]][:300]}
+                    for heap, item in ((self.most, (s["score"], doc_id, s["start"], ex)),
+                                       (self.least, (-s["score"], -doc_id, -s["start"], ex))):
+                        (heapq.heappush if len(heap) < EXAMPLES else heapq.heappushpop)(heap, item)
+
+    # ------------------------------------------------------------------ shards
+    def state(self) -> dict:
+        return {"seed": self.seed, "documents": self.documents, "tokens": self.tokens, "undecodable": self.undecodable,
+                **{k: getattr(self, k).tolist() for k in ("flagged", "flagged_docs", "rep_tokens", "rep_docs",
+                                                          "rep_flagged", "rep_flagged_docs", "span_hist", "window_hist")},
+                "most": self.most, "least": self.least}
+
+    @classmethod
+    def merged(cls, states: list[dict]) -> "Tally":
+        t = cls(states[0]["seed"])
+        for s in states:
+            t.documents += s["documents"]
+            t.tokens += s["tokens"]
+            t.undecodable += s["undecodable"]
+            for k in ("flagged", "flagged_docs", "rep_tokens", "rep_docs", "rep_flagged", "rep_flagged_docs",
+                      "span_hist", "window_hist"):
+                setattr(t, k, getattr(t, k) + np.asarray(s[k], getattr(t, k).dtype))
+            t.most = heapq.nlargest(EXAMPLES, t.most + [tuple(x) for x in s["most"]], key=lambda x: x[:3])
+            t.least = heapq.nlargest(EXAMPLES, t.least + [tuple(x) for x in s["least"]], key=lambda x: x[:3])
+        heapq.heapify(t.most)
+        heapq.heapify(t.least)
+        return t
+
+    # ------------------------------------------------------------------ results
+    def shares(self) -> dict:
+        """α̂ per kind and in all, as shares of tokens and of documents, each with its 95 % interval."""
+        def share(num: float, den: float, rep_num: np.ndarray, rep_den: np.ndarray) -> dict:
+            r = rep_num / np.maximum(rep_den, 1e-12)
+            lo, hi = np.quantile(r, [0.025, 0.975])
+            return {"value": num / den if den else 0.0, "lo": float(lo), "hi": float(hi)}
+        out = {}
+        for i, kind in enumerate([*KINDS, "random noise (all kinds)"]):
+            out[kind] = {"tokens": int(self.flagged[i]), "documents": int(self.flagged_docs[i]),
+                         "share_of_tokens": share(self.flagged[i], self.tokens, self.rep_flagged[:, i], self.rep_tokens),
+                         "share_of_documents": share(self.flagged_docs[i], self.documents, self.rep_flagged_docs[:, i],
+                                                     self.rep_docs)}
+        return out
+
+    def examples(self) -> tuple[list[dict], list[dict]]:
+        """The most confident flagged spans (highest score first) and the least (lowest first)."""
+        return ([x[3] for x in sorted(self.most, key=lambda x: (-x[0], x[1], x[2]))],
+                [x[3] for x in sorted(self.least, key=lambda x: (-x[0], -x[1], -x[2]))])
+
+
+def window_scores(evidence: np.ndarray) -> np.ndarray:
+    """Mean evidence (nats per token, noise vs text) of each non-overlapping 32-token window."""
+    n = len(evidence) // WINDOW * WINDOW
+    return evidence[:n].reshape(-1, WINDOW).mean(1) if n else np.zeros(0)
+
+
+def threshold() -> float:
+    """The mean evidence per token a 32-token span needs to be flagged: the cost of entering and leaving."""
+    return (ENTER + EXIT) / WINDOW
+
+
+def span_dict(s: Span) -> dict:
+    return {"kind": s.kind, "start": s.start, "end": s.end, "char_start": s.char_start, "char_end": s.char_end,
+            "score": round(s.score, 4)}
+
+
+def dumps(row: dict) -> str:
+    return json.dumps(row, ensure_ascii=False)

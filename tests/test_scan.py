@@ -1,0 +1,106 @@
+"""`noisecli scan` against the truth: small corpora with noise inserted at known offsets (the random-noise
+targets of issue #27), clean corpora, shards that merge into one pass, a clean copy `prepare` reads, a
+prepared dataset's tokens, and bad input."""
+
+import json
+
+import pytest
+
+from noisecli.scan.groundtruth import DETECTED_AS, measure, noisy_corpus
+from tests.conftest import assert_one_line_error, wiki_docs
+
+
+def _jsonl(path, docs):
+    path.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    return path
+
+
+def _rows(out):
+    return [json.loads(line) for line in (out / "documents.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def french():
+    return wiki_docs("fr", 200)
+
+
+@pytest.mark.parametrize("kind, alpha, span", [("uniform", 0.05, 64), ("random", 0.2, 32), ("uniform", 0.01, 256)])
+def test_random_token_noise_is_found_within_the_targets(cli, tmp_path, french, kind, alpha, span):
+    docs, truth = noisy_corpus(wiki_docs("en", 300), kind, alpha, span, seed=3, french=french)
+    out = tmp_path / "scan"
+    r = cli("scan", _jsonl(tmp_path / "noisy.jsonl", docs), "--out", out)
+    assert r.exit_code == 0, r
+    m = measure(docs, truth, _rows(out), DETECTED_AS[kind])
+    # the issue's targets for spans of ≥ 32 tokens: α̂ within 10 % (relative) or 0.002, token-level F1 ≥ 0.9
+    assert abs(m["alpha_hat"] - m["alpha"]) <= max(0.1 * m["alpha"], 0.002), m
+    assert m["f1"] >= 0.9, m
+    result = json.loads((out / "scan.json").read_text())
+    share = result["shares"]["random noise (all kinds)"]["share_of_tokens"]
+    assert share["value"] == pytest.approx(m["alpha_hat"]) and share["lo"] <= share["value"] <= share["hi"]
+    assert result["documents"] == 300 and (share["lo"] > 0 or result["shares"]["random noise (all kinds)"]["documents"] < 5)
+    examples = (out / "examples.md").read_text()
+    assert "The most confident random-noise spans" in examples and (out / "scores.png").stat().st_size > 5_000
+
+
+@pytest.mark.parametrize("lang, other", [("en", "fr"), ("fr", "en")])
+def test_clean_corpora_are_almost_never_flagged(cli, tmp_path, lang, other):
+    out = tmp_path / lang
+    r = cli("scan", lang, "--reference", lang, "--other", other, "--limit", "1500", "--out", out)
+    assert r.exit_code == 0, r
+    share = json.loads((out / "scan.json").read_text())["shares"]["random noise (all kinds)"]["share_of_tokens"]
+    assert share["value"] <= 0.005
+
+
+def test_shards_merge_into_one_pass(cli, tmp_path, french):
+    docs, _ = noisy_corpus(wiki_docs("en", 120), "uniform", 0.05, 48, seed=5, french=french)
+    src = _jsonl(tmp_path / "noisy.jsonl", docs)
+    assert cli("scan", src, "--out", tmp_path / "one").exit_code == 0
+    for i in range(3):
+        assert cli("scan", src, "--shard", f"{i}/3", "--out", tmp_path / f"s{i}").exit_code == 0
+    r = cli("scan", "merge", tmp_path / "s2", tmp_path / "s0", tmp_path / "s1", "--out", tmp_path / "merged")
+    assert r.exit_code == 0, r
+    one, merged = (json.loads((tmp_path / n / "scan.json").read_text()) for n in ("one", "merged"))
+    assert merged["shares"] == one["shares"] and merged["tokens"] == one["tokens"]
+    assert (tmp_path / "merged" / "documents.jsonl").read_text() == (tmp_path / "one" / "documents.jsonl").read_text()
+    assert_one_line_error(cli("scan", "merge", tmp_path / "s0", tmp_path / "s1", "--out", tmp_path / "m2"),
+                          "need shards 0..2")
+    assert cli("scan", src, "--shard", "0/2", "--out", tmp_path / "other0").exit_code == 0
+    assert_one_line_error(cli("scan", "merge", tmp_path / "s0", tmp_path / "s1", tmp_path / "other0",
+                              "--out", tmp_path / "m3"), "another scan")
+
+
+def test_the_clean_copy_is_clean_and_prepare_reads_it(cli, tmp_path, french):
+    docs, _ = noisy_corpus(wiki_docs("en", 150), "uniform", 0.1, 64, seed=7, french=french)
+    clean = tmp_path / "clean"
+    r = cli("scan", _jsonl(tmp_path / "noisy.jsonl", docs), "--out", tmp_path / "scan", "--write-clean", clean)
+    assert r.exit_code == 0, r
+    removed = json.loads((clean / "clean.json").read_text())["removed_tokens_per_kind"]
+    assert removed["random-tokens"] + removed["random-bytes"] > 1000
+    assert cli("scan", clean / "clean.jsonl", "--out", tmp_path / "rescan").exit_code == 0
+    again = json.loads((tmp_path / "rescan" / "scan.json").read_text())["shares"]["random noise (all kinds)"]
+    assert again["share_of_tokens"]["value"] < 0.002
+    r = cli("prepare", clean / "clean.jsonl", "--out", tmp_path / "prepared")
+    assert r.exit_code == 0, r
+    assert cli("scan", clean / "clean.jsonl", "--write-clean", tmp_path / "docs", "--drop", "documents",
+               "--out", tmp_path / "s2").exit_code == 0
+
+
+def test_a_prepared_datasets_tokens(cli, tmp_path, small_jsonl):
+    data = tmp_path / "data"
+    r = cli("prepare", small_jsonl, "--out", data, "--alpha", "0.05", "--dist", "random", "--placement", "interleave")
+    assert r.exit_code == 0, r
+    r = cli("scan", data, "--out", tmp_path / "scan")
+    assert r.exit_code == 0, r
+    meta = json.loads((data / "meta.json").read_text())
+    share = json.loads((tmp_path / "scan" / "scan.json").read_text())["shares"]["random noise (all kinds)"]
+    assert share["share_of_tokens"]["value"] == pytest.approx(meta["alpha_actual"], rel=0.1, abs=0.002)
+
+
+def test_bad_input_is_one_line(cli, tmp_path):
+    assert_one_line_error(cli("scan", tmp_path / "missing.jsonl", "--out", tmp_path / "o"), "missing.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"body": "no text field"}\n')
+    assert_one_line_error(cli("scan", bad, "--out", tmp_path / "o2"), "text")
+    assert not (tmp_path / "o2").exists()
+    assert_one_line_error(cli("scan", "en", "--shard", "3/2", "--out", tmp_path / "o3"), "--shard")
+    assert_one_line_error(cli("scan", "en", "--reference", tmp_path, "--out", tmp_path / "o4"), "--reference")
