@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import heapq
 import json
+import os
 import time
+from collections import deque
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -61,6 +64,7 @@ class ScanConfig:
     shard: str = opt("0/1", "Scan every N-th document from the I-th: I/N (a Slurm array, say); then "
                      "`noisecli scan merge` adds the shards up.")
     limit: int | None = opt(None, "Scan the first N documents only.")
+    workers: int = opt(0, "Worker processes that tokenize and detect (0 = one per CPU core).")
     write_clean: Path | None = opt(None, "Also write DIR/clean.jsonl without the flagged random noise.")
     drop: str = opt("spans", "What --write-clean removes: the flagged spans, or whole documents that have any.",
                     choices=["spans", "documents"])
@@ -136,32 +140,35 @@ def scan(cfg: ScanConfig) -> dict:
     """Scan a corpus (or, with SOURCE `merge DIR...`, add shards up); write OUT/ as the module docstring says."""
     if cfg.source[:1] == ["merge"]:
         return merge([Path(p) for p in cfg.source[1:]], cfg.out)
-    from noisecli.scan.detect import KINDS, RANDOM_KINDS, Detector
+    from noisecli.core.workers import worker_pool
+    from noisecli.scan.detect import KINDS, RANDOM_KINDS
     from noisecli.scan.tally import Tally
     index, shards = _check(cfg)
     text_logp, other_logp = _logp(cfg.reference), _logp(cfg.other)
-    detector = Detector(text_logp, other_logp, None if cfg.script == "none" else cfg.script.upper())
+    script = None if cfg.script == "none" else cfg.script.upper()
     docs, description = documents(cfg)
     tally, t0 = Tally(cfg.seed), time.perf_counter()
     counted = RANDOM_KINDS + (("other-language", "other-script") if cfg.count_other else ())
     out = Path(cfg.out)
-    with staging_dir(out) as tmp, open(tmp / "documents.jsonl", "w", encoding="utf-8") as rows_file:
-        clean_file = None
-        if cfg.write_clean is not None:
-            clean_dir = Path(cfg.write_clean)
-            clean_dir.mkdir(parents=True, exist_ok=True)
-            clean_file = open(clean_dir / "clean.jsonl.partial", "w", encoding="utf-8")
+    workers = cfg.workers or os.cpu_count() or 1
+    with ExitStack() as stack:
+        tmp = stack.enter_context(staging_dir(out))
+        rows_file = stack.enter_context(open(tmp / "documents.jsonl", "w", encoding="utf-8"))
+        clean_tmp = clean_file = None
+        if cfg.write_clean is not None:     # a staging folder of its own: nothing half-written on failure
+            clean_tmp = stack.enter_context(staging_dir(Path(cfg.write_clean)))
+            clean_file = stack.enter_context(open(clean_tmp / "clean.jsonl", "w", encoding="utf-8"))
+        pool = stack.enter_context(worker_pool(workers, _start_worker, (text_logp, other_logp, script)))
+        if pool is None:
+            _start_worker(text_logp, other_logp, script)
         removed = dict.fromkeys(counted, 0)
-        batch: list = []
-        for doc_id, text in enumerate(docs):
-            if cfg.limit is not None and doc_id >= cfg.limit:
-                break
-            if doc_id % shards == index:
-                batch.append((doc_id, text))
-            if len(batch) == BATCH:
-                _batch(batch, detector, tally, rows_file, clean_file, cfg, counted, removed)
-                batch = []
-        _batch(batch, detector, tally, rows_file, clean_file, cfg, counted, removed)
+        pending: deque = deque()      # at most 2 batches per worker in flight: memory stays bounded
+        for batch in _batches(docs, cfg.limit, index, shards):
+            pending.append((batch, pool.apply_async(_detect, (batch,)) if pool else None))
+            if len(pending) >= 2 * workers:
+                _write_batch(*_done(pending.popleft()), tally, rows_file, clean_file, cfg, counted, removed)
+        while pending:
+            _write_batch(*_done(pending.popleft()), tally, rows_file, clean_file, cfg, counted, removed)
         rows_file.close()
         settings = {"config": as_dict(cfg), "source": description, "shard": [index, shards], "kinds": list(KINDS),
                     "counted_as_random_noise": list(counted)}
@@ -169,44 +176,78 @@ def scan(cfg: ScanConfig) -> dict:
         result = _write_results(tmp, tally, settings, time.perf_counter() - t0)
         if clean_file is not None:
             clean_file.close()
-            Path(clean_file.name).replace(Path(cfg.write_clean) / "clean.jsonl")
-            write_json(Path(cfg.write_clean) / "clean.json", {**provenance(), "from": str(out), "drop": cfg.drop,
-                                                               "removed_tokens_per_kind": removed})
+            write_json(clean_tmp / "clean.json", {**provenance(), "from": str(out), "drop": cfg.drop,
+                                                  "removed_tokens_per_kind": removed})
             result["removed_tokens_per_kind"] = removed
     result["out"] = str(out)
     return result
 
 
-def _batch(batch, detector, tally, rows_file, clean_file, cfg, counted, removed) -> None:
+def _batches(docs: Iterator[str], limit: int | None, index: int, shards: int) -> Iterator[list[tuple[int, str]]]:
+    """(document id, text) of this shard's documents, BATCH at a time."""
+    batch = []
+    for doc_id, text in enumerate(docs):
+        if limit is not None and doc_id >= limit:
+            break
+        if doc_id % shards == index:
+            batch.append((doc_id, text))
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+_DETECTOR = None
+
+
+def _start_worker(text_logp, other_logp, script) -> None:
+    from noisecli.scan.detect import Detector
+    global _DETECTOR
+    _DETECTOR = Detector(text_logp, other_logp, script)
+
+
+def _detect(batch: list[tuple[int, str]]) -> tuple[list[dict], list]:
+    """Each document's row (documents.jsonl) and its 32-token window scores (in a worker)."""
     import numpy as np
 
     from noisecli.scan.detect import NOISE_LOGP, RANDOM_KINDS
-    from noisecli.scan.tally import dumps, span_dict, window_scores
-    rows, windows, texts = [], [], []
+    from noisecli.scan.tally import span_dict, window_scores
+    rows, windows = [], []
     for doc_id, text in batch:
-        ids, spans = detector.spans(text)
-        n = len(ids)
-        evidence = NOISE_LOGP - detector.text[ids] if n else np.zeros(0)
-        row = {"id": doc_id, "tokens": n, "noisy": {}, "spans": [span_dict(s) for s in spans]}
+        ids, spans = _DETECTOR.spans(text)
+        row = {"id": doc_id, "tokens": len(ids), "noisy": {}, "spans": [span_dict(s) for s in spans]}
         for s in spans:
             row["noisy"][s.kind] = row["noisy"].get(s.kind, 0) + s.end - s.start
         row["score"] = round(max((s.score for s in spans if s.kind in RANDOM_KINDS), default=0.0), 4)
-        rows_file.write(dumps(row) + "\n")
         rows.append(row)
-        windows.append(window_scores(evidence))
-        texts.append(text)
-        if clean_file is not None:
-            drop = [s for s in spans if s.kind in counted]
-            for s in drop:
-                removed[s.kind] += s.end - s.start
-            if cfg.drop == "documents" and drop:
-                continue
-            kept, at = [], 0
-            for s in drop:
-                kept.append(text[at:s.char_start])
-                at = s.char_end
-            clean_file.write(dumps({"id": doc_id, "text": "".join(kept) + text[at:]}) + "\n")
-    tally.add([d for d, _ in batch], rows, windows, texts)
+        windows.append(window_scores(NOISE_LOGP - _DETECTOR.text[ids] if len(ids) else np.zeros(0)))
+    return rows, windows
+
+
+def _done(item) -> tuple[list, list, list]:
+    batch, job = item
+    rows, windows = job.get() if job is not None else _detect(batch)
+    return batch, rows, windows
+
+
+def _write_batch(batch, rows, windows, tally, rows_file, clean_file, cfg, counted, removed) -> None:
+    from noisecli.scan.tally import dumps
+    for (_, text), row in zip(batch, rows):
+        rows_file.write(dumps(row) + "\n")
+        if clean_file is None:
+            continue
+        drop = [s for s in row["spans"] if s["kind"] in counted]
+        for s in drop:
+            removed[s["kind"]] += s["end"] - s["start"]
+        if cfg.drop == "documents" and drop:
+            continue
+        kept, at = [], 0
+        for s in drop:
+            kept.append(text[at:s["char_start"]])
+            at = s["char_end"]
+        clean_file.write(dumps({"id": row["id"], "text": "".join(kept) + text[at:]}) + "\n")
+    tally.add([d for d, _ in batch], rows, windows, [t for _, t in batch])
 
 
 def _write_results(folder: Path, tally: Tally, settings: dict, seconds: float) -> dict:

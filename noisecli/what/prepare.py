@@ -8,11 +8,9 @@ through worker processes in batches and tokens go straight to disk.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import time
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,14 +19,27 @@ from typing import Iterator
 import numpy as np
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import check_output, provenance, sha256_file, staging_dir, write_json
+from noisecli.core.manifest import (
+    check_output,
+    provenance,
+    sha256_file,
+    staging_dir,
+    write_json,
+)
 from noisecli.core.options import check_choices, opt
 from noisecli.core.progress import Reporter
+from noisecli.core.workers import worker_pool
 from noisecli.what import tokenizer
 from noisecli.what.corpus import Corpus, open_corpus, parse_batch
 from noisecli.what.noise import DRAW_CHUNK, NOISES, Noise, NoiseOptions, make_noise
 from noisecli.what.noise import entropy as noise_entropy
-from noisecli.what.tokens import DTYPE, TokenWriter, holds_dataset, open_tokens, read_meta
+from noisecli.what.tokens import (
+    DTYPE,
+    TokenWriter,
+    holds_dataset,
+    open_tokens,
+    read_meta,
+)
 
 COPY_CHUNK = 1 << 20   # tokens per write when copying or drawing noise (bounds memory)
 
@@ -100,26 +111,6 @@ def _tokenized(corpus: Corpus, pool, workers: int) -> Iterator[tuple[bytes, np.n
             yield pending.popleft().get()
     while pending:
         yield pending.popleft().get()
-
-
-def _default_signals() -> None:
-    """In a pool worker: the CLI's SIGTERM handler (raise, clean up, exit 143) is the parent's business.
-    Inherited by fork, it would let Pool.terminate()'s SIGTERM raise inside a worker that holds the pool's
-    queue lock, and its siblings would wait on that lock for ever. The parent stops the workers itself."""
-    import signal
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-@contextmanager
-def _worker_pool(workers: int) -> Iterator[mp.pool.Pool | None]:
-    """fork, not spawn: it works from any script (spawn needs a __main__ guard) and starts fast; the
-    children only tokenize and draw noise, so the parent's threads (the progress bar's) do not matter."""
-    if workers <= 1:
-        yield None
-        return
-    with mp.get_context("fork").Pool(workers, initializer=_default_signals) as pool:
-        yield pool
 
 
 def _append_noise(noise: Noise, n_noise: int, pool, train: TokenWriter, noise_out: TokenWriter) -> None:
@@ -301,7 +292,7 @@ def prepare(cfg: PrepareConfig) -> dict:
     workers = cfg.workers or os.cpu_count() or 1
     t0 = time.perf_counter()
     with staging_dir(out) as tmp, TokenWriter(tmp / "val.bin") as val, \
-            TokenWriter(tmp / "noise.bin") as noise_out, _worker_pool(workers) as pool:
+            TokenWriter(tmp / "noise.bin") as noise_out, worker_pool(workers) as pool:
         interleave = cfg.placement == "interleave"
         with TokenWriter(tmp / ("clean.tmp" if interleave else "train.bin")) as train:
             lengths, n_val, skipped = _copy_clean(Path(cfg.from_tokens), train, val) if base else \

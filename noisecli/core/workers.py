@@ -1,0 +1,32 @@
+"""A pool of worker processes for the stages that spread work over the cores (prepare, scan)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from contextlib import contextmanager
+from typing import Iterator
+
+
+def default_signals() -> None:
+    """In a pool worker: the CLI's SIGTERM handler (raise, clean up, exit 143) is the parent's business.
+    Inherited by fork, it would let Pool.terminate()'s SIGTERM raise inside a worker that holds the pool's
+    queue lock, and its siblings would wait on that lock for ever. The parent stops the workers itself."""
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def worker_pool(workers: int, initializer=None, initargs: tuple = ()) -> Iterator[mp.pool.Pool | None]:
+    """fork, not spawn: it works from any script (spawn needs a __main__ guard) and starts fast; the
+    children only tokenize, draw noise or scan, so the parent's threads (the progress bar's) do not matter."""
+    if workers <= 1:
+        yield None
+        return
+
+    def init(*args) -> None:
+        default_signals()
+        if initializer is not None:
+            initializer(*args)
+    with mp.get_context("fork").Pool(workers, initializer=init, initargs=initargs) as pool:
+        yield pool
