@@ -161,6 +161,10 @@ def experiment(scale: Scale) -> list[Step]:
         Step("probe Table 6 analogue (γ × λ sensitivity on the clean GPT-2; the paper's is DTD / ConvNeXt-L)",
              "probe", ProbeConfig(features=clean_ablation, out=root / "probe" / "table6", reg=["lgm"],
                                   gamma=TABLE6_GAMMA, lam=TABLE6_LAM, **scale.probe))]
+    if "random-0.2" in scale.datasets:   # Your corpus: scan finds the noise it was given (α̂ against α)
+        from noisecli.scan.scan import ScanConfig
+        steps.append(Step("scan random-0.2 (α̂ against the α put in)", "scan", ScanConfig(
+            source=[str(data / "random-0.2")], out=root / "scan" / "random-0.2")))
     if scale.bert is not None:
         steps += _table9(scale)
     if scale.finetune is not None:

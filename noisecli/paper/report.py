@@ -71,6 +71,23 @@ def _summary(items: list, evidence) -> list[str]:
             "in `report/findings.json` and `.csv`.", ""]
 
 
+def _scan_section(out: Path) -> list[str]:
+    """Your corpus: `noisecli scan` on one of the noisy datasets, α̂ beside the α that prepare put in."""
+    lines = []
+    for folder in sorted((out / "scan").glob("*")) if (out / "scan").is_dir() else []:
+        scan, meta = load_json(folder / "scan.json"), load_json(out / "data" / folder.name / "meta.json")
+        if not scan or not meta:
+            continue
+        s = scan["shares"]["random noise (all kinds)"]["share_of_tokens"]
+        lines += ["## Your corpus: `noisecli scan` on a noisy dataset", "",
+                  f"Scanning `data/{folder.name}` (its train.bin, decoded and tokenized again), with no model: "
+                  f"α̂ = {100 * s['value']:.2f} % of tokens flagged as random noise, 95 % interval [{100 * s['lo']:.2f}, "
+                  f"{100 * s['hi']:.2f}] (bootstrap over documents); `prepare` put in α = {100 * meta['alpha_actual']:.2f} % "
+                  f"of noise tokens. The decoded noise re-tokenizes to a slightly different number of tokens, so the "
+                  f"two are shares of different token counts. Spans and examples: `scan/{folder.name}/`.", ""]
+    return lines
+
+
 def write_report(out: Path, budget: str) -> Path:
     out = Path(out)
     folder = out / "report"
@@ -144,6 +161,7 @@ def write_report(out: Path, budget: str) -> Path:
         from noisecli.how.finetune_results import table_markdown
         lines += ["## How: Table 4, full fine-tuning with each regulariser ± LGM", "", table_markdown(table4),
                   f"{table4['method']}; `finetune/results.csv`, `.json`, runs in `finetune/runs/`.", ""]
+    lines += _scan_section(out)
     if (out / "probe" / "table5" / "sensitivity.png").is_file():
         lines += ["![Figure 6: decision regions around a test sample](probe/table5/sensitivity.png)",
                   "*Figure 6: decision regions on a random 2-D plane around one test sample (none / L2 / LGM)*", ""]

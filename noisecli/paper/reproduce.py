@@ -267,6 +267,7 @@ def _done(step: Step) -> Callable[[], bool]:
             "finetune": lambda: (out / "results.json").is_file()
             and json.loads((out / "results.json").read_text()).get("status") == "finished",
             "theory lemma1": out.is_file,
+            "scan": lambda: (out / "scan.json").is_file(),
             "theory k": lambda: (out / "k.json").is_file()}[step.command]
 
 
@@ -277,12 +278,13 @@ def _runner(step: Step) -> Callable[[], object]:
     from noisecli.how.extract import extract
     from noisecli.how.finetune import finetune
     from noisecli.how.probe import probe
+    from noisecli.scan.scan import scan
     from noisecli.what.eval_ntp import eval_ntp
     from noisecli.what.prepare import prepare
     from noisecli.why import theory
     cfg = step.config
     return {"prepare": lambda: prepare(cfg), "eval-ntp": lambda: eval_ntp(cfg), "extract": lambda: extract(cfg),
-            "probe": lambda: probe(cfg), "finetune": lambda: raise_if_interrupted(finetune(cfg)),
+            "probe": lambda: probe(cfg), "finetune": lambda: raise_if_interrupted(finetune(cfg)), "scan": lambda: scan(cfg),
             "theory lemma1": lambda: write_json(cfg.out, theory.run_lemma1(cfg)),
             "theory k": lambda: theory.run_k(cfg)}[step.command]
 

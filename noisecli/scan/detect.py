@@ -126,6 +126,12 @@ def script_of(ch: str) -> str | None:
 MOJIBAKE_GAP = 40   # characters: garbled runs this close are one span (the words between are garbled text too)
 
 
+def _plausible(ch: str) -> bool:
+    """What mojibake usually hides: Latin letters with accents, typographic punctuation, €, ™ ("×\xa0" would
+    re-encode to a Hebrew letter: no mojibake)."""
+    return script_of(ch) == "LATIN" or "\u2010" <= ch <= "\u206f" or ch in "€™°±·«»¿¡§©®"
+
+
 def _mojibake(text: str) -> list[tuple[int, int]]:
     """Runs that re-encode to shorter valid UTF-8, joined where fewer than MOJIBAKE_GAP characters apart."""
     out: list[tuple[int, int]] = []
@@ -137,7 +143,7 @@ def _mojibake(text: str) -> list[tuple[int, int]]:
                 fixed = m.group().encode("latin-1", errors="strict").decode("utf-8", errors="strict")
             except UnicodeError:
                 continue
-        if len(fixed) < len(m.group()):
+        if len(fixed) < len(m.group()) and all(_plausible(ch) for ch in fixed if not ch.isascii()):
             a, b = m.span()
             if out and a - out[-1][1] < MOJIBAKE_GAP:
                 out[-1] = (out[-1][0], b)
@@ -194,6 +200,22 @@ class Detector:
         _, offsets = self.enc.decode_with_offsets(ids) if ids else ("", [])
         return np.asarray(ids, np.int64), offsets
 
+    def _kind(self, kind: str, seg: str) -> str:
+        """A noise-state span is random bytes where ≥ 30 % of its characters are replacement or control
+        characters, and another script where most of its letters are of one script that is not the corpus's
+        (Arabic text is as unlikely under an English unigram as random tokens are); else random tokens."""
+        if kind != "random-tokens":
+            return kind
+        if sum(len(m.group()) for m in _BYTES.finditer(seg)) >= 0.3 * max(len(seg), 1):
+            return "random-bytes"
+        if self.main_script and not seg.isascii():
+            scripts = [script_of(ch) for ch in seg if ch.isalpha()]
+            if scripts:
+                top = max(set(scripts), key=scripts.count)
+                if top != self.main_script and scripts.count(top) >= 0.5 * len(scripts):
+                    return "other-script"
+        return kind
+
     def spans(self, doc: str) -> tuple[np.ndarray, list[Span]]:
         """(the document's token ids, its flagged spans sorted by start; no token in two spans)."""
         ids, offsets = self.tokens(doc)
@@ -206,10 +228,7 @@ class Detector:
         kind_of = np.full(n, -1, np.int8)                          # index into KINDS, −1: clean
         for state, kind in ((2, "random-tokens"), (1, "other-language")):
             for a, b in _runs(states == state):
-                seg = doc[bounds[a]:bounds[b]]
-                garbage = sum(len(m.group()) for m in _BYTES.finditer(seg))
-                k = "random-bytes" if kind == "random-tokens" and garbage >= 0.3 * max(len(seg), 1) else kind
-                kind_of[a:b] = KINDS.index(k)
+                kind_of[a:b] = KINDS.index(self._kind(kind, doc[bounds[a]:bounds[b]]))
         starts = np.asarray(offsets)
         weaker = (-1, KINDS.index("other-language"))
         for kind, c0, c1 in _char_spans(doc, self.main_script):
