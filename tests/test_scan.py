@@ -104,3 +104,31 @@ def test_bad_input_is_one_line(cli, tmp_path):
     assert not (tmp_path / "o2").exists()
     assert_one_line_error(cli("scan", "en", "--shard", "3/2", "--out", tmp_path / "o3"), "--shard")
     assert_one_line_error(cli("scan", "en", "--reference", tmp_path, "--out", tmp_path / "o4"), "--reference")
+
+
+def test_the_datatrove_step_runs_in_the_local_executor_and_merges(cli, tmp_path, french):
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.readers import JsonlReader
+
+    from noisecli.scan.datatrove import NoiseScan
+    docs, _ = noisy_corpus(wiki_docs("en", 120), "uniform", 0.05, 48, seed=5, french=french)
+    src = tmp_path / "src"
+    src.mkdir()
+    _jsonl(src / "a.jsonl", docs[:60])
+    _jsonl(src / "b.jsonl", docs[60:])
+    kept = []
+
+    def collect(data, rank=0, world_size=1):
+        for doc in data:
+            kept.append((doc.metadata["noisecli_noise"], doc.text))
+            yield doc
+    LocalPipelineExecutor([JsonlReader(str(src)), NoiseScan(str(tmp_path / "dt"), remove=True), collect],
+                          tasks=2, workers=1, logging_dir=str(tmp_path / "logs")).run()
+    assert len(kept) == 120 and any(noise.get("random-tokens") for noise, _ in kept)
+    r = cli("scan", "merge", tmp_path / "dt" / "00000", tmp_path / "dt" / "00001", "--out", tmp_path / "merged")
+    assert r.exit_code == 0, r
+    assert cli("scan", _jsonl(tmp_path / "all.jsonl", docs), "--out", tmp_path / "one").exit_code == 0
+    one, merged = (json.loads((tmp_path / n / "scan.json").read_text()) for n in ("one", "merged"))
+    for kind in ("random-tokens", "random noise (all kinds)"):    # the same documents, the same spans
+        assert merged["shares"][kind]["tokens"] == one["shares"][kind]["tokens"] > 0
+    assert merged["tokens"] == one["tokens"]

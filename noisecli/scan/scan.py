@@ -173,7 +173,7 @@ def scan(cfg: ScanConfig) -> dict:
         settings = {"config": as_dict(cfg), "source": description, "shard": [index, shards], "kinds": list(KINDS),
                     "counted_as_random_noise": list(counted)}
         write_json(tmp / "state.json", {**settings, "tally": tally.state()})
-        result = _write_results(tmp, tally, settings, time.perf_counter() - t0)
+        result = write_results(tmp, tally, settings, time.perf_counter() - t0)
         if clean_file is not None:
             clean_file.close()
             write_json(clean_tmp / "clean.json", {**provenance(), "from": str(out), "drop": cfg.drop,
@@ -209,19 +209,12 @@ def _start_worker(text_logp, other_logp, script) -> None:
 
 def _detect(batch: list[tuple[int, str]]) -> tuple[list[dict], list]:
     """Each document's row (documents.jsonl) and its 32-token window scores (in a worker)."""
-    import numpy as np
-
-    from noisecli.scan.detect import NOISE_LOGP, RANDOM_KINDS
-    from noisecli.scan.tally import span_dict, window_scores
+    from noisecli.scan.tally import document_row
     rows, windows = [], []
     for doc_id, text in batch:
-        ids, spans = _DETECTOR.spans(text)
-        row = {"id": doc_id, "tokens": len(ids), "noisy": {}, "spans": [span_dict(s) for s in spans]}
-        for s in spans:
-            row["noisy"][s.kind] = row["noisy"].get(s.kind, 0) + s.end - s.start
-        row["score"] = round(max((s.score for s in spans if s.kind in RANDOM_KINDS), default=0.0), 4)
+        row, win = document_row(doc_id, *_DETECTOR.spans(text), _DETECTOR.text)
         rows.append(row)
-        windows.append(window_scores(NOISE_LOGP - _DETECTOR.text[ids] if len(ids) else np.zeros(0)))
+        windows.append(win)
     return rows, windows
 
 
@@ -232,7 +225,7 @@ def _done(item) -> tuple[list, list, list]:
 
 
 def _write_batch(batch, rows, windows, tally, rows_file, clean_file, cfg, counted, removed) -> None:
-    from noisecli.scan.tally import dumps
+    from noisecli.scan.tally import dumps, without
     for (_, text), row in zip(batch, rows):
         rows_file.write(dumps(row) + "\n")
         if clean_file is None:
@@ -242,15 +235,12 @@ def _write_batch(batch, rows, windows, tally, rows_file, clean_file, cfg, counte
             removed[s["kind"]] += s["end"] - s["start"]
         if cfg.drop == "documents" and drop:
             continue
-        kept, at = [], 0
-        for s in drop:
-            kept.append(text[at:s["char_start"]])
-            at = s["char_end"]
-        clean_file.write(dumps({"id": row["id"], "text": "".join(kept) + text[at:]}) + "\n")
+        clean_file.write(dumps({"id": row["id"], "text": without(text, drop)}) + "\n")
     tally.add([d for d, _ in batch], rows, windows, [t for _, t in batch])
 
 
-def _write_results(folder: Path, tally: Tally, settings: dict, seconds: float) -> dict:
+def write_results(folder: Path, tally: Tally, settings: dict, seconds: float) -> dict:
+    """scan.json, examples.md and scores.png of a tally."""
     from noisecli.scan.report import examples_markdown, scores_figure
     from noisecli.scan.tally import threshold
     shares = tally.shares()
@@ -292,6 +282,6 @@ def merge(folders: list[Path], out: Path) -> dict:
             for fh in files:
                 fh.close()
         write_json(tmp / "state.json", {**settings, "tally": tally.state()})
-        result = _write_results(tmp, tally, settings, 0.0)
+        result = write_results(tmp, tally, settings, 0.0)
     result["out"] = str(out)
     return result

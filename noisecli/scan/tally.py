@@ -146,3 +146,23 @@ def span_dict(s: Span) -> dict:
 
 def dumps(row: dict) -> str:
     return json.dumps(row, ensure_ascii=False)
+
+
+def document_row(doc_id: int, ids: np.ndarray, spans: list[Span], text_logp: np.ndarray) -> tuple[dict, np.ndarray]:
+    """A document's row of documents.jsonl (id, tokens, noisy tokens per kind, spans, its highest random-noise
+    span score) and its 32-token window scores."""
+    from noisecli.scan.detect import NOISE_LOGP
+    row = {"id": doc_id, "tokens": len(ids), "noisy": {}, "spans": [span_dict(s) for s in spans]}
+    for s in spans:
+        row["noisy"][s.kind] = row["noisy"].get(s.kind, 0) + s.end - s.start
+    row["score"] = round(max((s.score for s in spans if s.kind in RANDOM_KINDS), default=0.0), 4)
+    return row, window_scores(NOISE_LOGP - text_logp[ids] if len(ids) else np.zeros(0))
+
+
+def without(text: str, spans: list[dict]) -> str:
+    """`text` with the character spans removed (spans sorted, not overlapping)."""
+    kept, at = [], 0
+    for s in spans:
+        kept.append(text[at:s["char_start"]])
+        at = s["char_end"]
+    return "".join(kept) + text[at:]
