@@ -281,6 +281,8 @@ def _scan(cfg) -> None:
     console.print(markdown_table(["kind", "share of tokens (95 % interval)", "tokens", "documents"], rows))
     console.print(f"{r['documents']:,} documents, {r['tokens']:,} tokens → {r['out']}/scan.json, documents.jsonl, "
                   "examples.md, scores.png" + (f"; clean copy in {cfg.write_clean}" if cfg.write_clean else ""))
+    if "cost" in r:
+        console.print(f"What it would cost {cfg.model} (Proposition 1): {r['cost']['conclusion']}")
 
 
 def _reproduce(cfg) -> None:

@@ -132,3 +132,23 @@ def test_the_datatrove_step_runs_in_the_local_executor_and_merges(cli, tmp_path,
     for kind in ("random-tokens", "random noise (all kinds)"):    # the same documents, the same spans
         assert merged["shares"][kind]["tokens"] == one["shares"][kind]["tokens"] > 0
     assert merged["tokens"] == one["tokens"]
+
+
+def test_with_a_model_it_says_what_the_noise_would_cost(cli, tmp_path, french, runs):
+    docs, truth = noisy_corpus(wiki_docs("en", 80), "uniform", 0.05, 64, seed=9, french=french)
+    src = _jsonl(tmp_path / "noisy.jsonl", docs)
+    out = tmp_path / "scan"
+    r = cli("scan", src, "--model", runs[0] / "clean", "--out", out)
+    assert r.exit_code == 0, r
+    m = measure(docs, truth, _rows(out), DETECTED_AS["uniform"])
+    assert m["f1"] >= 0.9, m                    # a barely trained model costs the detector little
+    cost = json.loads((out / "scan.json").read_text())["cost"]
+    assert cost["noise_tokens_scored"] > 0 and 0 < cost["p_n"] < cost["p_c"] < 1
+    assert cost["conclusion"].startswith("no conclusion without k") and cost["k_min_for_3"] > 0
+    assert "What it would cost" in r.stdout
+    r = cli("scan", src, "--model", runs[0] / "clean", "--k", "1e6", "--out", tmp_path / "k")
+    assert r.exit_code == 0, r
+    cost = json.loads((tmp_path / "k" / "scan.json").read_text())["cost"]
+    assert [c["number"] for c in cost["prediction"]["conclusions"]] == ["1", "2", "3"] and cost["conclusion"]
+    assert_one_line_error(cli("scan", src, "--model", "hf:sentence-transformers/all-MiniLM-L6-v2",
+                              "--out", tmp_path / "bad"), "hf:sentence-transformers/all-MiniLM-L6-v2")

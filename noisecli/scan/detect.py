@@ -191,9 +191,23 @@ class Detector:
     `main_script`: the corpus's script (LATIN by default)."""
 
     def __init__(self, text_logp: np.ndarray, other_logp: np.ndarray | None = None,
-                 main_script: str | None = "LATIN"):
+                 main_script: str | None = "LATIN", model=None, device: str = "cpu"):
         self.text, self.other, self.main_script = text_logp, other_logp, main_script
+        self.model, self.device = model, device   # a causal LM: its per-token log-probability is the text state's
+        self.last_nll: np.ndarray | None = None   # the model's per-token loss on the last document (NaN: none)
         self.enc = get_encoding()
+
+    def emission(self, ids: np.ndarray) -> np.ndarray:
+        """The text state's log-probability of each token: the unigram's, or with a model the even mixture of
+        the model's conditional probability (e^−loss) and the unigram's: a span whose loss sits near the noise's
+        entropy is noise to that model, and a weak model (an early checkpoint) costs at most ln 2 per token."""
+        unigram = self.text[ids]
+        if self.model is None:
+            return unigram
+        from noisecli.what.scoring import token_losses
+        self.last_nll = token_losses(self.model, ids, device=self.device)
+        lm = np.where(np.isfinite(self.last_nll), -self.last_nll, unigram)
+        return (np.logaddexp(lm, unigram) - math.log(2)).astype(np.float32)
 
     def tokens(self, doc: str) -> tuple[np.ndarray, list[int]]:
         ids = self.enc.encode_ordinary(doc)
@@ -222,7 +236,7 @@ class Detector:
         n = len(ids)
         if n == 0:
             return ids, []
-        lt = self.text[ids]
+        lt = self.emission(ids)
         states = viterbi(lt, self.other[ids] if self.other is not None else None)
         bounds = offsets + [len(doc)]
         kind_of = np.full(n, -1, np.int8)                          # index into KINDS, −1: clean

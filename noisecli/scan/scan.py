@@ -68,6 +68,13 @@ class ScanConfig:
     write_clean: Path | None = opt(None, "Also write DIR/clean.jsonl without the flagged random noise.")
     drop: str = opt("spans", "What --write-clean removes: the flagged spans, or whole documents that have any.",
                     choices=["spans", "documents"])
+    model: str | None = opt(None, "A language model to scan with, and to say what the noise would cost it: a "
+                            "checkpoint or run folder of `pretrain`, or hf:PATH_OR_ID (a causal LM with GPT-2's "
+                            "tokenizer). Its per-token loss replaces the unigram in the text state; p_c and p_n "
+                            "(its loss on the clean and on the flagged tokens) feed Proposition 1.")
+    k: float | None = opt(None, "k for Proposition 1's conclusions with --model (one model cannot measure it: "
+                          "`theory k` does, from a clean and a noisy run; the paper finds k > 10 for random noise).")
+    device: str = opt("auto", "cpu, cuda or auto, for --model.")
     seed: int = opt(0, "Seed of the bootstrap over documents.")
 
 
@@ -151,6 +158,9 @@ def scan(cfg: ScanConfig) -> dict:
     counted = RANDOM_KINDS + (("other-language", "other-script") if cfg.count_other else ())
     out = Path(cfg.out)
     workers = cfg.workers or os.cpu_count() or 1
+    model, device = _model(cfg)
+    if model is not None:
+        workers = 1     # the model scores in this process (on its device, with torch's own threads)
     with ExitStack() as stack:
         tmp = stack.enter_context(staging_dir(out))
         rows_file = stack.enter_context(open(tmp / "documents.jsonl", "w", encoding="utf-8"))
@@ -160,7 +170,7 @@ def scan(cfg: ScanConfig) -> dict:
             clean_file = stack.enter_context(open(clean_tmp / "clean.jsonl", "w", encoding="utf-8"))
         pool = stack.enter_context(worker_pool(workers, _start_worker, (text_logp, other_logp, script)))
         if pool is None:
-            _start_worker(text_logp, other_logp, script)
+            _start_worker(text_logp, other_logp, script, model, device)
         removed = dict.fromkeys(counted, 0)
         pending: deque = deque()      # at most 2 batches per worker in flight: memory stays bounded
         for batch in _batches(docs, cfg.limit, index, shards):
@@ -201,10 +211,27 @@ def _batches(docs: Iterator[str], limit: int | None, index: int, shards: int) ->
 _DETECTOR = None
 
 
-def _start_worker(text_logp, other_logp, script) -> None:
+def _start_worker(text_logp, other_logp, script, model=None, device="cpu") -> None:
     from noisecli.scan.detect import Detector
     global _DETECTOR
-    _DETECTOR = Detector(text_logp, other_logp, script)
+    _DETECTOR = Detector(text_logp, other_logp, script, model, device)
+
+
+def _model(cfg: ScanConfig):
+    """(the --model as a causal LM with noisecli's scoring interface, its device), or (None, None)."""
+    if cfg.model is None:
+        return None, None
+    from noisecli.training.distributed import pick_device
+    from noisecli.what import hf_lm
+    from noisecli.what.eval_ntp import is_hf
+    device = pick_device(cfg.device)
+    if is_hf(cfg.model):
+        return hf_lm.load(cfg.model, device)[0], device
+    from noisecli.training import checkpoint
+    model, info = checkpoint.load_checkpoint(cfg.model, device)
+    if info.get("arch", "gpt") != "gpt":
+        raise InputError(f"--model {cfg.model} is a {info.get('arch')} checkpoint; scan needs a causal LM (GPT)")
+    return model, device
 
 
 def _detect(batch: list[tuple[int, str]]) -> tuple[list[dict], list]:
@@ -212,7 +239,7 @@ def _detect(batch: list[tuple[int, str]]) -> tuple[list[dict], list]:
     from noisecli.scan.tally import document_row
     rows, windows = [], []
     for doc_id, text in batch:
-        row, win = document_row(doc_id, *_DETECTOR.spans(text), _DETECTOR.text)
+        row, win = document_row(doc_id, *_DETECTOR.spans(text), _DETECTOR.text, _DETECTOR.last_nll)
         rows.append(row)
         windows.append(win)
     return rows, windows
@@ -248,6 +275,10 @@ def write_results(folder: Path, tally: Tally, settings: dict, seconds: float) ->
               "shares": shares, "interval": "95 % Poisson bootstrap over documents (400 replicates)",
               "threshold_nats_per_token": threshold(), "seconds": round(seconds, 1),
               "tokens_per_s": round(tally.tokens / seconds) if seconds else None}
+    config = settings["config"]
+    if config.get("model"):
+        result["cost"] = cost(tally, shares["random noise (all kinds)"]["share_of_tokens"]["value"], config["k"],
+                              config["model"])
     write_json(folder / "scan.json", result)
     most, least = tally.examples()
     write_text(folder / "examples.md", examples_markdown(most, least, shares))
@@ -285,3 +316,34 @@ def merge(folders: list[Path], out: Path) -> dict:
         result = write_results(tmp, tally, settings, 0.0)
     result["out"] = str(out)
     return result
+
+
+def cost(tally: Tally, alpha: float, k: float | None, model: str) -> dict:
+    """What the flagged noise would do to the model, by Proposition 1 (§3.3): p_c and p_n from the model's
+    loss on the clean and on the flagged random-noise tokens, at α = α̂. Each conclusion only where its
+    conditions hold; without k, what k conclusion (3) would need."""
+    import math
+
+    from noisecli.why.theory import k_needed, proposition1, threshold
+    (lc_sum, lc_n), (ln_sum, ln_n) = tally.lm["clean"], tally.lm["noise"]
+    alpha = float(alpha)
+    out = {"model": model, "alpha_hat": alpha, "k": k, "clean_tokens_scored": lc_n, "noise_tokens_scored": ln_n}
+    if not lc_n or not ln_n or not 0 < alpha < 1:
+        out["conclusion"] = "no conclusion: " + ("no random noise was flagged" if not ln_n or alpha <= 0 else
+                                                 "no clean token was scored")
+        return out
+    loss_c, loss_n = float(lc_sum / lc_n), float(ln_sum / ln_n)
+    pc, pn = math.exp(-loss_c), math.exp(-loss_n)
+    need = k_needed(alpha, pc, pn)
+    out.update(loss_clean=loss_c, loss_noise=loss_n, p_c=pc, p_n=pn, k_min_for_3=need[1] if need else None)
+    if k is None:
+        out["conclusion"] = (
+            f"no conclusion without k (--k; `theory k` measures it from a clean and a noisy run). At α̂ = {alpha:.4f}, "
+            f"p_c = {pc:.4g}, p_n = {pn:.4g}: conclusion (1) (no rise) holds only if α̂ ≤ kp_n/(p_c + kp_n), which "
+            f"needs k ≥ {alpha * pc / ((1 - alpha) * pn):.4g}; " + (
+                f"(3) bounds the rise only if k > {need[1]:.4g}." if need else "(3) says nothing for 1/3 ≤ α ≤ 1/2."))
+        return out
+    p = proposition1(alpha, pc, pn, k)
+    out.update(prediction=p.as_dict(), threshold=threshold(pc, pn, k), conclusion=p.conclusion,
+               predicted_rise_bound=(p.clean_loss_bound - p.clean_loss) if p.clean_loss_bound is not None else None)
+    return out

@@ -54,6 +54,7 @@ class Tally:
         self.window_hist = np.zeros(len(BINS) - 1, np.int64)
         self.most: list = []      # heaps of (score, document id, span dict) of random-noise spans
         self.least: list = []
+        self.lm = {"clean": [0.0, 0], "noise": [0.0, 0]}   # with a model: summed loss and scored tokens
 
     def add(self, doc_ids: list[int], rows: list[dict], windows: list[np.ndarray], texts: list[str]) -> None:
         """One batch of documents: their rows (documents.jsonl), each one's 32-token window scores, and their
@@ -75,6 +76,8 @@ class Tally:
         for win in windows:
             self.window_hist += np.histogram(np.clip(win, BINS[0], BINS[-1]), BINS)[0]
         for doc_id, r, text in zip(doc_ids, rows, texts):
+            for part, (total, n) in r.get("lm", {}).items():
+                self.lm[part] = [self.lm[part][0] + total, self.lm[part][1] + n]
             for s in r["spans"]:
                 k = KINDS.index(s["kind"])
                 self.span_hist[k] += np.histogram([np.clip(s["score"], BINS[0], BINS[-1])], BINS)[0]
@@ -89,7 +92,7 @@ class Tally:
         return {"seed": self.seed, "documents": self.documents, "tokens": self.tokens, "undecodable": self.undecodable,
                 **{k: getattr(self, k).tolist() for k in ("flagged", "flagged_docs", "rep_tokens", "rep_docs",
                                                           "rep_flagged", "rep_flagged_docs", "span_hist", "window_hist")},
-                "most": self.most, "least": self.least}
+                "most": self.most, "least": self.least, "lm": self.lm}
 
     @classmethod
     def merged(cls, states: list[dict]) -> "Tally":
@@ -101,6 +104,7 @@ class Tally:
             for k in ("flagged", "flagged_docs", "rep_tokens", "rep_docs", "rep_flagged", "rep_flagged_docs",
                       "span_hist", "window_hist"):
                 setattr(t, k, getattr(t, k) + np.asarray(s[k], getattr(t, k).dtype))
+            t.lm = {p: [t.lm[p][0] + s["lm"][p][0], t.lm[p][1] + s["lm"][p][1]] for p in t.lm}
             t.most = heapq.nlargest(EXAMPLES, t.most + [tuple(x) for x in s["most"]], key=lambda x: x[:3])
             t.least = heapq.nlargest(EXAMPLES, t.least + [tuple(x) for x in s["least"]], key=lambda x: x[:3])
         heapq.heapify(t.most)
@@ -113,7 +117,7 @@ class Tally:
         def share(num: float, den: float, rep_num: np.ndarray, rep_den: np.ndarray) -> dict:
             r = rep_num / np.maximum(rep_den, 1e-12)
             lo, hi = np.quantile(r, [0.025, 0.975])
-            return {"value": num / den if den else 0.0, "lo": float(lo), "hi": float(hi)}
+            return {"value": float(num / den) if den else 0.0, "lo": float(lo), "hi": float(hi)}
         out = {}
         for i, kind in enumerate([*KINDS, "random noise (all kinds)"]):
             out[kind] = {"tokens": int(self.flagged[i]), "documents": int(self.flagged_docs[i]),
@@ -148,14 +152,24 @@ def dumps(row: dict) -> str:
     return json.dumps(row, ensure_ascii=False)
 
 
-def document_row(doc_id: int, ids: np.ndarray, spans: list[Span], text_logp: np.ndarray) -> tuple[dict, np.ndarray]:
+def document_row(doc_id: int, ids: np.ndarray, spans: list[Span], text_logp: np.ndarray,
+                 nll: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
     """A document's row of documents.jsonl (id, tokens, noisy tokens per kind, spans, its highest random-noise
-    span score) and its 32-token window scores."""
+    span score; with a model, its summed loss and scored tokens on clean and on random-noise tokens) and its
+    32-token window scores."""
     from noisecli.scan.detect import NOISE_LOGP
     row = {"id": doc_id, "tokens": len(ids), "noisy": {}, "spans": [span_dict(s) for s in spans]}
     for s in spans:
         row["noisy"][s.kind] = row["noisy"].get(s.kind, 0) + s.end - s.start
     row["score"] = round(max((s.score for s in spans if s.kind in RANDOM_KINDS), default=0.0), 4)
+    if nll is not None:
+        noise, flagged = np.zeros(len(ids), bool), np.zeros(len(ids), bool)
+        for s in spans:
+            flagged[s.start:s.end] = True
+            noise[s.start:s.end] = s.kind in RANDOM_KINDS
+        scored = np.isfinite(nll)
+        row["lm"] = {part: [float(nll[mask & scored].sum()), int((mask & scored).sum())]
+                     for part, mask in (("clean", ~flagged), ("noise", noise))}
     return row, window_scores(NOISE_LOGP - text_logp[ids] if len(ids) else np.zeros(0))
 
 

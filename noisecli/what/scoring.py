@@ -87,3 +87,25 @@ def mlm_scored_tokens(tokens: np.ndarray, block: int) -> np.ndarray:
         labels = mask_window(window, np.random.default_rng(np.random.SeedSequence([*evaluation_keys(MLM_SEED), j])))[1]
         out.append(labels[labels != -100])
     return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+@torch.inference_mode()
+def token_losses(model, tokens: np.ndarray, batch_size: int = 8, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> np.ndarray:
+    """Each token's NLL under a causal LM, the tokens cut into windows as `window_losses` cuts them; NaN for
+    each window's first token, which is predicted from nothing (what `noisecli scan --model` reads)."""
+    device = torch.device(device)
+    span = model.config.block_size + 1
+    out = np.full(len(tokens), np.nan)
+    n_full = len(tokens) // span
+    groups = [list(range(i, min(i + batch_size, n_full))) for i in range(0, n_full, batch_size)]
+    if len(tokens) - n_full * span >= 2:
+        groups.append([n_full])                                   # the short last window, alone
+    for group in groups:
+        w = np.stack([np.asarray(tokens[j * span:(j + 1) * span], np.int64) for j in group])
+        x, y = (torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (w[:, :-1], w[:, 1:]))
+        with autocast(device, dtype):
+            _, loss = model(x, y, reduction="none")
+        for j, row in zip(group, loss.view(len(group), -1).double().cpu().numpy()):
+            out[j * span + 1:j * span + 1 + len(row)] = row
+    return out
