@@ -152,3 +152,15 @@ def test_with_a_model_it_says_what_the_noise_would_cost(cli, tmp_path, french, r
     assert [c["number"] for c in cost["prediction"]["conclusions"]] == ["1", "2", "3"] and cost["conclusion"]
     assert_one_line_error(cli("scan", src, "--model", "hf:sentence-transformers/all-MiniLM-L6-v2",
                               "--out", tmp_path / "bad"), "hf:sentence-transformers/all-MiniLM-L6-v2")
+
+
+def test_a_document_that_cannot_be_decoded_is_counted_not_a_crash(cli, tmp_path):
+    src = tmp_path / "mixed.jsonl"
+    good = [json.dumps({"text": d}).encode() for d in wiki_docs("en", 20)]
+    src.write_bytes(b"\n".join(good[:10] + [b'{"text": "caf\xe9 \xff\xfe"}', b"{not json"] + good[10:]) + b"\n")
+    r = cli("scan", src, "--out", tmp_path / "scan")
+    assert r.exit_code == 0, r
+    result = json.loads((tmp_path / "scan" / "scan.json").read_text())
+    assert result["documents"] == 20 and result["undecodable_documents"] == 2
+    assert result["undecodable_first"][0].endswith(":11") or "line 11" in result["undecodable_first"][0]
+    assert_one_line_error(cli("prepare", src, "--out", tmp_path / "p"), "not UTF-8")   # prepare stays strict

@@ -116,8 +116,9 @@ def _token_documents(path: Path) -> Iterator[str]:
         start = end + 1
 
 
-def documents(cfg: ScanConfig) -> tuple[Iterator[str], str]:
-    """The corpus's documents in order, and a description of the source."""
+def documents(cfg: ScanConfig, undecodable: list[str] | None = None) -> tuple[Iterator[str], str]:
+    """The corpus's documents in order, and a description of the source; JSON lines that cannot be decoded
+    are listed in `undecodable` and skipped."""
     from noisecli.what.corpus import open_corpus
     src = cfg.source[0] if cfg.source else None
     if src is not None and not cfg.hf:
@@ -127,7 +128,7 @@ def documents(cfg: ScanConfig) -> tuple[Iterator[str], str]:
             if not token_file.is_file():
                 raise InputError(f"{token_file} does not exist")
             return _token_documents(token_file), f"token file {token_file.resolve()}"
-    corpus = open_corpus(src, cfg.hf, cfg.split, cfg.hf_config, cfg.text_field, cfg.txt_unit)
+    corpus = open_corpus(src, cfg.hf, cfg.split, cfg.hf_config, cfg.text_field, cfg.txt_unit, undecodable)
 
     return corpus.documents(), corpus.description
 
@@ -153,7 +154,8 @@ def scan(cfg: ScanConfig) -> dict:
     index, shards = _check(cfg)
     text_logp, other_logp = _logp(cfg.reference), _logp(cfg.other)
     script = None if cfg.script == "none" else cfg.script.upper()
-    docs, description = documents(cfg)
+    undecodable: list[str] = []
+    docs, description = documents(cfg, undecodable)
     tally, t0 = Tally(cfg.seed), time.perf_counter()
     counted = RANDOM_KINDS + (("other-language", "other-script") if cfg.count_other else ())
     out = Path(cfg.out)
@@ -180,8 +182,9 @@ def scan(cfg: ScanConfig) -> dict:
         while pending:
             _write_batch(*_done(pending.popleft()), tally, rows_file, clean_file, cfg, counted, removed)
         rows_file.close()
+        tally.undecodable = len(undecodable)
         settings = {"config": as_dict(cfg), "source": description, "shard": [index, shards], "kinds": list(KINDS),
-                    "counted_as_random_noise": list(counted)}
+                    "counted_as_random_noise": list(counted), "undecodable_first": undecodable[:20]}
         write_json(tmp / "state.json", {**settings, "tally": tally.state()})
         result = write_results(tmp, tally, settings, time.perf_counter() - t0)
         if clean_file is not None:
@@ -272,6 +275,7 @@ def write_results(folder: Path, tally: Tally, settings: dict, seconds: float) ->
     from noisecli.scan.tally import threshold
     shares = tally.shares()
     result = {**provenance(), **settings, "documents": tally.documents, "tokens": tally.tokens,
+              "undecodable_documents": tally.undecodable,
               "shares": shares, "interval": "95 % Poisson bootstrap over documents (400 replicates)",
               "threshold_nats_per_token": threshold(), "seconds": round(seconds, 1),
               "tokens_per_s": round(tally.tokens / seconds) if seconds else None}
@@ -304,6 +308,7 @@ def merge(folders: list[Path], out: Path) -> dict:
         raise InputError(f"scan merge: need shards 0..{n - 1} once each, got {got}")
     tally = Tally.merged([s["tally"] for s in states])
     settings = {k: states[0][k] for k in ("source", "kinds", "counted_as_random_noise")}
+    settings["undecodable_first"] = [u for s in states for u in s.get("undecodable_first", [])][:20]
     settings.update(config={**states[0]["config"], "shard": f"merged {n}"}, shard=[0, 1])
     with staging_dir(out) as tmp, open(tmp / "documents.jsonl", "w", encoding="utf-8") as merged:
         files = [open(Path(f) / "documents.jsonl", encoding="utf-8") for f in folders]

@@ -98,8 +98,8 @@ def _text_of(record: object, field: str, where: str) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _read_txt(path: Path, unit: str) -> Iterator[str]:
-    with io.TextIOWrapper(_open_binary(path), encoding="utf-8") as f:
+def _read_txt(path: Path, unit: str, errors: str = "strict") -> Iterator[str]:
+    with io.TextIOWrapper(_open_binary(path), encoding="utf-8", errors=errors) as f:
         if unit == "file":
             yield f.read()
             return
@@ -150,7 +150,10 @@ def _read_range(path: str, start: int, end: int) -> bytes:
         return data if data.endswith(b"\n") else data + f.readline()
 
 
-def parse_jsonl_block(field: str, block: tuple[str, int, int, bytes | None]) -> list[str]:
+def parse_jsonl_block(field: str, block: tuple[str, int, int, bytes | None],
+                      undecodable: list[str] | None = None) -> list[str]:
+    """The documents of a block of JSON lines. A line that is not JSON or not UTF-8 is an InputError, or, with
+    an `undecodable` list (scan's), its place is appended there and the line skipped."""
     path, start, end, data = block
     first = start if data is not None else 1 if start == 0 else None  # line number of the first line
 
@@ -164,10 +167,12 @@ def parse_jsonl_block(field: str, block: tuple[str, int, int, bytes | None]) -> 
         if line.strip():
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{where(n)}: not valid JSON ({e.msg})") from None
-            except UnicodeDecodeError as e:
-                raise InputError(f"{where(n)}: not UTF-8 text ({e.reason})") from None
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                if undecodable is not None:
+                    undecodable.append(where(n))
+                    continue
+                why = f"not valid JSON ({e.msg})" if isinstance(e, json.JSONDecodeError) else f"not UTF-8 text ({e.reason})"
+                raise InputError(f"{where(n)}: {why}") from None
             texts.append(_text_of(record, field, where(n)))
     return texts
 
@@ -235,7 +240,11 @@ def count_documents(files: list[Path]) -> int | None:
     return total
 
 
-def local_corpus(path: Path, text_field: str = "text", txt_unit: str = "paragraph") -> Corpus:
+def local_corpus(path: Path, text_field: str = "text", txt_unit: str = "paragraph",
+                 undecodable: list[str] | None = None) -> Corpus:
+    """A local file or folder. With an `undecodable` list (scan's), JSON lines that cannot be decoded are
+    listed there and skipped, and bytes of .txt files that are not UTF-8 become U+FFFD (random bytes, to a
+    scan) instead of an error."""
     _check_readable(path)
     if path.is_file() and _base_suffix(path) not in TEXT_SUFFIXES:
         raise InputError(f"{path}: unsupported file type (use .txt, .jsonl, .json or .parquet, "
@@ -248,16 +257,16 @@ def local_corpus(path: Path, text_field: str = "text", txt_unit: str = "paragrap
                    f"({len(files)} file(s); .txt documents are {txt_unit}s)")
     if all(_base_suffix(f) == ".jsonl" for f in files):  # fast path: JSON decoded in the workers
         return Corpus(name, description, lambda: (b for f in files for b in _jsonl_blocks(f)),
-                      partial(parse_jsonl_block, text_field), lambda: count_documents(files))
+                      partial(parse_jsonl_block, text_field, undecodable=undecodable), lambda: count_documents(files))
 
     def texts() -> Iterator[str]:
         for f in files:
             kind = _base_suffix(f)
             if kind == ".jsonl":
                 for block in _jsonl_blocks(f):
-                    yield from parse_jsonl_block(text_field, block)
+                    yield from parse_jsonl_block(text_field, block, undecodable)
             elif kind == ".txt":
-                yield from _read_txt(f, txt_unit)
+                yield from _read_txt(f, txt_unit, "strict" if undecodable is None else "replace")
             elif kind == ".json":
                 yield from _read_json(f, text_field)
             else:
@@ -296,7 +305,7 @@ def hf_corpus(dataset: str, split: str = "train", config: str | None = None,
 
 def open_corpus(source: str | None, hf: str | None = None, split: str = "train",
                 hf_config: str | None = None, text_field: str = "text",
-                txt_unit: str = "paragraph") -> Corpus:
+                txt_unit: str = "paragraph", undecodable: list[str] | None = None) -> Corpus:
     """Resolve what `prepare` was asked to read. Precedence: --hf, then SOURCE (`en`, `fr` or a path),
     then the embedded English corpus."""
     if txt_unit not in ("file", "paragraph"):
@@ -307,4 +316,4 @@ def open_corpus(source: str | None, hf: str | None = None, split: str = "train",
         return hf_corpus(hf, split, hf_config, text_field)
     if source is None or source in EMBEDDED:
         return embedded_corpus(source or "en")
-    return local_corpus(Path(source), text_field, txt_unit)
+    return local_corpus(Path(source), text_field, txt_unit, undecodable)
