@@ -266,3 +266,15 @@ def test_the_report_opens_with_the_table_and_warns_of_overfitting(tmp_path):
     assert saved["overfitting"]["overfits"] and saved["findings"][0]["data"]["runs"][0]["run"] == "random-0.2"
     csv = (tmp_path / "report" / "findings.csv").read_text().splitlines()
     assert csv[0].split(",")[:2] == ["name", "claim"] and len(csv) > 1
+
+
+def test_k_has_a_window_interval_around_its_value(tmp_path):
+    f = Folder(tmp_path)
+    f.run("random-0.2", 0.2, {it: clean_curve(it) + 0.3 for it in ITERS}, noise=10.0)
+    f._add("clean", 0.0, 900, "random-0.2/noise", 10.3)
+    e = f.write()
+    k = (math.exp(-clean_curve(900)) - math.exp(-clean_curve(900) - 0.3)) / (math.exp(-10.0) - math.exp(-10.3))
+    got = e.k_interval("random-0.2")
+    assert got["undefined_share"] == 0 and got["lo"] < k < got["hi"] and got["hi"] / got["lo"] < 1.5
+    _write(tmp_path, "theory/random-0.2/k.json", {"rows": [{"iter": i, "k": k} for i in ITERS]})
+    assert f"k̃ {k:.3g} [" in F.k_large(e).measured

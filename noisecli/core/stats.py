@@ -99,3 +99,16 @@ def combine(value: float, lo: float, hi: float, seed_hw: float) -> tuple[float, 
     the training seeds' (± seed_hw): the two half-widths added in quadrature, as for independent errors."""
     down, up = value - lo, hi - value
     return value - math.hypot(down, seed_hw), value + math.hypot(up, seed_hw)
+
+
+def paired_resamples(ws: list[np.ndarray], seed: int = 0) -> np.ndarray:
+    """[BOOTSTRAP, len(ws)]: the mean loss of each window array over the same resampled windows (arrays
+    scored on the same windows), for intervals of any function of several losses."""
+    n = len(ws[0])
+    idx = np.random.default_rng(seed).integers(0, n, size=(BOOTSTRAP, n))
+    return np.stack([_means(w[:, 0], w[:, 1], idx) for w in ws], 1)
+
+
+def percentile_interval(values: np.ndarray) -> tuple[float, float]:
+    """The 95 % percentile interval of bootstrap replicates (finite ones)."""
+    return _interval(values[np.isfinite(values)])

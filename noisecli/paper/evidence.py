@@ -220,3 +220,20 @@ class Evidence:
         return {"a": a, "b": b, "dataset": dataset_a if paired else f"{dataset_a} vs {dataset_b}", "difference": d,
                 "window_lo": lo, "window_hi": hi, "seed_half_width": seed_hw, "lo": tlo, "hi": thi,
                 "seeds_known": seed_hw is not None}
+
+    def k_interval(self, run: str) -> dict | None:
+        """k at the run's last checkpoint (Appendix B.3, against the clean run) with a 95 % bootstrap interval
+        over scored windows: the clean validation windows and the noise's windows resampled apart, each pair
+        of models on the same windows. The training seeds are not in it (only one noisy seed is trained), and
+        the share of replicates where k is undefined (the noisy model no better on the noise) is reported."""
+        val = [self.w(run, "clean/val"), self.w(self.clean_run, "clean/val", self.last(run))]
+        noise = [self.w(run, f"{run}/noise"), self.w(self.clean_run, f"{run}/noise", self.last(run))]
+        if any(w is None for w in val + noise) or val[0].shape != val[1].shape or noise[0].shape != noise[1].shape:
+            return None
+        v, n = stats.paired_resamples(val, seed=1), stats.paired_resamples(noise, seed=2)
+        eps = np.exp(-v[:, 1]) - np.exp(-v[:, 0])
+        eps_k = np.exp(-n[:, 0]) - np.exp(-n[:, 1])
+        k = np.where(eps_k > 0, eps / np.where(eps_k > 0, eps_k, 1.0), np.nan)
+        defined = np.isfinite(k)
+        lo, hi = stats.percentile_interval(k) if defined.sum() >= 20 else (None, None)
+        return {"iter": self.last(run), "lo": lo, "hi": hi, "undefined_share": float(1 - defined.mean())}

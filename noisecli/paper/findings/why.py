@@ -28,7 +28,7 @@ def k_large(e: Evidence) -> Finding | None:
             status = "agrees" if min(vals) > K_LARGE else "disagrees" if max(vals) <= K_LARGE else "within noise"
             why = ""
         rows.append({"run": n, "k": vals, "median": float(np.median(vals)) if vals else None, "status": status,
-                     "reason": why, "rise": rise})
+                     "reason": why, "rise": rise, "last": e.k_interval(n)})
     if not rows:
         return None
     judged = [r["status"] for r in rows if not r["reason"]]
@@ -37,10 +37,18 @@ def k_large(e: Evidence) -> Finding | None:
                                                      else f" → {r['status']}") for r in rows]
     return Finding("k ≫ 1", "For random noise, k (how much mass moved off clean tokens raises p_n) is much greater than "
                    "one (Appendix B.3). Rule: k > 10 at the last three checkpoints (ours)",
-                   "; ".join(f"{r['run']} k̃ {r['median']:.3g}" if r["median"] is not None else f"{r['run']} k undefined"
-                             for r in rows), worst(judged),
+                   "; ".join(_k_text(r) for r in rows) + " (1 noisy seed; windows' interval at the last checkpoint)",
+                   worst(judged),
                    "k from the checkpoints (theory k), judged only for runs whose same-iteration rise is resolved "
                    "(outside the interval over windows and seeds): " + "; ".join(parts) + ".", {"runs": rows})
+
+
+def _k_text(r: dict) -> str:
+    if r["median"] is None:
+        return f"{r['run']} k undefined"
+    last = r["last"]
+    interval = (f" [{last['lo']:.3g}, {last['hi']:.3g}]" if last and last["lo"] is not None else " [no interval]")
+    return f"{r['run']} k̃ {r['median']:.3g}{interval}"
 
 
 def proposition1(e: Evidence) -> Finding | None:
