@@ -71,7 +71,7 @@ def trainer_step(repeats: int, batch_size: int, tokens: int, work: Path) -> None
     from transformers.utils import logging as hf_logging
 
     from noisecli.hf import LGMTrainer, LGMTrainingArguments
-    from noisecli.how.backbones.hf import hf_location
+    from noisecli.core.hub import hf_location
     hf_logging.set_verbosity_error()
     where = hf_location(MINILM[3:])[0]
     g = torch.Generator().manual_seed(0)

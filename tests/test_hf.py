@@ -13,7 +13,7 @@ from transformers import (AutoModel, AutoModelForSequenceClassification, AutoTok
 from transformers.utils import logging as hf_logging
 
 from noisecli.hf import LGMTrainer, LGMTrainingArguments
-from noisecli.how.backbones.hf import hf_location
+from noisecli.core.hub import hf_location
 from noisecli.how.finetune_model import FineTuneModel, Objective
 from noisecli.how.finetune_regularisers import make_finetune_regulariser
 from noisecli.how.tasks import load_task

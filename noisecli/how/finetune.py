@@ -139,7 +139,7 @@ def load_encoder(spec: str):
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from noisecli.how.backbones.hf import hf_location
+    from noisecli.core.hub import hf_location
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     where, extra = hf_location(spec[3:])

@@ -228,7 +228,7 @@ def eval_ntp(cfg: EvalNtpConfig) -> dict:
     out = Path(cfg.out)
     with staging_dir(out) as tmp:
         if cfg.plot:
-            from noisecli.core.plots import ntp_figures
+            from noisecli.what.figures import ntp_figures
             result["figures"] = ntp_figures(rows, base_rows, tmp)
         write_table(tmp / "results", rows + base_rows, result)
         from safetensors.numpy import save_file

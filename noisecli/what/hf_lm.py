@@ -29,7 +29,7 @@ class HFCausalLM(nn.Module):
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        from noisecli.how.backbones.hf import hf_location
+        from noisecli.core.hub import hf_location
         from noisecli.what.tokenizer import encode
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()

@@ -332,7 +332,7 @@ def prepare(cfg: PrepareConfig) -> dict:
             **provenance(),
         }
         if cfg.plot:
-            from noisecli.core.plots import token_histograms
+            from noisecli.what.figures import token_histograms
             token_histograms(tmp / "train.bin", tmp / "noise.bin", tmp / "token_hist.png",
                              title=f"{corpus.name}: α={cfg.alpha}, {noise.params['dist']} noise")
         write_json(tmp / "meta.json", meta)

