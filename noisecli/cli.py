@@ -8,6 +8,7 @@ never drift apart. Every stage command also takes `--config FILE.toml` whose key
 from __future__ import annotations
 
 import inspect
+import os
 import signal
 import sys
 import tomllib
@@ -215,7 +216,12 @@ def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: 
         if show:
             print(config_toml(config))
             return
-        run(config)
+        from noisecli.core.lock import output_lock
+        out = getattr(config, "out", None)
+        # under torchrun rank 0 holds the folder's lock, and across nodes node 0 does
+        torchrun_worker = os.environ.get("RANK", "0") != "0" or getattr(config, "node_rank", 0)
+        with output_lock(None if torchrun_worker or (out is not None and Path(out).suffix) else out):
+            run(config)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
