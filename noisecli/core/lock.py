@@ -1,6 +1,7 @@
 """One writer per output folder: a command takes an exclusive lock on `.NAME.lock` beside its --out folder,
 and a second command on the same folder is refused with one line naming the process that holds it. The lock
-is the operating system's (flock), so a killed process leaves none stuck behind."""
+is the operating system's (flock), so a killed process leaves none stuck behind (only an empty file, which the
+next command on that folder takes over); a finished command removes its file."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def output_lock(out: Path | None) -> Iterator[None]:
         try:
             yield
         finally:
-            os.ftruncate(fd, 0)
+            path.unlink(missing_ok=True)     # nothing left beside --out (a refused command never waits on it)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
