@@ -257,3 +257,9 @@ def test_sigterm_to_two_processes_stops_both_and_resumes_identically(dataset, tm
         assert r.returncode == 0, err
     a, b = (load_file(checkpoint.list_checkpoints(x)[-1][1] / "model.safetensors") for x in (tmp_path / "whole", run))
     assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def test_optimizer_betas_are_checked_before_any_work(cli, dataset, tmp_path):
+    for flag, value in (("--beta1", "1.5"), ("--beta2", "-0.5"), ("--beta2", "1")):
+        assert_one_line_error(cli("pretrain", "--data", dataset, "--out", tmp_path / "r", flag, value), flag)
+    assert not (tmp_path / "r").exists()

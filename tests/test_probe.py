@@ -117,3 +117,15 @@ def test_the_grid_reports_each_learning_rate_and_seed_as_trained_alone():
                           *splits["val"])[0].item() for sd in (0, 1)]
         assert point["val_acc"] == pytest.approx(alone, abs=1e-6)
     assert grid[1]["val_acc"][0] > grid[0]["val_acc"][0] + 0.1
+
+
+def test_a_diverging_learning_rate_is_never_a_result(cli, gpt_features, tmp_path):
+    r = cli("probe", gpt_features, "--seeds", "1", "--batch-size", "8", "--epochs", "2", "--lr", "1e-3,1e30",
+            "--out", tmp_path / "p")
+    assert r.exit_code == 0, r
+    grid = json.loads((tmp_path / "p" / "grid.json").read_text())["grid"]
+    assert [g["diverged"] for g in grid] == [False, True]
+    assert json.loads((tmp_path / "p" / "results.json").read_text())["rows"][0]["lr"] == 1e-3
+    assert_one_line_error(cli("probe", gpt_features, "--seeds", "1", "--batch-size", "8", "--epochs", "2",
+                              "--lr", "1e30", "--out", tmp_path / "q"), "diverged")
+    assert not (tmp_path / "q").exists()

@@ -49,7 +49,7 @@ LIMITS: dict[str, tuple] = {
     "block_size": (2, None, False, False), "lr": (0, None, True, False), "std": (0, None, True, False),
     "k": (0, None, True, False), "peak_tflops": (0, None, True, False), "dropout": (0, 1, False, True),
     "warmup": (0, 1, False, True), "val_fraction": (0, 1, False, True), "pc": (0, 1, True, False),
-    "pn": (0, 1, True, False),
+    "pn": (0, 1, True, False), "beta1": (0, 1, False, True), "beta2": (0, 1, False, True),
 }
 
 

@@ -111,6 +111,12 @@ def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: 
 
 
 @torch.no_grad()
+def diverged(head: torch.nn.Module) -> torch.Tensor:
+    """Which stacked models have a non-finite weight, [M] (training diverged: their accuracy means nothing)."""
+    return torch.stack([~torch.isfinite(p).flatten(1).all(1) for p in head.parameters()]).any(0)
+
+
+@torch.no_grad()
 def accuracy(head: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     """Accuracy of each stacked model, shape [M]."""
     correct = 0
