@@ -278,3 +278,111 @@ def test_k_has_a_window_interval_around_its_value(tmp_path):
     assert got["undefined_share"] == 0 and got["lo"] < k < got["hi"] and got["hi"] / got["lo"] < 1.5
     _write(tmp_path, "theory/random-0.2/k.json", {"rows": [{"iter": i, "k": k} for i in ITERS]})
     assert f"k̃ {k:.3g} [" in F.k_large(e).measured
+
+
+# ------------------------------------------------------------------------------------------ every finding, every verdict
+
+def _one_seed(f: Folder) -> Folder:
+    f.rows = [r for r in f.rows if not r["run"].startswith("clean-seed")]
+    return f
+
+
+def _noise_runs(f: Folder, gauss_clean: float, gauss_noise: float, entropy_excess: float = 0.3) -> Folder:
+    f.run("random-0.05", 0.05, {it: clean_curve(it) + 0.2 for it in ITERS}, noise=10.554 + entropy_excess)
+    f.run("gaussian-0.05", 0.05, {it: clean_curve(it) + gauss_clean for it in ITERS}, noise=gauss_noise)
+    for name, dist in (("random-0.05", "random"), ("gaussian-0.05", "gaussian")):
+        params = {"dist": dist, "support": [0, 50255]} if dist == "random" else {"dist": dist, "mean": 25128.0,
+                                                                               "std": 500.0, "support": [0, 50255]}
+        _write(f.root, f"data/{name}/meta.json", {"noise": params})
+    return f
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("resolved below", "agrees"), ("resolved above", "disagrees"), ("tiny", "within noise"), ("one seed", "not decidable")])
+def test_gaussian_against_random_every_verdict(tmp_path, case, expected):
+    g_clean = {"resolved below": 0.0, "resolved above": 0.6, "tiny": 0.2, "one seed": 0.0}[case]
+    g_noise = {"resolved below": 8.0, "resolved above": 12.0, "tiny": 10.854, "one seed": 8.0}[case]
+    f = _noise_runs(Folder(tmp_path), g_clean, g_noise)
+    e = (_one_seed(f) if case == "one seed" else f).write()
+    got = F.gaussian_vs_random(e)
+    if case == "tiny":   # the noise side is unpaired windows: only the clean side can be inside the noise here
+        assert got.data["clean"]["status"] == "within noise"
+    else:
+        assert got.status == expected
+
+
+@pytest.mark.parametrize("excess, expected", [(0.3, "agrees"), (-0.3, "disagrees"), (0.0, "within noise")])
+def test_loss_on_the_noise_every_verdict(tmp_path, excess, expected):
+    # the random distribution's entropy is read from its parameters (noise.entropy); uniform-like here
+    f = Folder(tmp_path)
+    f.run("uniform-0.05", 0.05, {it: clean_curve(it) for it in ITERS}, noise=10.825 + excess)
+    _write(tmp_path, "data/uniform-0.05/meta.json", {"noise": {"dist": "uniform", "support": [0, 50255]}})
+    assert F.loss_on_noise(f.write()).status == expected
+
+
+def test_loss_on_the_noise_without_any_known_entropy_is_no_finding(tmp_path):
+    f = Folder(tmp_path)
+    f.run("french-0.2", 0.2, {it: clean_curve(it) for it in ITERS}, noise=5.0)
+    assert F.loss_on_noise(f.write()) is None
+
+
+@pytest.mark.parametrize("shift, offsets, expected", [
+    (-0.2, (0.0, 0.01, -0.01), "agrees"), (0.2, (0.0, 0.01, -0.01), "disagrees"),
+    (-0.05, (0.0, 0.3, -0.3), "within noise"), (-0.2, None, "not decidable")])
+def test_other_corpora_every_verdict(tmp_path, shift, offsets, expected):
+    f = Folder(tmp_path, seed_offsets=offsets or (0.0, 0.01, -0.01))
+    f.run("random-0.2", 0.2, {it: clean_curve(it) for it in ITERS}, extra={"other/nyt": 7.0 + shift})
+    e = (_one_seed(f) if offsets is None else f).write()
+    assert F.other_corpora(e).status == expected
+
+
+@pytest.mark.parametrize("rise, offsets, expected", [
+    (0.0, (0.0, 0.01, -0.01), "agrees"), (0.5, (0.0, 0.01, -0.01), "disagrees"),
+    (0.05, (0.0, 0.3, -0.3), "within noise"), (0.0, None, "not decidable")])
+def test_multilingual_every_verdict(tmp_path, rise, offsets, expected):
+    at_720 = clean_curve(600) + (clean_curve(900) - clean_curve(600)) * 0.4
+    f = Folder(tmp_path, seed_offsets=offsets or (0.0, 0.01, -0.01))
+    f.run("french-0.2", 0.2, {300: 7.2, 600: 6.3, 900: at_720 + rise})
+    e = (_one_seed(f) if offsets is None else f).write()
+    assert F.multilingual(e).status == expected
+
+
+def test_trend_without_seed_spread_is_not_decidable(tmp_path):
+    f = _one_seed(Folder(tmp_path)).run("random-0.2", 0.2, {it: clean_curve(it) + 0.1 for it in ITERS})
+    assert F.loss_gap_trend(f.write()).status == "not decidable"
+
+
+def test_k_near_the_bound_and_proposition1_at_zero_are_within_noise(tmp_path):
+    f = Folder(tmp_path)
+    f.run("random-0.2", 0.2, {it: clean_curve(it) + 0.3 for it in ITERS})
+    f.run("random-0.05", 0.05, {it: clean_curve(it) + 0.001 for it in ITERS})
+    e = f.write()
+    _write(tmp_path, "theory/random-0.2/k.json", {"rows": [{"iter": i, "k": k} for i, k in zip(ITERS, (8, 12, 15))]})
+    assert {r["run"]: r["status"] for r in F.k_large(e).data["runs"]}["random-0.2"] == "within noise"
+    _write(tmp_path, "theory/random-0.05/predict.json", {"predicted_rise_bound": None, "conclusions": [
+        {"number": "1", "holds": True}, {"number": "2", "holds": False}, {"number": "3", "holds": False}]})
+    assert {r["run"]: r["status"] for r in F.proposition1(e).data["runs"]}["random-0.05"] == "within noise"
+
+
+@pytest.mark.parametrize("gains, expected", [
+    ([[1.0, 1.5, 0.5], [0.8, 1.2, 1.0], [0.9, 1.1, 1.4]], "agrees"),
+    ([[-1.0, -1.5, -0.5], [-0.8, -1.2, -1.0], [-0.9, -1.1, -1.4]], "disagrees"),
+    ([[1.0, -1.0, 0.5], [-0.8, 0.2, 0.1], [0.3, -0.6, 0.2]], "within noise"),
+    ([[1.0, 1.5, 0.5]], "not decidable")])
+def test_lgm_gain_and_the_gaussian_cost_every_verdict(tmp_path, gains, expected):
+    e = Folder(tmp_path).write()
+    rows = []
+    for i, g in enumerate(gains):
+        base = [70.0, 71.0, 69.0]
+        for model in ("clean", "gaussian-0.05", "random-0.05"):
+            shift = -1.0 if model == "gaussian-0.05" else 0.0   # the Gaussian model's baseline: base − gain
+            rows.append({"features": f"{model}__t{i}", "task": f"t{i}", "head": "linear", "method": "baseline",
+                         "seed_list": [0, 1, 2], "test_acc_per_seed": [b + shift * gg for b, gg in zip(base, g)]})
+            rows.append({"features": f"{model}__t{i}", "task": f"t{i}", "head": "linear", "method": "lgm",
+                         "seed_list": [0, 1, 2], "test_acc_per_seed": [b + gg for b, gg in zip(base, g)]})
+    _write(tmp_path, "probe/table1/results.json", {"rows": rows})
+    assert F.lgm_gain(e).data["groups"]["clean backbones"]["n"] == len(gains)
+    clean = F.lgm_gain(e).data["groups"]["clean backbones"]
+    assert ("not decidable" if clean["lo"] is None else F.judge(clean["lo"], clean["hi"], lower=0.0)) == expected
+    # Gaussian − random = −gain per seed, and its claim is "lower": the same verdict as LGM's "higher"
+    assert F.gaussian_downstream(e).status == expected

@@ -17,7 +17,7 @@ def _paired_gain(pairs: list[list[float]]) -> dict:
     means = [float(np.mean(p)) for p in pairs]
     s = stats.paired_seeds([g for p in pairs for g in p])
     if len(means) < 2:
-        return {"mean": means[0] if means else None, "lo": None, "hi": None, "n": len(means), **s}
+        return {**s, "mean": means[0] if means else None, "lo": None, "hi": None, "n": len(means)}
     hw = stats.t_quantile(len(means) - 1) * float(np.std(means, ddof=1)) / math.sqrt(len(means))
     return {**s, "mean": float(np.mean(means)), "lo": float(np.mean(means)) - hw, "hi": float(np.mean(means)) + hw,
             "n": len(means)}
