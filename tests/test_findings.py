@@ -386,3 +386,18 @@ def test_lgm_gain_and_the_gaussian_cost_every_verdict(tmp_path, gains, expected)
     assert ("not decidable" if clean["lo"] is None else F.judge(clean["lo"], clean["hi"], lower=0.0)) == expected
     # Gaussian − random = −gain per seed, and its claim is "lower": the same verdict as LGM's "higher"
     assert F.gaussian_downstream(e).status == expected
+
+
+@pytest.mark.parametrize("gains, score, expected", [
+    ([0.5, 0.7, 0.6, 0.4], 72.0, "agrees"), ([-0.5, -0.7, -0.6, -0.4], 72.0, "disagrees"),
+    ([0.5, -0.7, 0.1, -0.2], 72.0, "within noise"), ([0.5, 0.7, 0.6, 0.4], 50.0, "not decidable")])
+def test_table4_every_verdict(tmp_path, gains, score, expected):
+    e = Folder(tmp_path).write()
+    rows = [{"task": "amazon", "method": m, "headline": "accuracy", "chance": 55.0, "test_accuracy_mean": score}
+            for m in ("l2sp", "l2sp+lgm")]
+    _write(tmp_path, "finetune/results.json", {
+        "config": {"model": "hf:minilm", "seeds": 2}, "tasks": ["amazon"], "rows": rows,
+        "lgm_gains": [{"task": "amazon", "method": f"m{i}", "score": "accuracy", "mean": g, "wins": 1, "ties": 0,
+                       "losses": 1} for i, g in enumerate(gains)]})
+    finding = F.table4(e)
+    assert finding.status == expected and not finding.gated      # its own gate: models beat a constant prediction
