@@ -16,7 +16,7 @@ from noisecli.core.tables import markdown_table, probe_table, write_table
 from noisecli.paper.evidence import MARGIN, load_json
 from noisecli.paper.findings import findings
 
-VERDICT = {"agrees": "agrees", "disagrees": "**disagrees** at this scale", "within noise": "within noise",
+VERDICT = {"agrees": "agrees", "disagrees": "disagrees at this scale", "within noise": "within noise",
            "not decidable": "not decidable"}
 
 
@@ -64,7 +64,8 @@ def _summary(items: list, evidence) -> list[str]:
         gate += (f" The runs saw {e.epochs:.2f} epoch of their data (the paper: ~22 epochs of OpenWebText); each "
                  "verdict below says which comparison it rests on.")
     table = markdown_table(["finding", "the paper's claim", "measured here (95 % interval, seeds)", "verdict"],
-                           [[f.name, f.claim, f.measured, VERDICT[f.status]] for f in items])
+                           [[f.name, f.claim, f.measured, f"**{VERDICT[f.status]}**" if f.status == "disagrees"
+                             else VERDICT[f.status]] for f in items])
     return [gate, "", table, "",
             "Intervals hold both the scored windows and the training seeds unless a line says otherwise; the rules "
             "(gate, the one verdict rule, α/10, k > 10) are in `noisecli/paper/findings.py`. Every number is also "
@@ -84,7 +85,10 @@ def _scan_section(out: Path) -> list[str]:
                   f"α̂ = {100 * s['value']:.2f} % of tokens flagged as random noise, 95 % interval [{100 * s['lo']:.2f}, "
                   f"{100 * s['hi']:.2f}] (bootstrap over documents); `prepare` put in α = {100 * meta['alpha_actual']:.2f} % "
                   f"of noise tokens. The decoded noise re-tokenizes to a slightly different number of tokens, so the "
-                  f"two are shares of different token counts. Spans and examples: `scan/{folder.name}/`.", ""]
+                  f"two are shares of different token counts."
+                  + (" Here the noise is appended after the clean text as one block, one document to the scan, so "
+                     "the bootstrap over documents can say little about its share." if meta.get("placement") == "append"
+                     else "") + f" Spans and examples: `scan/{folder.name}/`.", ""]
     return lines
 
 

@@ -7,8 +7,10 @@ import math
 
 from noisecli.core import stats
 from noisecli.paper.evidence import Evidence, load_json
-from noisecli.paper.findings.base import (Finding, _headline_calibrated, _pct, _random_runs, _rise_status, _seeds,
-                                          judge, worst)
+from noisecli.paper.findings.base import (RANDOM, Finding, _headline_calibrated, _pct, _random_runs, _rise_status,
+                                          _seeds, judge, worst)
+
+NEAR = 0.01   # "near the entropy": within 1 % of it (our reading of Figure 3(a))
 
 
 def loss_rise(e: Evidence) -> Finding | None:
@@ -40,6 +42,9 @@ def loss_rise(e: Evidence) -> Finding | None:
             f"{'; '.join(parts_same) or 'not available'}. The clean loss at (1−α)·i is interpolated linearly between "
             "checkpoints; the curve is convex, so this biases the calibrated rise low by at most its bend between two "
             "checkpoints.")
+    if worst([r["status"] for r in rows]) == "disagrees":
+        text += (f" So at {scale}, far from the optimum that Proposition 1 describes, the noise cost more than α/10 "
+                 "even matched by clean tokens; this tests the paper's claim below one epoch, not at its ~22.")
     return Finding("loss rise (random noise)", "Random noise raises the clean NTP loss little: ≈ 1 % at α = 0.2 (§1), "
                    "0.2 % at α = 0.05 (§3.2); smaller still at the same clean tokens (Figure 2(c)). Rule: rise ≤ α/10 "
                    "(ours)", f"{which}: " + "; ".join(measured), worst([r["status"] for r in rows]), text,
@@ -74,13 +79,15 @@ def loss_on_noise(e: Evidence) -> Finding | None:
         if w is None:
             continue
         loss, lo, hi = stats.loss_interval(w)
-        rows.append({"run": n, "loss": loss, "lo": lo, "hi": hi, "entropy": h,
-                     "status": None if h is None else judge(lo, hi, lower=h)})
-    known = [r for r in rows if r["entropy"] is not None]
+        judged = h is not None and n.startswith(RANDOM)
+        rows.append({"run": n, "loss": loss, "lo": lo, "hi": hi, "entropy": h, "status": judge(
+            (lo - h) / h, (hi - h) / h, lower=-NEAR, upper=NEAR) if judged else None})
+    known = [r for r in rows if r["status"] is not None]
     if not known:
         return None
-    return Finding("loss on the noise vs its exact entropy", "The loss on random noise stays near the noise's entropy "
-                   "and falls very slowly (Figure 3(a)); no model predicts i.i.d. noise below its entropy",
+    below = [r["run"] for r in known if r["hi"] < r["entropy"]]
+    return Finding("loss on the noise vs its exact entropy", "The loss on the random noise of the training set stays near "
+                   f"the noise's entropy and falls very slowly (Figure 3(a)). Rule: within {100 * NEAR:g} % of it (ours)",
                    "; ".join(f"{r['run']} {r['loss']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}] vs {r['entropy']:.3f}"
                              for r in known) + " (1 seed each, windows' interval)",
                    worst([r["status"] for r in known]),
@@ -89,8 +96,11 @@ def loss_on_noise(e: Evidence) -> Finding | None:
                    "checkpoint, nats, 95 % interval over windows (one seed per run; no seed spread is measured on the "
                    "noise): " + "; ".join(f"{r['run']}: {r['loss']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]" + (
                        f", entropy {r['entropy']:.3f} (excess {r['loss'] - r['entropy']:+.3f})" if r["entropy"] is not None
-                       else ", no closed form (text)") for r in rows) + ". Agrees where the interval is not below the "
-                   "entropy.", {"runs": rows})
+                       else ", no closed form (text)") for r in rows) + ". Judged for random noise (the paper's claim); "
+                   "Gaussian noise and text are shown, not judged." + (
+                       f" {', '.join(below)} scored below the entropy of its noise, on noise it was trained on: what a "
+                       "model memorised of noise it saw, not a prediction of fresh noise (held-out draws would test "
+                       "that no model beats the entropy)." if below else ""), {"runs": rows})
 
 
 def gaussian_vs_random(e: Evidence) -> Finding | None:
