@@ -59,6 +59,13 @@ def unigram_logp(counts: np.ndarray) -> np.ndarray:
     return np.log((c + 0.5) / (c.sum() + 0.5 * VOCAB_SIZE)).astype(np.float32)
 
 
+@lru_cache(maxsize=1)
+def token_bytes() -> np.ndarray:
+    """The UTF-8 byte length of every token id."""
+    enc = get_encoding()
+    return np.array([len(enc.decode_single_token_bytes(i)) for i in range(VOCAB_SIZE)], np.int64)
+
+
 @lru_cache(maxsize=4)
 def embedded_logp(lang: str) -> np.ndarray:
     """The unigram of an embedded corpus ("en", "fr"), tokenized once per process."""
@@ -107,6 +114,14 @@ def viterbi(text: np.ndarray, other: np.ndarray | None) -> np.ndarray:
         states[i] = state
         state = back[3 * i + state]
     return states
+
+
+def _worth_it(gain: np.ndarray, cost: float) -> bool:
+    """Whether some stretch of tokens has a summed gain above `cost` (the largest sum over a stretch, in one
+    vectorised pass). Each state but text is entered from text at a cost of at least `cost`, so where no
+    stretch pays for it the most likely states are text throughout, and Viterbi's loop can be skipped."""
+    c = np.concatenate([[0.0], np.cumsum(gain, dtype=np.float64)])
+    return bool((c - np.minimum.accumulate(c)).max() > cost)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -210,9 +225,15 @@ class Detector:
         return (np.logaddexp(lm, unigram) - math.log(2)).astype(np.float32)
 
     def tokens(self, doc: str) -> tuple[np.ndarray, list[int]]:
-        ids = self.enc.encode_ordinary(doc)
-        _, offsets = self.enc.decode_with_offsets(ids) if ids else ("", [])
-        return np.asarray(ids, np.int64), offsets
+        """The document's token ids and each token's character offset (as tiktoken's decode_with_offsets
+        gives them: the character holding the token's first byte), computed from the tokens' byte lengths."""
+        ids = np.asarray(self.enc.encode_ordinary(doc), np.int64)
+        starts = np.concatenate([[0], np.cumsum(token_bytes()[ids])[:-1]]).astype(np.int64) if len(ids) else ids
+        if not doc.isascii():   # byte offsets to character offsets: count the characters' first bytes before each
+            raw = np.frombuffer(doc.encode("utf-8", errors="surrogatepass"), np.uint8)
+            char_of_byte = np.cumsum((raw & 0xC0) != 0x80) - 1
+            starts = char_of_byte[np.minimum(starts, len(raw) - 1)]
+        return ids, starts.tolist()
 
     def _kind(self, kind: str, seg: str) -> str:
         """A noise-state span is random bytes where ≥ 30 % of its characters are replacement or control
@@ -237,10 +258,14 @@ class Detector:
         if n == 0:
             return ids, []
         lt = self.emission(ids)
-        states = viterbi(lt, self.other[ids] if self.other is not None else None)
+        lo = self.other[ids] if self.other is not None else None
+        if _worth_it(NOISE_LOGP - lt, ENTER) or (lo is not None and _worth_it(lo - lt, OTHER_ENTER)):
+            states = viterbi(lt, lo)
+        else:   # no stretch of tokens pays for leaving the text state: Viterbi would say "text" throughout
+            states = np.zeros(n, np.int8)
         bounds = offsets + [len(doc)]
         kind_of = np.full(n, -1, np.int8)                          # index into KINDS, −1: clean
-        for state, kind in ((2, "random-tokens"), (1, "other-language")):
+        for state, kind in ((2, "random-tokens"), (1, "other-language")) if states.any() else ():
             for a, b in _runs(states == state):
                 kind_of[a:b] = KINDS.index(self._kind(kind, doc[bounds[a]:bounds[b]]))
         starts = np.asarray(offsets)
@@ -253,7 +278,7 @@ class Detector:
             free = np.isin(kind_of[a:b], weaker if kind != "other-script" else (-1,))
             kind_of[a:b][free] = KINDS.index(kind)
         out = []
-        for k, kind in enumerate(KINDS):
+        for k, kind in enumerate(KINDS) if (kind_of >= 0).any() else ():
             for a, b in _runs(kind_of == k):
                 score = float(np.mean(NOISE_LOGP - lt[a:b]))
                 out.append(Span(kind, int(a), int(b), bounds[a], bounds[b], score))
