@@ -164,3 +164,16 @@ def test_a_document_that_cannot_be_decoded_is_counted_not_a_crash(cli, tmp_path)
     assert result["documents"] == 20 and result["undecodable_documents"] == 2
     assert result["undecodable_first"][0].endswith(":11") or "line 11" in result["undecodable_first"][0]
     assert_one_line_error(cli("prepare", src, "--out", tmp_path / "p"), "not UTF-8")   # prepare stays strict
+
+
+def test_token_files_split_at_eot_across_chunks(tmp_path):
+    import numpy as np
+
+    from noisecli.scan.scan import _token_documents
+    from noisecli.what.tokenizer import EOT, decode, encode
+    docs = wiki_docs("en", 5)
+    ids = np.concatenate([np.append(encode(d), np.uint16(EOT)) for d in docs] + [encode("a tail")]).astype(np.uint16)
+    ids.tofile(tmp_path / "t.bin")
+    want = [decode(encode(d)) for d in docs] + ["a tail"]
+    for chunk in (7, 64, 1 << 24):     # EOTs on and across chunk boundaries
+        assert list(_token_documents(tmp_path / "t.bin", chunk)) == want

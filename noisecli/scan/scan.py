@@ -102,18 +102,20 @@ def _shard(spec: str) -> tuple[int, int]:
     return i, n
 
 
-def _token_documents(path: Path) -> Iterator[str]:
+def _token_documents(path: Path, chunk: int = 1 << 24) -> Iterator[str]:
     """Documents of a token file: split at EOT, decoded."""
     import numpy as np
 
     from noisecli.what.tokenizer import EOT, decode
     ids = np.memmap(path, dtype=np.uint16, mode="r")
-    ends = np.flatnonzero(ids == EOT)
-    start = 0
-    for end in [*ends.tolist(), len(ids)]:
-        if end > start:
-            yield decode(ids[start:end])
-        start = end + 1
+    start = 0      # EOTs are looked for a chunk at a time: memory does not grow with the file
+    for lo in range(0, len(ids), chunk):
+        for end in (np.flatnonzero(ids[lo:lo + chunk] == EOT) + lo).tolist():
+            if end > start:
+                yield decode(ids[start:end])
+            start = end + 1
+    if len(ids) > start:
+        yield decode(ids[start:])
 
 
 def documents(cfg: ScanConfig, undecodable: list[str] | None = None) -> tuple[Iterator[str], str]:
@@ -148,6 +150,7 @@ def scan(cfg: ScanConfig) -> dict:
     """Scan a corpus (or, with SOURCE `merge DIR...`, add shards up); write OUT/ as the module docstring says."""
     if cfg.source[:1] == ["merge"]:
         return merge([Path(p) for p in cfg.source[1:]], cfg.out)
+    from noisecli.core.progress import Reporter
     from noisecli.core.workers import worker_pool
     from noisecli.scan.detect import KINDS, RANDOM_KINDS
     from noisecli.scan.tally import Tally
@@ -175,12 +178,17 @@ def scan(cfg: ScanConfig) -> dict:
             _start_worker(text_logp, other_logp, script, model, device)
         removed = dict.fromkeys(counted, 0)
         pending: deque = deque()      # at most 2 batches per worker in flight: memory stays bounded
+        progress = stack.enter_context(Reporter("scan", total=cfg.limit, unit="docs"))
+
+        def write(item) -> None:
+            _write_batch(*_done(item), tally, rows_file, clean_file, cfg, counted, removed)
+            progress.advance(len(item[0]), tokens=f"{tally.tokens:,}")
         for batch in _batches(docs, cfg.limit, index, shards):
             pending.append((batch, pool.apply_async(_detect, (batch,)) if pool else None))
             if len(pending) >= 2 * workers:
-                _write_batch(*_done(pending.popleft()), tally, rows_file, clean_file, cfg, counted, removed)
+                write(pending.popleft())
         while pending:
-            _write_batch(*_done(pending.popleft()), tally, rows_file, clean_file, cfg, counted, removed)
+            write(pending.popleft())
         rows_file.close()
         tally.undecodable = len(undecodable)
         settings = {"config": as_dict(cfg), "source": description, "shard": [index, shards], "kinds": list(KINDS),

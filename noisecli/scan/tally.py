@@ -73,14 +73,13 @@ class Tally:
         self.rep_docs += w.sum(0)
         self.rep_flagged += w.T @ counts
         self.rep_flagged_docs += w.T @ (counts > 0)
-        for win in windows:
-            self.window_hist += np.histogram(np.clip(win, BINS[0], BINS[-1]), BINS)[0]
+        self.window_hist += np.histogram(np.clip(np.concatenate(windows), BINS[0], BINS[-1]), BINS)[0]
         for doc_id, r, text in zip(doc_ids, rows, texts):
             for part, (total, n) in r.get("lm", {}).items():
                 self.lm[part] = [self.lm[part][0] + total, self.lm[part][1] + n]
             for s in r["spans"]:
                 k = KINDS.index(s["kind"])
-                self.span_hist[k] += np.histogram([np.clip(s["score"], BINS[0], BINS[-1])], BINS)[0]
+                self.span_hist[k, _bin(s["score"])] += 1
                 if s["kind"] in RANDOM_KINDS:
                     ex = {**s, "document": doc_id, "text": text[s["char_start"]:s["char_end"]][:300]}
                     for heap, item in ((self.most, (s["score"], doc_id, s["start"], ex)),
@@ -130,6 +129,11 @@ class Tally:
         """The most confident flagged spans (highest score first) and the least (lowest first)."""
         return ([x[3] for x in sorted(self.most, key=lambda x: (-x[0], x[1], x[2]))],
                 [x[3] for x in sorted(self.least, key=lambda x: (-x[0], -x[1], -x[2]))])
+
+
+def _bin(score: float) -> int:
+    """The histogram bin of a score (clipped into the range, as np.histogram bins it)."""
+    return int(np.clip(np.searchsorted(BINS, score, side="right") - 1, 0, len(BINS) - 2))
 
 
 def window_scores(evidence: np.ndarray) -> np.ndarray:
