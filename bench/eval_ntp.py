@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from bench.pretrain_cpu import tokens_per_s as train_tokens_per_s
-from noisecli.what.gpt import GPT
-from noisecli.what.gpt_config import preset
+from noisecli.what.architectures.gpt import preset
+from noisecli.what.models.gpt import GPT
 from noisecli.what.scoring import token_file_loss
 
 

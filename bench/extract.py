@@ -21,8 +21,8 @@ import torch
 from noisecli.how.backbones import load_backbone
 from noisecli.how.tasks import load_task
 from noisecli.training.checkpoint import save_checkpoint
-from noisecli.what.gpt import GPT
-from noisecli.what.gpt_config import preset
+from noisecli.what.architectures.gpt import preset
+from noisecli.what.models.gpt import GPT
 
 
 @torch.no_grad()

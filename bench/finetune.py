@@ -20,9 +20,9 @@ import torch
 
 
 def main() -> None:
-    from noisecli.how.finetune import load_encoder
-    from noisecli.how.finetune_model import FineTuneModel, Objective
-    from noisecli.how.finetune_regularisers import FINETUNE_REGULARISERS, make_finetune_regulariser
+    from noisecli.how.finetune.command import load_encoder
+    from noisecli.how.finetune.model import FineTuneModel, Objective
+    from noisecli.how.finetune.regularisers import FINETUNE_REGULARISERS, make_finetune_regulariser
     from noisecli.training.steps import make_optimizer, train_step
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

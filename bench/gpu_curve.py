@@ -19,11 +19,13 @@ import numpy as np
 import torch
 
 from noisecli.training.steps import make_optimizer, train_step
-from noisecli.what.gpt import GPT
-from noisecli.what.gpt_config import preset
-from noisecli.what.windows import get_batch, lm_loss
+from noisecli.what.architectures import architecture
+from noisecli.what.architectures.gpt import preset
+from noisecli.what.models.gpt import GPT
 
 TOLERANCE = 0.01
+
+GPT2 = architecture("gpt")   # its batches and loss
 
 
 def curve(dtype: torch.dtype, compiled: bool, steps: int, accum: int, data: np.ndarray) -> tuple[list[float], float]:
@@ -39,8 +41,8 @@ def curve(dtype: torch.dtype, compiled: bool, steps: int, accum: int, data: np.n
     for it in range(steps):
         for g in opt.param_groups:   # the paper's warm-up shape, short: linear to 6e-4 over the steps
             g["lr"] = 6e-4 * (it + 1) / steps
-        batches = (get_batch(data, it, m, cfg, mcfg.block_size, dev) for m in range(accum))
-        losses.append(train_step(run, opt, batches, accum, 1.0, dev, dtype, lm_loss).item())
+        batches = (GPT2.batch(data, it, m, cfg, mcfg.block_size, dev) for m in range(accum))
+        losses.append(train_step(run, opt, batches, accum, 1.0, dev, dtype, GPT2.loss).item())
     return losses, time.perf_counter() - t0
 
 

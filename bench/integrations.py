@@ -34,7 +34,7 @@ def machine() -> str:
 
 def sklearn_vs_probe(repeats: int, limit: int, work: Path) -> None:
     from noisecli.how.extract import ExtractConfig, extract, read_split
-    from noisecli.how.probe import ProbeConfig, probe
+    from noisecli.how.probe.command import ProbeConfig, probe
     from noisecli.sklearn import LGMClassifier
     feats = work / "movie"
     extract(ExtractConfig(backbone=MINILM, task="movie", limit=limit, out=feats))
@@ -70,8 +70,8 @@ def trainer_step(repeats: int, batch_size: int, tokens: int, work: Path) -> None
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    from noisecli.hf import LGMTrainer, LGMTrainingArguments
     from noisecli.core.hub import hf_location
+    from noisecli.hf import LGMTrainer, LGMTrainingArguments
     hf_logging.set_verbosity_error()
     where = hf_location(MINILM[3:])[0]
     g = torch.Generator().manual_seed(0)

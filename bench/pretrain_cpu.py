@@ -17,9 +17,11 @@ import numpy as np
 import torch
 
 from noisecli.training.steps import make_optimizer, matmul_peak, train_step
-from noisecli.what.gpt import GPT
-from noisecli.what.gpt_config import preset
-from noisecli.what.windows import get_batch, lm_loss
+from noisecli.what.architectures import architecture
+from noisecli.what.architectures.gpt import preset
+from noisecli.what.models.gpt import GPT
+
+GPT2 = architecture("gpt")   # its batches and loss
 
 
 def tokens_per_s(dtype: torch.dtype, iters: int, warmup: int, compile: bool, fused: bool = True) -> float:
@@ -37,10 +39,10 @@ def tokens_per_s(dtype: torch.dtype, iters: int, warmup: int, compile: bool, fus
     cfg = SimpleNamespace(batch_size=16, grad_accum=1, seed=0)
     dev = torch.device("cpu")
     for it in range(warmup):
-        train_step(step_model, opt, [get_batch(data, it, 0, cfg, mcfg.block_size, dev)], 1, 1.0, dev, dtype, lm_loss)
+        train_step(step_model, opt, [GPT2.batch(data, it, 0, cfg, mcfg.block_size, dev)], 1, 1.0, dev, dtype, GPT2.loss)
     t = time.perf_counter()
     for it in range(iters):
-        train_step(step_model, opt, [get_batch(data, it, 0, cfg, mcfg.block_size, dev)], 1, 1.0, dev, dtype, lm_loss)
+        train_step(step_model, opt, [GPT2.batch(data, it, 0, cfg, mcfg.block_size, dev)], 1, 1.0, dev, dtype, GPT2.loss)
     return iters * 16 * mcfg.block_size / (time.perf_counter() - t)
 
 

@@ -28,11 +28,13 @@ import numpy as np
 import torch
 
 from noisecli.training.steps import make_optimizer, matmul_peak, peak_flops, train_step
-from noisecli.what.gpt import GPT
-from noisecli.what.gpt_config import preset
-from noisecli.what.windows import get_batch, lm_loss
+from noisecli.what.architectures import architecture
+from noisecli.what.architectures.gpt import preset
+from noisecli.what.models.gpt import GPT
 
 PAPER_TOKENS_PER_STEP = 491_520     # the global batch: 480 sequences of 1024 tokens
+
+GPT2 = architecture("gpt")   # its batches and loss
 
 
 def sdpa_context(kind: str):
@@ -75,8 +77,8 @@ def main() -> None:
     cfg = SimpleNamespace(batch_size=args.batch_size, grad_accum=accum, seed=0)
 
     def step(it: int) -> torch.Tensor:
-        batches = [get_batch(data, it, m, cfg, mcfg.block_size, dev) for m in range(accum)]
-        return train_step(step_model, opt, batches, accum, 1.0, dev, torch.bfloat16, lm_loss)
+        batches = [GPT2.batch(data, it, m, cfg, mcfg.block_size, dev) for m in range(accum)]
+        return train_step(step_model, opt, batches, accum, 1.0, dev, torch.bfloat16, GPT2.loss)
     with sdpa_context(args.sdpa):
         t0 = time.perf_counter()
         for it in range(args.warmup):

@@ -9,7 +9,7 @@ the two LGM steps, the drawn γδ, and makes what it needs from them (t̂ = t + 
 noisecli's takes t and t − t̂ = −γδ as they are and writes its gradient in closed form, as
 probe.train_heads does). The linear steps' matrix products and the AdamW update are also timed alone.
 Grid: lr {3e-4, 6e-4} × batch {8, 12, 16, 32} × 5 seeds × 10 epochs (the paper's NLU grid) on
-8,500 × 768 features, linear head, plain and with LGM, through `noisecli.how.probe.fit`; the baseline is
+8,500 × 768 features, linear head, plain and with LGM, through `noisecli.how.probe.command.fit`; the baseline is
 the same training done the usual way (torch.optim.AdamW, one model at a time), timed on one of the 40
 runs and multiplied by the steps of all of them.
 """
@@ -26,10 +26,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from noisecli.how.heads import cross_entropy, make_head
 from noisecli.how.lgm import add_fused_gradient, lgm_loss_double_backprop
-from noisecli.how.probe import Features, ProbeConfig, fit
-from noisecli.how.train_heads import AdamW, keep_freed_memory
+from noisecli.how.probe.command import Features, ProbeConfig, fit
+from noisecli.how.probe.heads import cross_entropy, make_head
+from noisecli.how.probe.train_heads import AdamW, keep_freed_memory
 
 
 def step_times(kind: str, d: int, c: int, repeats: int, b: int = 32) -> dict[str, list[float]]:

@@ -24,11 +24,11 @@ import numpy as np
 def main() -> None:
     from noisecli.core import stats
     from noisecli.paper.reproduce import BUDGETS, ReproduceConfig, _pretrain_together, budget_scale
-    from noisecli.training.checkpoint import load_checkpoint
+    from noisecli.what.architectures import architecture, load_model
     from noisecli.what.prepare import PrepareConfig, prepare
     from noisecli.what.pretrain import PretrainConfig
-    from noisecli.what.scoring import predicted_tokens, token_file_loss
-    from noisecli.what.tokens import token_counts
+    from noisecli.what.scoring import token_file_loss
+    from noisecli.what.token_files import token_counts
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", default="small")
@@ -63,12 +63,12 @@ def main() -> None:
     val = np.fromfile(clean / "val.bin", dtype=np.uint16)[:n]
     rows = []
     for c in configs:
-        model, info = load_checkpoint(c.out, "cpu")
+        model, info = load_model(c.out, "cpu")
         loss, _ = token_file_loss(model, val, 8, "cpu")
         rows.append({"seed": c.seed, "iter": info["iter"], "loss": loss})
     block = json.loads((configs[0].out / "run.json").read_text())["model"]["block_size"]
     train = token_counts(clean / "train.bin")
-    unigram = stats.unigram_cross_entropy(train, np.bincount(predicted_tokens(val, block + 1), minlength=len(train)))
+    unigram = stats.unigram_cross_entropy(train, np.bincount(architecture("gpt").scored_tokens(val, block), minlength=len(train)))
     losses = [r["loss"] for r in rows]
     result = {"budget": args.budget, "settings": {k: settings[k] for k in ("lr", "min_lr", "warmup_iters", "max_iters")
                                                   if k in settings},

@@ -24,7 +24,7 @@ try:  # recent typer vendors click
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException
 
-from noisecli.core.errors import InputError, Interrupted, RunError, raise_if_interrupted
+from noisecli.core.errors import InputError, Interrupted, RunError
 from noisecli.core.options import check_numbers, choices_of
 
 
@@ -57,7 +57,8 @@ class _Group(TyperGroup):
 app = typer.Typer(
     cls=_Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
     help="Does random noise in pre-training data hurt a language model, and how to tame it downstream? "
-         "What: prepare -> pretrain -> eval-ntp.  Why: theory.  How: extract -> probe.")
+         "What: prepare -> pretrain -> eval-ntp, export.  Why: theory.  How: extract -> probe, finetune.  "
+         "Your corpus: scan.  The paper: reproduce.")
 
 
 def _print_version(value: bool) -> None:
@@ -231,150 +232,37 @@ def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: 
     parent.command(name, help=help)(command)
 
 
-def _prepare(cfg) -> None:
-    from noisecli.core.tables import print_prepare_summary
-    from noisecli.what.prepare import prepare
-    print_prepare_summary(prepare(cfg))
-
-
-def _pretrain(cfg) -> None:
-    from noisecli.what.pretrain import pretrain
-    raise_if_interrupted(pretrain(cfg))
-
-
-def _export(cfg) -> None:
-    from noisecli.core.tables import console
-    from noisecli.what.export import export
-    r = export(cfg)
-    console.print(f"exported {r['checkpoint']} as a transformers {r['class']} to {r['out']} "
-                  f"(load it with from_pretrained(\"{r['out']}\"))")
-
-
-def _eval_ntp(cfg) -> None:
-    from noisecli.core.tables import print_ntp_table
-    from noisecli.what.eval_ntp import eval_ntp
-    print_ntp_table(eval_ntp(cfg))
-
-
-def _extract(cfg) -> None:
-    from noisecli.core.tables import console
-    from noisecli.how.extract import extract
-    m = extract(cfg)
-    for split, info in m["splits"].items():
-        console.print(f"{split}: {info['samples']:,} samples" + (" (already there, skipped)" if info["skipped"] else ""))
-    console.print(f"{m['backbone']} on {m['task']}: d = {m['dim']}, {m['num_classes']} classes, "
-                  f"{m['elapsed_s']:.1f} s; manifest {cfg.out}/extract.json")
-
-
-def _probe(cfg) -> None:
-    from noisecli.core.tables import print_probe_table
-    from noisecli.how.probe import probe
-    print_probe_table(probe(cfg))
-
-
-def _finetune(cfg) -> None:
-    from noisecli.how.finetune import finetune
-    raise_if_interrupted(finetune(cfg))
-
-
-def _scan(cfg) -> None:
-    from noisecli.core.tables import console, markdown_table
-    from noisecli.scan.scan import scan
-    r = scan(cfg)
-    rows = [[k, f"{100 * v['share_of_tokens']['value']:.3f} % [{100 * v['share_of_tokens']['lo']:.3f}, "
-                f"{100 * v['share_of_tokens']['hi']:.3f}]", f"{v['tokens']:,}", f"{v['documents']:,}"]
-            for k, v in r["shares"].items()]
-    console.print(markdown_table(["kind", "share of tokens (95 % interval)", "tokens", "documents"], rows))
-    console.print(f"{r['documents']:,} documents, {r['tokens']:,} tokens → {r['out']}/scan.json, documents.jsonl, "
-                  "examples.md, scores.png" + (f"; clean copy in {cfg.write_clean}" if cfg.write_clean else ""))
-    if "cost" in r:
-        console.print(f"What it would cost {cfg.model} (Proposition 1): {r['cost']['conclusion']}")
-
-
-def _reproduce(cfg) -> None:
-    from noisecli.paper.reproduce import reproduce
-    reproduce(cfg)
-
-
 theory_app = typer.Typer(help="The paper's \"Why\": Proposition 1, the f(ε) curve, k from checkpoints, "
                                "Lemma 1 on real data, and the predicted loss rise.", no_args_is_help=True)
 app.add_typer(theory_app, name="theory")
 
 
-def _theory(run_name: str, title: str) -> Callable[[Any], None]:
-    def run(cfg) -> None:
-        import json
+def stages() -> list:
+    """Every command's record (core/stage.py), in the order `noisecli --help` lists them."""
+    from noisecli.how.extract import STAGE as EXTRACT
+    from noisecli.how.finetune.command import STAGE as FINETUNE
+    from noisecli.how.probe.command import STAGE as PROBE
+    from noisecli.paper.reproduce import STAGE as REPRODUCE
+    from noisecli.scan.scan import STAGE as SCAN
+    from noisecli.what.eval_ntp import STAGE as EVAL_NTP
+    from noisecli.what.export import STAGE as EXPORT
+    from noisecli.what.prepare import STAGE as PREPARE
+    from noisecli.what.pretrain import STAGE as PRETRAIN
+    from noisecli.why.theory import STAGES as THEORY
+    return [PREPARE, PRETRAIN, EXPORT, EVAL_NTP, EXTRACT, PROBE, FINETUNE, SCAN, REPRODUCE, *THEORY]
 
-        from noisecli.core.manifest import write_json
-        from noisecli.core.tables import print_result
-        from noisecli.why import theory
-        result = getattr(theory, run_name)(cfg)
-        if cfg.json:
-            print(json.dumps(result, indent=2))
-        else:
-            print_result(result, title)
-        out = getattr(cfg, "out", None)
-        if out is not None and run_name in ("run_prop1", "run_lemma1", "run_predict"):
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            write_json(out, result)
+
+def _runs(stage) -> Callable[[Any], None]:
+    def run(cfg) -> None:
+        result = stage.run(cfg)
+        if stage.show is not None:
+            stage.show(cfg, result)
     return run
 
 
-def _register() -> None:
-    from noisecli.what.prepare import PrepareConfig
-    from noisecli.what.pretrain import PretrainConfig
-    stage_command("prepare", PrepareConfig, _prepare,
-                  "Tokenize a corpus with GPT-2's BPE into train.bin/val.bin (uint16) and mix in random "
-                  "noise at proportion α; writes noise.bin and meta.json too.")
-    stage_command("pretrain", PretrainConfig, _pretrain,
-                  "Pre-train GPT-2 on a prepared dataset with the paper's recipe (AdamW 6e-4, cosine to "
-                  "6e-5, batch 16 x 40 x 1024) on a CPU, on N GPUs (DDP) or across nodes; exact resume.")
-    from noisecli.what.export import ExportConfig
-    stage_command("export", ExportConfig, _export,
-                  "Write a checkpoint as a Hugging Face transformers model folder (GPT2LMHeadModel or "
-                  "BertForMaskedLM, with GPT-2's tokenizer) for from_pretrained, lm-eval and the rest.")
-    from noisecli.what.eval_ntp import EvalNtpConfig
-    stage_command("eval-ntp", EvalNtpConfig, _eval_ntp,
-                  "Exact next-token loss of checkpoints on token files (clean validation, the noise, other "
-                  "corpora), with differences to a clean baseline run and the paper's Figures 2-4.")
-    from noisecli.how.extract import ExtractConfig
-    stage_command("extract", ExtractConfig, _extract,
-                  "Frozen features of a task's train/val/test splits from a backbone (our GPT-2 checkpoints "
-                  "with prompt templates, transformers models, timm vision models) to safetensors.")
-    from noisecli.how.probe import ProbeConfig
-    stage_command("probe", ProbeConfig, _probe,
-                  "Fit linear or MLP heads on extracted features, optionally with Local Gradient Matching "
-                  "(L = L_ce + λ‖E∇ℓ(g(t)) − E∇ℓ(g(t+γδ))‖), with grid search and mean ± std over seeds.")
-    from noisecli.how.finetune import FinetuneConfig
-    stage_command("finetune", FinetuneConfig, _finetune,
-                  "Fine-tune every weight of a transformers encoder with L²-SP, SMART or LNSR, each alone and "
-                  "with LGM (the paper's Table 4): GLUE RTE/MRPC/CoLA/STS-B, embedded or local tasks; seeds, "
-                  "best epoch on validation, DDP, resume.")
-    from noisecli.scan.scan import ScanConfig
-    stage_command("scan", ScanConfig, _scan,
-                  "How much random noise is in your corpus: spans of random tokens, random bytes, mojibake, "
-                  "another language or script, found inside documents (no model needed); α̂ with 95 % intervals, "
-                  "the spans, and a clean copy. `noisecli scan merge DIR...` adds up --shard runs.")
-    from noisecli.paper.reproduce import ReproduceConfig
-    stage_command("reproduce", ReproduceConfig, _reproduce,
-                  "The whole paper on the embedded corpus in one command (prepare, pretrain, eval-ntp, theory, "
-                  "extract, probe) and a report.md with figures, tables and findings; resumable.")
-    from noisecli.why import theory
-    for name, cls, fn, title, help in (
-            ("prop1", theory.Prop1Config, "run_prop1", "Proposition 1",
-             "η = αp_c − (1−α)k·p_n, the threshold kp_n/(p_c + kp_n), which conclusion applies, and the clean loss."),
-            ("curve", theory.CurveConfig, "run_curve", "f(ε)",
-             "f(ε) = (1−α)log((p_c−ε)/p_c) + α log((p_n+ε/k)/p_n) over (0, p_c) as CSV, with a plot."),
-            ("k", theory.KConfig, "run_k", "k per iteration",
-             "k per common iteration of a clean and a noisy run, from their losses (Appendix B.3)."),
-            ("lemma1", theory.Lemma1Config, "run_lemma1", "Lemma 1",
-             "Check L(Pᵐ) = αL(Pⁿ) + (1−α)L(Pᶜ) on a prepared dataset's training tokens."),
-            ("predict", theory.PredictConfig, "run_predict", "predicted loss rise",
-             "Proposition 1's bound on a noisy run's clean-loss rise, beside the measured rise.")):
-        stage_command(name, cls, _theory(fn, title), help, parent=theory_app)
-
-
-_register()
+for _stage in stages():
+    _group, _, _name = _stage.name.rpartition(" ")
+    stage_command(_name, _stage.config, _runs(_stage), _stage.help, parent=theory_app if _group else app)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ the feature t it reads (§4.3, as `noisecli finetune --lgm` does):
     L = ℓ(g(t), y) + λ·‖E∇_g ℓ(g(t), y) − E∇_g ℓ(g(t + γδ), y)‖₂,   δ ~ N(0, I)
 
 t is caught as the classifier's input during the model's forward pass, so the encoder is run once; L_gm is
-taken by double backprop through the head (noisecli.how.finetune_model.lgm_term, the function `finetune`
+taken by double backprop through the head (noisecli.how.finetune.model.lgm_term, the function `finetune`
 uses), so its gradient reaches the encoder through t. Models whose `classifier` reads a pooled vector
 (BERT, MiniLM, DistilBERT, ALBERT, DeBERTa) take it as it is; RoBERTa-style heads (`dense` and
 `out_proj`, reading the first token of the sequence: RoBERTa, XLM-R, ELECTRA) take the first token's
@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
-from noisecli.how.finetune_model import RandomState, lgm_term, task_loss
+from noisecli.how.finetune.model import RandomState, lgm_term, task_loss
 
 GAMMA, LAMBDA = 0.01, 0.15   # the paper's (§4, Appendix E)
 

@@ -5,7 +5,7 @@
     clf = LGMClassifier(head="linear", gamma=0.01, lam=0.15).fit(X_train, y_train)
     clf.score(X_test, y_test)
 
-It trains exactly what `noisecli probe` trains for one grid point and one seed (how/train_heads.py: the
+It trains exactly what `noisecli probe` trains for one grid point and one seed (how/probe/train_heads.py: the
 paper's Eq. 4 through the heads' closed forms, AdamW with a cosine schedule to 0, batches drawn by
 (seed, epoch)), so with the same features, `random_state` = probe's seed and the same lr, batch size,
 epochs and weight decay, its test accuracy is probe's (tests/test_integrations.py). `lam=0` is the plain
@@ -27,7 +27,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from noisecli.how.heads import HEADS
+from noisecli.how.probe.heads import HEADS
 
 
 class LGMClassifier(ClassifierMixin, BaseEstimator):
@@ -36,7 +36,7 @@ class LGMClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     head : {"linear", "mlp"}
-        The probe head (noisecli/how/heads/): one linear layer, or two with hidden width = the feature
+        The probe head (noisecli/how/probe/heads/): one linear layer, or two with hidden width = the feature
         dimension and ReLU (the paper's §4).
     gamma : float ≥ 0
         γ: the perturbation scale, t̂ = t + γδ with δ ~ N(0, I).
@@ -88,7 +88,7 @@ class LGMClassifier(ClassifierMixin, BaseEstimator):
         """Train one head on X [n_samples, n_features] and labels y (any hashable labels)."""
         import torch
 
-        from noisecli.how.train_heads import train_heads
+        from noisecli.how.probe.train_heads import train_heads
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float32)
         check_classification_targets(y)

@@ -33,7 +33,7 @@ def test_contract_batched_equals_one_at_a_time_and_metadata(kind, runs):
 
 
 def test_prompt_tail_survives_truncation(runs):
-    backbone = load_backbone(f"gpt:{runs[0] / 'clean'}", max_tokens=16)
+    backbone = load_backbone(f"gpt:{runs[0] / 'clean'}", max_length=16)
     task = load_task("wiki-topic", limit=3)
     ids = backbone.prepare(task.splits["train"].inputs[0], task)
     from noisecli.what.tokenizer import decode

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from noisecli.cli import _Group, stage_command
 from noisecli.core.options import opt
-from noisecli.how.heads import HEADS
-from noisecli.how.regularisers import REGULARISERS
+from noisecli.how.probe.heads import HEADS
+from noisecli.how.probe.regularisers import REGULARISERS
 from noisecli.what.noise import NOISES
 from tests.conftest import assert_one_line_error
 
@@ -148,3 +148,22 @@ def test_an_option_name_means_one_thing_in_every_command():
                 raise AssertionError(f"--{p}: {seen[p][0]} in {seen[p][1]}, {hint} in {name}")
             seen.setdefault(p, (hint, name))
     assert {"plot", "max_tokens", "max_length", "out", "lr"} <= set(seen)
+
+
+def test_every_command_is_one_stage_record_and_every_list_names_it(cli):
+    """Commands come from their `Stage` records (core/stage.py); `noisecli --help`, the package's docstring and
+    the README name each one, so none of those lists can go stale."""
+    import noisecli
+    from noisecli.cli import stages
+    from tests.conftest import ROOT
+    records = stages()
+    assert len({s.name for s in records}) == len(records)
+    top = " ".join(cli("--help").stdout.split())
+    theory = " ".join(cli("theory", "--help").stdout.split())
+    readme = (ROOT / "README.md").read_text()
+    for s in records:
+        group, _, name = s.name.rpartition(" ")
+        assert name in (theory if group else top), s.name
+        assert name in noisecli.__doc__, s.name
+        assert f"noisecli {s.name}" in readme, s.name
+        assert s.config.__dataclass_fields__ and callable(s.run) and s.help

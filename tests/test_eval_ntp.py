@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from noisecli.training import checkpoint
-from noisecli.what.gpt import GPT, GPTConfig
+from noisecli.what.models.gpt import GPT, GPTConfig
 from tests.conftest import assert_one_line_error
 
 

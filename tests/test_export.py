@@ -9,6 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
 from noisecli.training import checkpoint
+from noisecli.what.architectures import load_model
 from noisecli.what.tokenizer import encode
 from tests.conftest import MINILM, assert_one_line_error, wiki_docs
 
@@ -26,7 +27,7 @@ def test_gpt_export_has_noisecli_logits_and_gpt2_ids(exported, runs):
     hf = AutoModelForCausalLM.from_pretrained(exported / "clean").eval()
     tok = AutoTokenizer.from_pretrained(exported / "clean")
     assert type(hf).__name__ == "GPT2LMHeadModel" and hf.config.vocab_size == 50257
-    ours, _ = checkpoint.load_checkpoint(runs[0] / "clean")
+    ours, _ = load_model(runs[0] / "clean")
     docs = wiki_docs("en", 40) + ["  it's  naïve — 東京 🙂\n\n", "a<|endoftext|>b"]
     for text in docs[:-1]:
         assert tok(text)["input_ids"] == encode(text).tolist()
@@ -43,7 +44,7 @@ def test_bert_export_is_a_masked_lm(exported, runs):
     hf = AutoModelForMaskedLM.from_pretrained(exported / "bert-clean").eval()
     tok = AutoTokenizer.from_pretrained(exported / "bert-clean")
     assert tok.mask_token_id == 50257
-    ours, _ = checkpoint.load_checkpoint(runs[0] / "bert-clean")
+    ours, _ = load_model(runs[0] / "bert-clean")
     ids = torch.tensor([[464, 2068, 50257, 21831, 18045]])
     with torch.no_grad():
         assert torch.allclose(hf(input_ids=ids).logits, ours.mlm(input_ids=ids).logits, atol=1e-5)

@@ -158,7 +158,13 @@ def test_short_val_and_resume_with_another_seed(cli, dataset, runs, tmp_path):
     shutil.copytree(dataset, short)
     np.array([5] * 20, dtype=np.uint16).tofile(short / "val.bin")
     assert_one_line_error(cli("pretrain", "--data", short, *FAST, "--max-iters", "2", "--out", tmp_path / "r"),
-                          "val.bin holds 20 tokens")
+                          "val.bin holds 20 tokens, but", "meta.json says")     # not the file its manifest describes
+    meta = json.loads((short / "meta.json").read_text())
+    meta["tokens"]["val"], meta["sha256"]["val.bin"] = 20, __import__("hashlib").sha256(
+        (short / "val.bin").read_bytes()).hexdigest()
+    (short / "meta.json").write_text(json.dumps(meta))                          # a manifest that agrees: too short
+    assert_one_line_error(cli("pretrain", "--data", short, *FAST, "--max-iters", "2", "--out", tmp_path / "r"),
+                          "val.bin holds 20 tokens, too few")
     assert nothing_under(tmp_path / "r")
     run = tmp_path / "run"
     shutil.copytree(runs[0] / "clean", run)
@@ -263,3 +269,52 @@ def test_optimizer_betas_are_checked_before_any_work(cli, dataset, tmp_path):
     for flag, value in (("--beta1", "1.5"), ("--beta2", "-0.5"), ("--beta2", "1")):
         assert_one_line_error(cli("pretrain", "--data", dataset, "--out", tmp_path / "r", flag, value), flag)
     assert not (tmp_path / "r").exists()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_reproduce_during_paired_pretraining_exits_as_shells_do(signum, tmp_path):
+    """reproduce trains two runs side by side in child processes: a stop signal reaches both, each saves, and
+    reproduce exits 128 + the signal (143 for SIGTERM, 130 for SIGINT) with one line and no traceback, leaving no
+    process behind; run again, it resumes."""
+    out = tmp_path / "r"
+    p = noisecli_process("reproduce", "--budget", "micro", "--out", out)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((out / "runs").glob("*/metrics.jsonl")) and p.poll() is None:
+        time.sleep(0.2)
+    kids = _children(p.pid)
+    p.send_signal(signum)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 128 + signum, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith(
+        f"noisecli: interrupted by {signal.Signals(signum).name}"), err
+    time.sleep(1)
+    assert not [k for k in kids if Path(f"/proc/{k}").exists() and "zombie" not in
+                Path(f"/proc/{k}/status").read_text().lower()], "a child outlived reproduce"
+
+
+def test_sigterm_during_finetune_saves_and_exits_143(tmp_path):
+    out = tmp_path / "ft"
+    p = noisecli_process("finetune", "--model", MINILM, "--task", "movie", "--limit", "400", "--epochs", "50",
+                         "--batch-size", "8", "--max-length", "16", "--reg", "none", "--out", out)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(out.glob("runs/*/*/*/metrics.jsonl")) and p.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 143, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("noisecli: interrupted by SIGTERM"), err
+    assert json.loads((out / "results.json").read_text())["status"] == "interrupted"

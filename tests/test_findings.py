@@ -1,4 +1,4 @@
-"""The findings (paper/findings.py) on constructed evidence: small stage folders written here (eval-ntp's
+"""The findings (paper/findings/) on constructed evidence: small stage folders written here (eval-ntp's
 losses and per-window losses, the clean data, theory and probe results), no training. For each finding,
 cases that must agree, disagree, be within noise and be not decidable."""
 

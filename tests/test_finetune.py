@@ -13,11 +13,11 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, matthews_corrcoef
 from transformers import BertConfig, BertModel
 
-from noisecli.how import task_scores
-from noisecli.how.finetune import FinetuneConfig, finetune
-from noisecli.how.finetune_model import Clean, FineTuneModel, Objective, RandomState, lgm_term
-from noisecli.how.finetune_regularisers import FINETUNE_REGULARISERS, make_finetune_regulariser
-from noisecli.how.finetune_regularisers.smart import GUARD, ascent_step
+from noisecli.how.tasks import scores as task_scores
+from noisecli.how.finetune.command import FinetuneConfig, finetune
+from noisecli.how.finetune.model import Clean, FineTuneModel, Objective, RandomState, lgm_term
+from noisecli.how.finetune.regularisers import FINETUNE_REGULARISERS, make_finetune_regulariser
+from noisecli.how.finetune.regularisers.smart import GUARD, ascent_step
 
 
 def _tiny(outputs=3, seed=0):

@@ -1,12 +1,12 @@
-"""Probe heads (how/heads/): a contract every registered head keeps, in float64: its closed-form CE
+"""Probe heads (how/probe/heads/): a contract every registered head keeps, in float64: its closed-form CE
 gradient factors equal autograd's gradient, and M stacked models behave as M models trained alone."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from noisecli.how.heads import HEADS, make_head
-from noisecli.how.heads.base import cross_entropy
+from noisecli.how.probe.heads import HEADS, make_head
+from noisecli.how.probe.heads.base import cross_entropy
 
 
 def _data(d=12, c=4, b=10, seed=0):

@@ -6,16 +6,27 @@ import tempfile
 
 import pytest
 import torch
-from transformers import (AutoModel, AutoModelForSequenceClassification, AutoTokenizer, BertConfig,
-                          BertForSequenceClassification, DataCollatorWithPadding, DistilBertConfig,
-                          DistilBertForSequenceClassification, GPT2Config, GPT2ForSequenceClassification,
-                          RobertaConfig, RobertaForSequenceClassification, TrainerCallback)
+from transformers import (
+    AutoModel,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    DataCollatorWithPadding,
+    DistilBertConfig,
+    DistilBertForSequenceClassification,
+    GPT2Config,
+    GPT2ForSequenceClassification,
+    RobertaConfig,
+    RobertaForSequenceClassification,
+    TrainerCallback,
+)
 from transformers.utils import logging as hf_logging
 
-from noisecli.hf import LGMTrainer, LGMTrainingArguments
 from noisecli.core.hub import hf_location
-from noisecli.how.finetune_model import FineTuneModel, Objective
-from noisecli.how.finetune_regularisers import make_finetune_regulariser
+from noisecli.hf import LGMTrainer, LGMTrainingArguments
+from noisecli.how.finetune.model import FineTuneModel, Objective
+from noisecli.how.finetune.regularisers import make_finetune_regulariser
 from noisecli.how.tasks import load_task
 
 MINILM = hf_location("sentence-transformers/all-MiniLM-L6-v2")[0]

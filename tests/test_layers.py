@@ -30,3 +30,24 @@ def test_a_lower_layer_importing_a_higher_one_breaks_the_contract():
     finally:
         probe.unlink()
     assert _lint()
+
+
+def _names_in_strings(package: str, higher: tuple[str, ...]) -> list[str]:
+    """Where a module of `package` names a higher layer's module in a string (import-linter sees imports only)."""
+    import re
+    found = []
+    for path in sorted((ROOT / "noisecli" / package).rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for name in re.findall(r"""["'](noisecli\.\w+)""", line):
+                if name.startswith(higher):
+                    found.append(f"{path.relative_to(ROOT)}:{number}: {name}")
+    return found
+
+
+def test_no_lower_layer_names_a_higher_one_in_a_string():
+    stages = ("noisecli.what", "noisecli.how", "noisecli.why", "noisecli.scan", "noisecli.paper", "noisecli.cli")
+    assert _names_in_strings("core", ("noisecli.training", *stages)) == []
+    assert _names_in_strings("training", stages) == []
+    for layer in ("what", "why", "how"):
+        assert _names_in_strings(layer, ("noisecli.paper", "noisecli.scan", "noisecli.cli")) == []
+    assert _names_in_strings("what", ("noisecli.how", "noisecli.why")) == []

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from noisecli.how.heads import make_head
 from noisecli.how.lgm import add_fused_gradient, lgm_loss
-from noisecli.how.regularisers import make_regulariser
+from noisecli.how.probe.heads import make_head
+from noisecli.how.probe.regularisers import make_regulariser
 
 
 def objective(head, t, y, t_hat, reg, lam):

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from noisecli.what import losses
-from noisecli.what.gpt import GPT, GPTConfig
+from noisecli.what.models import losses
+from noisecli.what.models.gpt import GPT, GPTConfig
 
 
 def test_training_loss_and_gradients_match_full_logits(monkeypatch):
@@ -63,7 +63,7 @@ def test_rows_whose_logits_exceed_the_target_by_more_than_88_are_redone(monkeypa
 
 def test_scoring_loss_is_exact_with_extreme_logits():
     """The running-maximum logsumexp redoes a block whose logits jump far above the maximum so far."""
-    from noisecli.what.losses import linear_cross_entropy_sum
+    from noisecli.what.models.losses import linear_cross_entropy_sum
     torch.manual_seed(0)
     h = torch.randn(300, 16)
     w = torch.randn(5000, 16) * 0.1
@@ -78,7 +78,7 @@ def test_scoring_loss_is_exact_with_extreme_logits():
 def test_scoring_loss_matches_full_logits(dtype):
     """float32 takes the target-logit shift inside the matmul, other dtypes the running maximum (which
     accumulates in float32 too)."""
-    from noisecli.what.losses import linear_cross_entropy_sum
+    from noisecli.what.models.losses import linear_cross_entropy_sum
     torch.manual_seed(1)
     h, w = torch.randn(300, 16, dtype=dtype), torch.randn(5000, 16, dtype=dtype) * 2
     t = torch.randint(0, 5000, (300,))

@@ -3,7 +3,7 @@ iteration, window index), so resumed and multi-process runs mask identically."""
 
 import numpy as np
 
-from noisecli.what.bert_config import MASK_ID
+from noisecli.what.architectures.bert import MASK_ID
 from noisecli.what.masking import evaluation_keys, mask_window, mask_windows, training_keys
 from noisecli.what.tokenizer import encode
 from tests.conftest import wiki_docs

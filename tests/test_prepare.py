@@ -11,7 +11,7 @@ import pytest
 
 from noisecli.what import tokenizer
 from noisecli.what.noise import Noise
-from noisecli.what.tokens import open_tokens
+from noisecli.what.token_files import open_tokens
 from tests.conftest import assert_one_line_error, tokens, wiki_docs
 
 EOT = tokenizer.EOT

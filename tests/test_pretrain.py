@@ -14,7 +14,8 @@ import torch
 from safetensors import safe_open
 
 from noisecli.training import checkpoint
-from noisecli.what.gpt import GPT
+from noisecli.what.architectures import load_model
+from noisecli.what.models.gpt import GPT
 from tests.conftest import FAST, ROOT, assert_one_line_error
 
 
@@ -82,7 +83,7 @@ def test_bert_mlm_loss_falls_on_the_noisy_corpus(cli, dataset, tmp_path):
     run = json.loads((tmp_path / "bert/run.json").read_text())
     info = checkpoint.read_info(tmp_path / "bert")
     assert run["arch"] == info["arch"] == "bert" and info["model"]["vocab_size"] == 50304
-    model = checkpoint.load_checkpoint(tmp_path / "bert")[0]
+    model = load_model(tmp_path / "bert")[0]
     assert type(model).__name__ == "BERT" and model.mlm.config.vocab_size == 50304
     assert_one_line_error(cli("pretrain", "--data", dataset, "--arch", "bert", "--preset", "tiny", "--out",
                               tmp_path / "x"), "not a bert preset")
@@ -129,14 +130,14 @@ def test_checkpoint_round_trip_and_retention(cli, dataset, tmp_path):
         assert len(keys & {"transformer.wte.weight", "lm_head.weight"}) == 1  # tied weights stored once
     state = torch.load(folder / "state.pt", weights_only=True)
     assert state["iter"] == 6 and "optimizer" in state
-    model, info = checkpoint.load_checkpoint(run)
+    model, info = load_model(run)
     assert info["iter"] == 6 and info["tokens"] == 6 * 2 * 2 * 32
     assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()  # still tied
     again = GPT(model.config)
     again.load_state_dict(model.state_dict())
     x = torch.randint(0, 50257, (2, 32))
     assert torch.equal(model(x)[0], again.eval()(x)[0])
-    changed = checkpoint.load_checkpoint(folder.parent / "iter_0000002")[0]
+    changed = load_model(folder.parent / "iter_0000002")[0]
     assert not torch.equal(changed(x)[0], model(x)[0])
 
 
@@ -188,11 +189,9 @@ def test_bad_input(cli, dataset, tmp_path):
         return cli("pretrain", *FAST, "--max-iters", "2", "--out", out, *extra)
     assert_one_line_error(run(), "--data is required")
     assert_one_line_error(run("--data", tmp_path / "nothing"), "neither a prepared dataset")
-    bad = tmp_path / "bad"
+    bad = tmp_path / "bad"     # a nanoGPT folder (no manifest to disagree with): the files' own checks
     bad.mkdir()
-    (bad / "meta.json").write_text((dataset / "meta.json").read_text())
     (bad / "val.bin").write_bytes((dataset / "val.bin").read_bytes())
-    (bad / "noise.bin").write_bytes(b"")
     (bad / "train.bin").write_bytes(b"\x01\x00\x02")
     assert_one_line_error(run("--data", bad), "not a whole number")
     np.full(1000, 60000, np.uint16).tofile(bad / "train.bin")
@@ -225,3 +224,23 @@ def test_float16_scales_the_loss_and_resumes_bit_identically(cli, dataset, tmp_p
     assert cli("pretrain", *args, "--out", tmp_path / "cut", "--resume").exit_code == 0
     full, cut = losses(tmp_path / "full"), losses(tmp_path / "cut")
     assert list(full) == [1, 2, 3, 4] and full == cut and all(np.isfinite(list(full.values())))
+
+
+def test_data_that_disagrees_with_its_manifest_is_refused_before_training(cli, dataset, tmp_path):
+    """A truncated, replaced or missing token file, or a manifest field of the wrong type, is one line naming
+    what differs; nothing is trained and no run folder is made."""
+    import shutil
+    cases = {
+        "truncated": (lambda d: (d / "train.bin").write_bytes((d / "train.bin").read_bytes()[:-2000]), "holds"),
+        "replaced": (lambda d: (d / "val.bin").write_bytes(bytes(reversed((d / "val.bin").read_bytes()))), "sha256"),
+        "no noise": (lambda d: (d / "noise.bin").unlink(), "noise.bin is missing"),
+        "alpha as text": (lambda d: (d / "meta.json").write_text(
+            (d / "meta.json").read_text().replace('"alpha": 0.1', '"alpha": "0.1"')), "alpha must be a number"),
+    }
+    for name, (damage, needle) in cases.items():
+        data = tmp_path / name.replace(" ", "_")
+        shutil.copytree(dataset, data)
+        damage(data)
+        out = tmp_path / f"run_{name.replace(' ', '_')}"
+        assert_one_line_error(cli("pretrain", "--data", data, *FAST, "--max-iters", "2", "--out", out), needle)
+        assert not out.exists(), name

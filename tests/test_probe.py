@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from noisecli.how.train_heads import train_heads
+from noisecli.how.probe.train_heads import train_heads
 from tests.conftest import assert_one_line_error
 
 
@@ -103,8 +103,8 @@ def test_bad_features_fail_with_one_line(cli, tmp_path):
 
 
 def test_the_grid_reports_each_learning_rate_and_seed_as_trained_alone():
-    from noisecli.how.probe import Features, ProbeConfig, fit
-    from noisecli.how.train_heads import accuracy
+    from noisecli.how.probe.command import Features, ProbeConfig, fit
+    from noisecli.how.probe.train_heads import accuracy
     g = torch.Generator().manual_seed(0)
     splits = {}
     for name, n in (("train", 120), ("val", 40), ("test", 40)):

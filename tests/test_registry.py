@@ -6,21 +6,21 @@ import sys
 
 import pytest
 
+from noisecli.catalog import readme_tables
 from noisecli.core.errors import InputError
-from noisecli.core.registry import readme_tables
 from noisecli.what.noise import NOISES, Noise, make_noise
 from tests.conftest import ROOT
 
 
 def test_readme_tables_are_the_registries():
     text = (ROOT / "README.md").read_text()
-    assert readme_tables(text) == text, "run `python -m noisecli.core.registry` to regenerate the README's tables"
+    assert readme_tables(text) == text, "run `python -m noisecli.catalog` to regenerate the README's tables"
     for name in NOISES.names():
         assert f"| `{name}` | {NOISES.get(name).summary} |" in text
 
 
 def test_names_come_without_importing_the_entries():
-    script = ("import sys\nfrom noisecli.how.heads import HEADS\nfrom noisecli.how.regularisers import REGULARISERS\n"
+    script = ("import sys\nfrom noisecli.how.probe.heads import HEADS\nfrom noisecli.how.probe.regularisers import REGULARISERS\n"
               "from noisecli.how.backbones import BACKBONES\n"
               "print(HEADS.names(), REGULARISERS.names(), BACKBONES.names(), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout

@@ -1,4 +1,4 @@
-"""Regularisers (how/regularisers/): a contract every registered regulariser keeps on every registered
+"""Regularisers (how/probe/regularisers/): a contract every registered regulariser keeps on every registered
 head, in float64. Its fast form (closed form, or factors through first-order autograd) equals its plain
 definition by double backprop, in value and in gradient, with respect to the head's parameters and to
 the features; and the plain definitions of the paper's ones equal formulas written here independently."""
@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from noisecli.how.heads import HEADS, make_head
-from noisecli.how.regularisers import REGULARISERS, make_regulariser
+from noisecli.how.probe.heads import HEADS, make_head
+from noisecli.how.probe.regularisers import REGULARISERS, make_regulariser
 
 
 def _data(d=24, c=5, b=16, gamma=0.01, seed=0):

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from noisecli.what.gpt import GPT, GPTConfig
+from noisecli.what.models.gpt import GPT, GPTConfig
 from noisecli.what.scoring import token_file_loss
 
 
@@ -26,18 +26,19 @@ def test_exact_loss_matches_a_plain_loop():
 
 def test_predicted_tokens_are_the_scored_ones():
     """The unigram baseline of the findings is scored on exactly the tokens eval-ntp predicts."""
-    from noisecli.what.scoring import predicted_tokens, window_losses
+    from noisecli.what.architectures import architecture
+    from noisecli.what.scoring import window_losses
     tokens = np.arange(17 * 3 + 5, dtype=np.uint16)
-    got = predicted_tokens(tokens, 17)
+    got = architecture("gpt").scored_tokens(tokens, 16)
     assert len(got) == len(tokens) - 4 and 0 not in got and 17 not in got and 51 not in got and 52 in got
     model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=16)).eval()
     assert window_losses(model, tokens)[1].sum() == len(got)
 
 
 def test_bert_is_scored_by_its_masked_lm_loss_with_fixed_masks():
-    from noisecli.what.bert import BERT
-    from noisecli.what.bert_config import BertModelConfig
+    from noisecli.what.architectures.bert import BertModelConfig
     from noisecli.what.masking import evaluation_keys, mask_window
+    from noisecli.what.models.bert import BERT
     from noisecli.what.scoring import MLM_SEED, window_losses
     torch.manual_seed(0)
     model = BERT(BertModelConfig(n_layer=1, n_head=2, n_embd=32, block_size=16)).eval()
@@ -52,7 +53,7 @@ def test_bert_is_scored_by_its_masked_lm_loss_with_fixed_masks():
         picked = torch.from_numpy(y) != -100
         want = F.cross_entropy(logits[picked].double(), torch.from_numpy(y)[picked], reduction="sum").item()
         assert counts[j] == int(picked.sum()) and abs(sums[j] - want) < 1e-4 * max(1.0, abs(want))
-    from noisecli.what.scoring import mlm_scored_tokens
-    assert len(mlm_scored_tokens(tokens, 16)) == counts.sum()    # the baseline's tokens are the scored ones
+    from noisecli.what.architectures import architecture
+    assert len(architecture("bert").scored_tokens(tokens, 16)) == counts.sum()    # the baseline's tokens are the scored ones
     again = window_losses(model, tokens, batch_size=4)           # the masks do not depend on the batching
     assert np.allclose(again[0], sums, rtol=1e-5) and np.array_equal(again[1], counts)

@@ -9,7 +9,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from noisecli.how.extract import read_split
-from noisecli.how.heads import HEADS
+from noisecli.how.probe.heads import HEADS
 from noisecli.sklearn import LGMClassifier
 
 

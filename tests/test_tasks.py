@@ -1,4 +1,4 @@
-"""The tasks (how/tasks.py): offline tasks with fixed seeded splits, and the paper's own prompts (Table
+"""The tasks (how/tasks/): offline tasks with fixed seeded splits, and the paper's own prompts (Table
 11) and vision datasets (Table 12), transcribed here from Appendix E, against what the tool uses."""
 
 import string
@@ -6,8 +6,7 @@ import string
 import numpy as np
 import pytest
 
-from noisecli.how import hub_tasks, tasks
-from noisecli.how.tasks import load_task
+from noisecli.how.tasks import TASKS, hub, load_task
 
 TABLE11 = {  # dataset -> prompt, verbatim (line breaks of the PDF joined with one space)
     "sst2": "{text} this movie is",
@@ -44,19 +43,28 @@ def test_offline_tasks_have_fixed_seeded_splits():
 
 @pytest.mark.parametrize("name", TABLE11)
 def test_prompts_are_table_11(name):
-    assert hub_tasks.HUB_TEXT[name].prompt == TABLE11[name]
-    spec = hub_tasks.HUB_TEXT[name]
+    assert hub.HUB_TEXT[name].prompt == TABLE11[name]
+    spec = hub.HUB_TEXT[name]
     assert set(spec.fields) == {f for _, f, _, _ in string.Formatter().parse(spec.prompt) if f}
 
 
 def test_offline_stand_ins_use_the_prompt_of_the_task_they_stand_for():
-    assert tasks.OFFLINE["movie"][1] == TABLE11["sst2"] and tasks.OFFLINE["movie-fine"][1] == TABLE11["sst-fine"]
-    assert tasks.OFFLINE["amazon"][1] == TABLE11["cr"]   # Hu & Liu's product sentences: CR's source
+    assert TASKS["movie"].prompt == TABLE11["sst2"] and TASKS["movie-fine"].prompt == TABLE11["sst-fine"]
+    assert TASKS["amazon"].prompt == TABLE11["cr"]   # Hu & Liu's product sentences: CR's source
+
+
+def test_every_registered_task_is_listed_by_extract_and_finetune_help(cli):
+    offline = [name for name, t in TASKS.items() if t.offline]
+    assert offline[:2] == ["movie", "movie-fine"] and "digits" in offline and "sst2" not in offline
+    extract = " ".join(cli("extract", "--help").stdout.split())
+    assert all(name in extract for name in TASKS)
+    finetune = " ".join(cli("finetune", "--help").stdout.split())   # it trains text encoders
+    assert all(name in finetune for name in offline if TASKS[name].modality == "text") and "digits" not in finetune
 
 
 def test_vision_datasets_are_table_12():
-    assert list(hub_tasks.HUB_VISION) == TABLE12
-    assert all("/" in spec.dataset for spec in hub_tasks.HUB_VISION.values())   # hub ids
+    assert list(hub.HUB_VISION) == TABLE12
+    assert all("/" in spec.dataset for spec in hub.HUB_VISION.values())   # hub ids
 
 
 def test_a_local_csv_of_text_pairs(cli, tmp_path):

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from noisecli.why import theory
+from noisecli.why import proposition
 from tests.conftest import assert_one_line_error
 
 
 def test_prop1_regime_1_by_hand():
-    p = theory.proposition1(alpha=0.01, pc=0.5, pn=0.01, k=1.0)
+    p = proposition.proposition1(alpha=0.01, pc=0.5, pn=0.01, k=1.0)
     assert p.eta == pytest.approx(0.01 * 0.5 - 0.99 * 0.01)  # -0.0049
     assert p.threshold == pytest.approx(0.01 / 0.51)
     assert p.regime == 1 and p.clean_loss_bound == pytest.approx(-math.log(0.5))
@@ -29,9 +29,9 @@ def test_prop1_regime_2_by_hand_appendix_d3(cli):
     assert res["regime"] == 2 and res["bound_multiplier"] == 2  # α > 1/2
     assert res["clean_loss_bound"] == pytest.approx(-math.log(pc - 2 * res["eta"]))
     assert res["clean_loss_at_eta"] == pytest.approx(-math.log(pc - res["eta"]))
-    assert theory.proposition1(0.2, 0.5, 1e-4, 400.0).bound_multiplier == 3   # k > k_min ≈ 357
-    assert theory.proposition1(0.2, 0.5, 1e-4, 2.0).bound_multiplier is None   # k too small for (3)
-    assert theory.proposition1(0.4, 0.5, 1e-4, 2.0).bound_multiplier is None
+    assert proposition.proposition1(0.2, 0.5, 1e-4, 400.0).bound_multiplier == 3   # k > k_min ≈ 357
+    assert proposition.proposition1(0.2, 0.5, 1e-4, 2.0).bound_multiplier is None   # k too small for (3)
+    assert proposition.proposition1(0.4, 0.5, 1e-4, 2.0).bound_multiplier is None
 
 
 def test_f_is_maximal_at_eta_and_the_inequalities_hold():
@@ -39,19 +39,19 @@ def test_f_is_maximal_at_eta_and_the_inequalities_hold():
     checked = 0
     for _ in range(3000):
         alpha, pc, pn, k = rng.uniform(0.01, 0.99), rng.uniform(0.01, 1), 10 ** rng.uniform(-5, 0), rng.uniform(0.1, 50)
-        e = theory.eta(alpha, pc, pn, k)
+        e = proposition.eta(alpha, pc, pn, k)
         if not 0 < e < pc:
-            assert alpha <= theory.threshold(pc, pn, k) or e >= pc
+            assert alpha <= proposition.threshold(pc, pn, k) or e >= pc
             continue
         checked += 1
-        f_eta = theory.f(e, alpha, pc, pn, k)
+        f_eta = proposition.f(e, alpha, pc, pn, k)
         assert f_eta > 0  # 0 < ε* = η strictly lowers the mixed loss
         for eps in rng.uniform(0, pc, size=5):
-            assert theory.f(eps, alpha, pc, pn, k) <= f_eta + 1e-12
+            assert proposition.f(eps, alpha, pc, pn, k) <= f_eta + 1e-12
         lo, hi = e * 0.999, min(e * 1.001, pc * 0.9999)
-        assert theory.f(lo, alpha, pc, pn, k) <= f_eta and theory.f(hi, alpha, pc, pn, k) <= f_eta
+        assert proposition.f(lo, alpha, pc, pn, k) <= f_eta and proposition.f(hi, alpha, pc, pn, k) <= f_eta
         if alpha > 0.5 and 2 * e < pc:
-            assert theory.f(2 * e, alpha, pc, pn, k) <= 1e-12  # moving 2η or more is worse than nothing
+            assert proposition.f(2 * e, alpha, pc, pn, k) <= 1e-12  # moving 2η or more is worse than nothing
     assert checked > 200
 
 
@@ -119,35 +119,35 @@ def test_prop1_conclusion_3_needs_the_papers_condition_on_k(cli):
     pc, pn = math.exp(-3), math.exp(-10.8)
     k_min = 0.2 * 0.4 * pc / (0.8 * 1.4 * pn)
     assert k_min == pytest.approx(174.3, abs=0.1)
-    low = theory.proposition1(0.2, pc, pn, 1.0)
+    low = proposition.proposition1(0.2, pc, pn, 1.0)
     c = {x.number: x for x in low.conclusions}
     assert low.regime == 2 and c["2"].holds and not c["3"].holds and c["3"].statement is None
     assert low.clean_loss_bound is None and low.bound_multiplier is None
-    assert theory.f(3 * low.eta, 0.2, pc, pn, 1.0) > 0   # the bound would indeed be false here
+    assert proposition.f(3 * low.eta, 0.2, pc, pn, 1.0) > 0   # the bound would indeed be false here
     r = cli("theory", "prop1", "--alpha", 0.2, "--loss-clean", 3, "--loss-noise", 10.8, "--k", 1, "--json")
     res = json.loads(r.stdout)
     assert res["clean_loss_bound"] is None and "rises at most" not in res["conclusion"]
     assert "does not apply" in res["conclusion"]
     r = cli("theory", "prop1", "--alpha", 0.2, "--loss-clean", 3, "--loss-noise", 10.8, "--k", 1)
     assert r.exit_code == 0 and "rises at most" not in r.stdout and "not concluded" in r.stdout
-    high = theory.proposition1(0.2, pc, pn, 200.0)
+    high = proposition.proposition1(0.2, pc, pn, 200.0)
     c = {x.number: x for x in high.conclusions}
     assert c["3"].holds and high.bound_multiplier == 3 and high.f_at_m_eta < 0
     assert high.clean_loss_bound == pytest.approx(-math.log(pc - 3 * high.eta))
     # 1/3 ≤ α ≤ 1/2: (3) says nothing at any k
-    assert not {x.number: x for x in theory.proposition1(0.4, 0.5, 1e-4, 1e6).conclusions}["3"].holds
+    assert not {x.number: x for x in proposition.proposition1(0.4, 0.5, 1e-4, 1e6).conclusions}["3"].holds
 
 
 def test_prop1_3_holds_exactly_where_f_of_m_eta_is_negative():
     rng = np.random.default_rng(1)
     for _ in range(2000):
         alpha, pc, pn, k = rng.uniform(0.01, 0.99), rng.uniform(0.01, 1), 10 ** rng.uniform(-5, 0), 10 ** rng.uniform(-1, 4)
-        p = theory.proposition1(alpha, pc, pn, k)
+        p = proposition.proposition1(alpha, pc, pn, k)
         c3 = {x.number: x for x in p.conclusions}["3"]
         if c3.holds:   # then the paper's claim must be true: f(ε) < 0 for every ε in [mη, p_c)
             m = p.bound_multiplier
             for eps in np.linspace(m * p.eta, pc, 7, endpoint=False):
-                assert theory.f(eps, alpha, pc, pn, k) < 1e-12
+                assert proposition.f(eps, alpha, pc, pn, k) < 1e-12
 
 
 @pytest.mark.parametrize("k", ["-1", "inf", "nan"])
@@ -157,6 +157,6 @@ def test_prop1_refuses_undefined_k(cli, k):
 
 def test_predict_reports_undefined_k_without_a_conclusion():
     row = {"iter": 10, "Lc_clean": 3.0, "Lc_noisy": 3.1, "Ln_noisy": 10.9, "Ln_clean": 10.8}  # worse on noise
-    pred = theory.predict_from_losses(row, 0.2)
+    pred = proposition.predict_from_losses(row, 0.2)
     assert pred["k"] is None and pred["k_estimated"] is None and "undefined" in pred["k_note"]
     assert pred["predicted_rise_bound"] is None and pred["conclusions"] == []

@@ -1,4 +1,4 @@
-"""Training stacked heads (how/train_heads.py): the vectorised AdamW against torch's, a stacked grid
+"""Training stacked heads (how/probe/train_heads.py): the vectorised AdamW against torch's, a stacked grid
 against models trained alone, and the CPU memory setting it relies on."""
 
 import platform
@@ -8,8 +8,8 @@ import sys
 import pytest
 import torch
 
-from noisecli.how.heads import make_head
-from noisecli.how.train_heads import AdamW, train_heads
+from noisecli.how.probe.heads import make_head
+from noisecli.how.probe.train_heads import AdamW, train_heads
 
 
 def test_vectorised_adamw_is_torch_adamw():
@@ -33,7 +33,7 @@ def test_probe_training_reuses_freed_memory_instead_of_faulting_in_fresh_pages()
     raises that threshold as it goes, by a history that varies from run to run, so the test pins it), and
     each step page-faults them in again; after keep_freed_memory (which probe training applies) none do."""
     script = ("import ctypes, resource, sys, torch\n"
-              "from noisecli.how.train_heads import keep_freed_memory\n"
+              "from noisecli.how.probe.train_heads import keep_freed_memory\n"
               "ctypes.CDLL(None).mallopt(-3, 128 << 10)\n"                   # M_MMAP_THRESHOLD, its default
               "if sys.argv[1] == 'keep': keep_freed_memory()\n"
               "def step(): [torch.ones(1 << 20) for _ in range(3)]\n"      # three 4 MiB temporaries

@@ -49,3 +49,18 @@ def hf_location(name: str) -> tuple[str, dict]:
     if hub_missing():
         raise InputError(f"hf:{name} is neither a local folder nor reachable on the Hugging Face hub (offline?)")
     return name, {}
+
+
+def load_pretrained(name: str, *classes: str, what: str = "") -> list:
+    """transformers' `from_pretrained` of `name` (a hub id, a local folder or a .gguf file, as `hf_location`
+    finds it) for each Auto class named (e.g. "AutoTokenizer", "AutoModel"), quietly (no progress bars or
+    warnings); a model that cannot be loaded is one InputError line, `what` saying what it was loaded as."""
+    import transformers
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    where, extra = hf_location(name)
+    try:
+        return [getattr(transformers, cls).from_pretrained(where, **extra) for cls in classes]
+    except (OSError, ValueError, ImportError) as e:
+        raise InputError(f"could not load hf:{name}{' as ' + what if what else ''}: {str(e).splitlines()[0]}") from None

@@ -21,6 +21,20 @@ def opt(default: Any, help: str, *, positional: bool = False, short: str | None 
     return field(default=default, metadata=meta)
 
 
+DTYPES = ["auto", "bfloat16", "float16", "float32"]
+
+
+def device_opt(note: str = "") -> Any:
+    """`--device`, declared once for every stage: the same values, default and help."""
+    return opt("auto", "cpu, cuda, cuda:N or auto (cuda when available)" + (f"; {note}" if note else "") + ".")
+
+
+def dtype_opt() -> Any:
+    """`--dtype`, declared once for every stage that runs a model under autocast."""
+    return opt("auto", "Autocast dtype: bfloat16, float16 or float32; auto = bfloat16 where the device supports "
+               "it, else float32.", choices=DTYPES)
+
+
 def as_dict(config: Any) -> dict[str, Any]:
     """A config as JSON-ready values (paths as strings), for manifests."""
     out = {}

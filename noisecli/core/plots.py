@@ -12,7 +12,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-
 def save(fig, path: Path) -> None:
     """PNG (for the report) and PDF (for papers) side by side."""
     path = Path(path)

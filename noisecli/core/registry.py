@@ -1,7 +1,7 @@
 """Registries of pluggable kinds, after timm's `register_model`: one package per kind (noise
 distributions, backbones, heads, regularisers), one file per entry, each file registering its class.
 
-    NOISES = Registry("noise distribution", "noisecli.what.noise")
+    NOISES = Registry("noise distribution", __name__)                      # in what/noise/__init__.py
 
     @NOISES.register("uniform", "every id in [0, 50256) equally likely")   # the file: what/noise/uniform.py
     class Uniform(Noise):
@@ -10,6 +10,7 @@ distributions, backbones, heads, regularisers), one file per entry, each file re
 The names come from the package's file list without importing anything, so `--help` shows the choices
 without loading torch; `get(name)` imports the one file it needs. Classes registered from a user's own
 code (outside the package) are listed too. `base.py` holds the kind's base class and is no entry.
+`noisecli/catalog.py` gathers every registry (the README's tables are made from it).
 """
 
 from __future__ import annotations
@@ -65,28 +66,3 @@ class Registry:
         """The README table of this kind: name and the class's one-line summary."""
         rows = [f"| `{name}` | {cls.summary} |" for name, cls in self.all().items()]
         return "\n".join([f"| {self.kind} | what it is |", "|---|---|", *rows])
-
-
-# The registries whose tables the README shows, between <!-- registry:KEY --> and <!-- /registry --> lines.
-README_TABLES = {"noise": "noisecli.what.noise:NOISES", "backbones": "noisecli.how.backbones:BACKBONES",
-                 "heads": "noisecli.how.heads:HEADS", "regularisers": "noisecli.how.regularisers:REGULARISERS",
-                 "finetune": "noisecli.how.finetune_regularisers:FINETUNE_REGULARISERS"}
-
-
-def readme_tables(text: str) -> str:
-    """`text` (the README) with every registry table regenerated from its registry."""
-    for key, where in README_TABLES.items():
-        module, attr = where.split(":")
-        start, end = f"<!-- registry:{key} -->\n", "<!-- /registry -->"
-        if start not in text:
-            continue
-        head, rest = text.split(start, 1)
-        table = getattr(importlib.import_module(module), attr).markdown()
-        text = head + start + table + "\n" + end + rest.split(end, 1)[1]
-    return text
-
-
-if __name__ == "__main__":   # python -m noisecli.core.registry: rewrite README.md's tables
-    from pathlib import Path
-    readme = Path(__file__).resolve().parents[2] / "README.md"
-    readme.write_text(readme_tables(readme.read_text()))

@@ -20,9 +20,10 @@ import numpy as np
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import atomic_path, check_output, provenance, write_json
-from noisecli.core.options import as_dict, check_choices, opt
+from noisecli.core.options import as_dict, check_choices, device_opt, opt
+from noisecli.core.stage import Stage
 from noisecli.how.backbones import POOLS
-from noisecli.how.tasks import SPLITS, Task, load_task
+from noisecli.how.tasks import TASK_SPLITS, TASKS, Task, load_task
 
 if TYPE_CHECKING:
     import torch
@@ -35,8 +36,9 @@ class ExtractConfig:
     backbone: str = opt(None, "Backbone as KIND:NAME, KIND one of the README's table (one file each in "
                         "noisecli/how/backbones/): gpt:RUN_OR_CHECKPOINT (our GPT-2), hf:PATH_OR_ID "
                         "(transformers; a .gguf file works), timm:NAME (vision).")
-    task: str = opt(None, "Task name (movie, movie-fine, amazon, nyt, wiki-topic, digits, fashion-mnist, "
-                    "the paper's hub tasks such as sst2 or cifar10), a .csv/.jsonl file or an image folder.")
+    task: str = opt(None, "Task: offline " + ", ".join(n for n, t in TASKS.items() if t.offline) + "; from the "
+                    "hub " + ", ".join(n for n, t in TASKS.items() if not t.offline) + "; hf:DATASET_ID, a "
+                    ".csv/.tsv/.jsonl/.parquet file or an image folder (how/tasks/).")
     out: Path = opt(None, "Output folder for train/val/test.safetensors and extract.json.")
     pool: str = opt("auto", "Text pooling: last (token), mean, cls, or auto (last for causal LMs, mean for "
                     "encoders).", choices=POOLS)
@@ -51,7 +53,7 @@ class ExtractConfig:
                           "option as finetune's. (eval-ntp's --max-tokens is how many tokens of a file to score.)")
     limit: int | None = opt(None, "Keep a seeded random N samples per split (quick runs).")
     float16: bool = opt(False, "Store features as float16 instead of float32.")
-    device: str = opt("auto", "cpu, cuda, cuda:N, or auto (cuda when available).")
+    device: str = device_opt()
     seed: int = opt(0, "Seed of the task's splits (and of random timm weights).")
 
 
@@ -98,7 +100,7 @@ def extract(cfg: ExtractConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     splits, t0 = {}, time.perf_counter()
-    for split in SPLITS:
+    for split in TASK_SPLITS:
         path = out / f"{split}.safetensors"
         meta = _meta(backbone, task, cfg, split)
         if path.is_file():
@@ -126,3 +128,17 @@ def feats_dim(out: Path) -> int:
     from safetensors import safe_open
     with safe_open(str(out / "train.safetensors"), "pt") as f:
         return f.get_slice("features").get_shape()[1]
+
+
+def _show(cfg: ExtractConfig, m: dict) -> None:
+    from noisecli.core.tables import console
+    for split, info in m["splits"].items():
+        console.print(f"{split}: {info['samples']:,} samples" + (" (already there, skipped)" if info["skipped"] else ""))
+    console.print(f"{m['backbone']} on {m['task']}: d = {m['dim']}, {m['num_classes']} classes, "
+                  f"{m['elapsed_s']:.1f} s; manifest {cfg.out}/extract.json")
+
+
+STAGE = Stage("extract", ExtractConfig, extract,
+              "Frozen features of a task's train/val/test splits from a backbone (our GPT-2 checkpoints with prompt "
+              "templates, transformers models, timm vision models) to safetensors.",
+              done=lambda cfg: (Path(cfg.out) / "extract.json").is_file(), show=_show)

@@ -15,7 +15,7 @@ LGM itself, for both heads, goes through a fused form (`_linear`, `_binary` for 
 that writes the value and the gradient in closed form: no autograd graph, and the Gram products reused
 by the gradient. It takes the batch t and u = t − t̂ = −γδ as drawn and never builds t̂. Training takes
 that gradient directly (`add_fused_gradient`); `lgm_loss` wraps it in one autograd node. The probe's
-regularisers (how/regularisers/: LGM and its ablations) are built from these pieces; the ablations
+regularisers (how/probe/regularisers/: LGM and its ablations) are built from these pieces; the ablations
 take the factor form above through first-order autograd. Either way the gradient is exactly what
 double backprop gives (tests check both in float64).
 """
@@ -26,9 +26,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from noisecli.how.heads.base import cross_entropy, grouped_bmm, inputs
-from noisecli.how.heads.linear import LinearHead
-from noisecli.how.heads.mlp import MLPHead
+from noisecli.how.probe.heads.base import cross_entropy, grouped_bmm, inputs
+from noisecli.how.probe.heads.linear import LinearHead
+from noisecli.how.probe.heads.mlp import MLPHead
 
 FUSED = (LinearHead, MLPHead)   # heads whose LGM has a closed form
 

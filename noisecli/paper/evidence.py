@@ -1,4 +1,4 @@
-"""What the report's findings read (paper/findings.py): eval-ntp's losses and per-window losses at every
+"""What the report's findings read (paper/findings/): eval-ntp's losses and per-window losses at every
 checkpoint, the clean data's unigram cross-entropy on the very tokens the clean models were scored on, and
 the clean configuration's training seeds, whose spread every comparison is held to.
 
@@ -83,18 +83,16 @@ class Evidence:
         """The unigram cross-entropy of exactly the clean validation tokens the clean model was scored on
         (eval-ntp's windows of the first --max-tokens tokens): the same tokens on both sides of the margin.
         For a BERT those are the masked positions of the same fixed masks."""
-        from noisecli.what.scoring import mlm_scored_tokens, predicted_tokens
-        from noisecli.what.tokens import token_counts
+        from noisecli.what.architectures import architecture
+        from noisecli.what.token_files import token_counts
         folder, w = self.out / "data" / "clean", self.w(self.clean_run, "clean/val")
         run = load_json(self.out / "runs" / self.clean_run / "run.json")
         if not (folder / "train.bin").is_file() or w is None or run is None:
             return None
         train = token_counts(folder / "train.bin")
         val = np.memmap(folder / "val.bin", dtype=np.uint16, mode="r")
-        if run.get("arch") == "bert":
-            scored = mlm_scored_tokens(val[:self.ev.get("max_tokens") or len(val)], run["model"]["block_size"])
-        else:
-            scored = predicted_tokens(val[:int(w[:, 1].sum() + len(w))], run["model"]["block_size"] + 1)
+        scored = architecture(run.get("arch", "gpt")).scored_tokens(val[:self.ev.get("max_tokens") or len(val)],
+                                                                    run["model"]["block_size"])
         return stats.unigram_cross_entropy(train, np.bincount(scored, minlength=len(train)))
 
     def _epochs(self) -> float | None:

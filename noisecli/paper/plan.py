@@ -19,7 +19,10 @@ from __future__ import annotations
 import shlex
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from noisecli.core.stage import Stage
 
 # name -> (alpha, dist, noise from the French corpus)
 DATASETS = {"clean": (0.0, "uniform", False), "random-0.01": (0.01, "random", False),
@@ -63,7 +66,7 @@ NOT_TABLE5 = ["l2"]
 def table5_regularisers() -> list[str]:
     """Table 5's rows beside the plain baseline: the paper's in its order, then any regulariser registered
     beyond noisecli's own (a user's), which the ablation should show too."""
-    from noisecli.how.regularisers import REGULARISERS
+    from noisecli.how.probe.regularisers import REGULARISERS
     names = [n for n in REGULARISERS.names() if n != "none"]
     return [n for n in TABLE5 if n in names] + [n for n in names if n not in TABLE5 + NOT_TABLE5]
 
@@ -74,7 +77,7 @@ TABLE4 = ["l2sp", "smart", "lnsr"]   # the paper's Table 4, in its order
 def table4_regularisers() -> list[str]:
     """Table 4's methods: the paper's in its order, then any other registered fine-tuning regulariser
     (plain fine-tuning, `none`, is no row of the paper's)."""
-    from noisecli.how.finetune_regularisers import FINETUNE_REGULARISERS
+    from noisecli.how.finetune.regularisers import FINETUNE_REGULARISERS
     names = [n for n in FINETUNE_REGULARISERS.names() if n != "none"]
     return [n for n in TABLE4 if n in names] + [n for n in names if n not in TABLE4]
 
@@ -82,10 +85,15 @@ def table4_regularisers() -> list[str]:
 @dataclass
 class Step:
     name: str
-    command: str | None = None                 # the CLI command whose config this is ("theory k", ...)
+    stage: Stage | None = None                 # the command (core/stage.py) whose config this is
     config: Any = None
     run: Callable[[], object] | None = None    # a budget's own step that is no command ...
     done: Callable[[], bool] | None = None     # ... and how to tell that it has finished
+
+    @property
+    def command(self) -> str | None:
+        """The command as typed after `noisecli` ("theory k", ...), or None for a budget's own step."""
+        return self.stage.name if self.stage is not None else None
 
 
 @dataclass
@@ -111,15 +119,22 @@ class Scale:
 
 def experiment(scale: Scale) -> list[Step]:
     """Every step of the experiment at `scale`, in the order they run (each reads what earlier ones wrote)."""
+    from noisecli.how.extract import STAGE as EXTRACT
     from noisecli.how.extract import ExtractConfig
-    from noisecli.how.probe import ProbeConfig
+    from noisecli.how.probe.command import STAGE as PROBE
+    from noisecli.how.probe.command import ProbeConfig
+    from noisecli.what.eval_ntp import STAGE as EVAL_NTP
     from noisecli.what.eval_ntp import EvalNtpConfig
+    from noisecli.what.prepare import STAGE as PREPARE
     from noisecli.what.prepare import PrepareConfig
+    from noisecli.what.pretrain import STAGE as PRETRAIN
     from noisecli.what.pretrain import PretrainConfig
+    from noisecli.why.theory import K_STAGE as THEORY_K
+    from noisecli.why.theory import LEMMA1_STAGE as THEORY_LEMMA1
     from noisecli.why.theory import KConfig, Lemma1Config
     root = scale.root
     data, runs, features = root / "data", root / "runs", root / "features"
-    steps = [Step("prepare fr (Pⁿ of the multilingual case)", "prepare",
+    steps = [Step("prepare fr (Pⁿ of the multilingual case)", PREPARE,
                   PrepareConfig(**scale.sources["fr"], out=data / "fr"))]
     for name in scale.datasets:   # the corpus is tokenized once (clean); each noisy set adds noise to its tokens
         alpha, dist, french = DATASETS[name]
@@ -127,49 +142,51 @@ def experiment(scale: Scale) -> list[Step]:
         source = scale.sources["en"] if name == "clean" else \
             {"from_tokens": data / "clean", **({"workers": scale.sources["en"]["workers"]}
                                                if "workers" in scale.sources["en"] else {})}
-        steps.append(Step(f"prepare {name}", "prepare", PrepareConfig(**source, out=data / name, alpha=alpha, **noise)))
+        steps.append(Step(f"prepare {name}", PREPARE, PrepareConfig(**source, out=data / name, alpha=alpha, **noise)))
     steps += scale.other_corpora
     run_names = [n for n, (dataset, _) in RUNS.items() if dataset in scale.datasets]
     for name in run_names:
         dataset, seed = RUNS[name]
-        steps.append(Step(f"pretrain {name}", "pretrain",
+        steps.append(Step(f"pretrain {name}", PRETRAIN,
                           PretrainConfig(data=data / dataset, out=runs / name, seed=seed, **scale.pretrain)))
     noisy = [n for n in scale.datasets if n != "clean"]
-    steps.append(Step("eval-ntp", "eval-ntp", EvalNtpConfig(
+    steps.append(Step("eval-ntp", EVAL_NTP, EvalNtpConfig(
         checkpoints=[runs / n for n in noisy] + [runs / n for n in CLEAN_SEEDS], baseline=runs / "clean",
         data=[data / "clean"] + [data / n / "noise.bin" for n in noisy], out=root / "eval",
         final_only=list(scale.other_files), **scale.eval)))
     if scale.k_from_eval is not None:
         steps.append(scale.k_from_eval(noisy))
     else:
-        steps += [Step(f"theory k {n}", "theory k", KConfig(clean=runs / "clean", noisy=runs / n,
+        steps += [Step(f"theory k {n}", THEORY_K, KConfig(clean=runs / "clean", noisy=runs / n,
                                                             out=root / "theory" / n, **scale.theory)) for n in noisy]
-    steps.append(Step("theory lemma1", "theory lemma1", Lemma1Config(
+    steps.append(Step("theory lemma1", THEORY_LEMMA1, Lemma1Config(
         checkpoint=runs / "random-0.2", data=data / "random-0.2", out=root / "theory" / "lemma1.json", **scale.theory)))
     for name in scale.datasets:
         for task in scale.tasks:
-            steps.append(Step(f"extract {name} {task}", "extract", ExtractConfig(
+            steps.append(Step(f"extract {name} {task}", EXTRACT, ExtractConfig(
                 backbone=f"gpt:{runs / name}", task=task, out=features / f"{name}__{task}", **scale.extract)))
     clean_ablation = [features / f"clean__{scale.ablation_task}"]
     steps += [
-        Step("probe Table 1 (baseline vs LGM)", "probe", ProbeConfig(
+        Step("probe Table 1 (baseline vs LGM)", PROBE, ProbeConfig(
             features=[features / f"{n}__{t}" for n in scale.datasets for t in scale.tasks], out=root / "probe" / "table1",
             lgm=True, **scale.probe)),
-        Step("probe Table 5 (ablation)", "probe", ProbeConfig(
+        Step("probe Table 5 (ablation)", PROBE, ProbeConfig(
             features=clean_ablation, out=root / "probe" / "table5", reg=table5_regularisers(), plot_sensitivity=True,
             **scale.probe)),
         Step("probe Table 6 analogue (γ × λ sensitivity on the clean GPT-2; the paper's is DTD / ConvNeXt-L)",
-             "probe", ProbeConfig(features=clean_ablation, out=root / "probe" / "table6", reg=["lgm"],
+             PROBE, ProbeConfig(features=clean_ablation, out=root / "probe" / "table6", reg=["lgm"],
                                   gamma=TABLE6_GAMMA, lam=TABLE6_LAM, **scale.probe))]
     if "random-0.2" in scale.datasets:   # Your corpus: scan finds the noise it was given (α̂ against α)
+        from noisecli.scan.scan import STAGE as SCAN
         from noisecli.scan.scan import ScanConfig
-        steps.append(Step("scan random-0.2 (α̂ against the α put in)", "scan", ScanConfig(
+        steps.append(Step("scan random-0.2 (α̂ against the α put in)", SCAN, ScanConfig(
             source=[str(data / "random-0.2")], out=root / "scan" / "random-0.2")))
     if scale.bert is not None:
         steps += _table9(scale)
     if scale.finetune is not None:
-        from noisecli.how.finetune import FinetuneConfig
-        steps.append(Step("finetune Table 4 (full fine-tuning, each regulariser ± LGM)", "finetune", FinetuneConfig(
+        from noisecli.how.finetune.command import STAGE as FINETUNE
+        from noisecli.how.finetune.command import FinetuneConfig
+        steps.append(Step("finetune Table 4 (full fine-tuning, each regulariser ± LGM)", FINETUNE, FinetuneConfig(
             out=root / "finetune", reg=table4_regularisers(), lgm=True, **scale.finetune)))
     if scale.paper_tables:
         steps += _paper_tables(scale)
@@ -179,14 +196,16 @@ def experiment(scale: Scale) -> list[Step]:
 def _table9(scale: Scale) -> list[Step]:
     """Table 9 (Appendix D.5): BERT pre-trained by masked-language modelling on the clean data and on 5 %
     random noise, and again on the clean data with another seed for the noise floor; their MLM losses."""
+    from noisecli.what.eval_ntp import STAGE as EVAL_NTP
     from noisecli.what.eval_ntp import EvalNtpConfig
+    from noisecli.what.pretrain import STAGE as PRETRAIN
     from noisecli.what.pretrain import PretrainConfig
     data, runs = scale.root / "data", scale.root / "runs"
-    steps = [Step(f"pretrain {name}", "pretrain", PretrainConfig(data=data / dataset, out=runs / name, seed=seed,
+    steps = [Step(f"pretrain {name}", PRETRAIN, PretrainConfig(data=data / dataset, out=runs / name, seed=seed,
                                                                  **{**scale.pretrain, **scale.bert}))
              for name, (dataset, seed) in BERT_RUNS.items()]
     eval_args = {k: v for k, v in scale.eval.items() if k != "plot"}
-    steps.append(Step("eval-ntp BERT (Table 9)", "eval-ntp", EvalNtpConfig(
+    steps.append(Step("eval-ntp BERT (Table 9)", EVAL_NTP, EvalNtpConfig(
         checkpoints=[runs / "bert-random-0.05", runs / "bert-clean-seed2"], baseline=runs / "bert-clean",
         data=[data / "clean", data / "random-0.05" / "noise.bin"], out=scale.root / "eval-bert",
         **eval_args)))
@@ -196,10 +215,14 @@ def _table9(scale: Scale) -> list[Step]:
 def _paper_tables(scale: Scale) -> list[Step]:
     """Tables 2, 3 (frozen hub LLMs and timm vision backbones, probed) and 8 (GPT-2 774M)."""
     from noisecli.how.backbones.timm import TABLE13
+    from noisecli.how.extract import STAGE as EXTRACT
     from noisecli.how.extract import ExtractConfig
-    from noisecli.how.hub_tasks import HUB_VISION
-    from noisecli.how.probe import ProbeConfig
+    from noisecli.how.probe.command import STAGE as PROBE
+    from noisecli.how.probe.command import ProbeConfig
+    from noisecli.how.tasks.hub import HUB_VISION
+    from noisecli.what.eval_ntp import STAGE as EVAL_NTP
     from noisecli.what.eval_ntp import EvalNtpConfig
+    from noisecli.what.pretrain import STAGE as PRETRAIN
     from noisecli.what.pretrain import PretrainConfig
     root, steps = scale.root, []
 
@@ -209,25 +232,25 @@ def _paper_tables(scale: Scale) -> list[Step]:
                                     ("table3", [f"timm:{m}" for m in TABLE13.values()], list(HUB_VISION))):
         for backbone in backbones:
             for task in tasks:
-                steps.append(Step(f"extract {backbone} {task}", "extract", ExtractConfig(
+                steps.append(Step(f"extract {backbone} {task}", EXTRACT, ExtractConfig(
                     backbone=backbone, task=task, out=features(table, backbone, task))))
     table2 = [features("table2", f"hf:{m}", t) for m in TABLE2_LLMS for t in TABLE2_TASKS]
     for head, lr in TABLE2_LR.items():   # E.1.3: batch 8, lr by head, (γ, λ) chosen on validation
-        steps.append(Step(f"probe table2 {head}", "probe", ProbeConfig(
+        steps.append(Step(f"probe table2 {head}", PROBE, ProbeConfig(
             features=table2, out=root / "table2" / f"probe-{head}", head=[head], lgm=True, lr=[lr], batch_size=[8],
             gamma=TABLE2_GAMMA, lam=TABLE2_LAM, select_gamma_lam=True)))
-    steps.append(Step("probe table3", "probe", ProbeConfig(
+    steps.append(Step("probe table3", PROBE, ProbeConfig(
         features=[features("table3", f"timm:{m}", t) for m in TABLE13.values() for t in HUB_VISION],
         out=root / "table3" / "probe", head=["linear", "mlp"], lgm=True)))
-    steps.append(Step("probe table6 (DTD, ConvNeXt-L)", "probe", ProbeConfig(
+    steps.append(Step("probe table6 (DTD, ConvNeXt-L)", PROBE, ProbeConfig(
         features=[features("table3", f"timm:{TABLE13[TABLE6_BACKBONE]}", TABLE6_TASK)], out=root / "table6" / "probe",
         head=["linear", "mlp"], reg=["lgm"], gamma=TABLE6_GAMMA, lam=TABLE6_LAM)))
     # Table 8 (Appendix D.5): GPT-2 774M on clean and 5 % random noise, losses at 10k / 50k / 100k iterations
     big = {**scale.pretrain, "preset": "gpt2-774m", "max_iters": 100_000, "milestones": [10_000, 50_000, 100_000]}
     for name in ("clean", "random-0.05"):
-        steps.append(Step(f"pretrain 774m {name}", "pretrain", PretrainConfig(
+        steps.append(Step(f"pretrain 774m {name}", PRETRAIN, PretrainConfig(
             data=root / "data" / name, out=root / "runs-774m" / name, seed=1337, **big)))
-    steps.append(Step("eval-ntp 774m", "eval-ntp", EvalNtpConfig(
+    steps.append(Step("eval-ntp 774m", EVAL_NTP, EvalNtpConfig(
         checkpoints=[root / "runs-774m" / "random-0.05"], baseline=root / "runs-774m" / "clean",
         data=[root / "data" / "clean"], out=root / "eval-774m", **scale.eval)))
     return steps
@@ -235,8 +258,9 @@ def _paper_tables(scale: Scale) -> list[Step]:
 
 def paper_scale(root: Path = Path("results/paper"), gpus: int = 8) -> Scale:
     """OpenWebText from the hub, gpt2-124m with the paper's recipe on 8 GPUs, the paper's tasks."""
+    from noisecli.what.prepare import STAGE as PREPARE
     from noisecli.what.prepare import PrepareConfig
-    other = [Step(f"prepare other corpus {name}", "prepare",
+    other = [Step(f"prepare other corpus {name}", PREPARE,
                   PrepareConfig(**source, val_fraction=0.001, out=root / "data" / "other" / name))
              for name, source in PAPER_OTHER_CORPORA.items()]
     return Scale(

@@ -1,6 +1,6 @@
 """The report of `noisecli reproduce`: a table of findings a reader takes in at a glance (finding, the paper's
 claim, what was measured here with its interval and seeds, verdict), one paragraph per finding, then the
-figures and tables of each stage. The findings and their rules are in paper/findings.py.
+figures and tables of each stage. The findings and their rules are in paper/findings/ (the rules: findings/base.py).
 
 Reads only the stage outputs under the reproduce folder (eval/, theory/, probe/, finetune/, data/); writes
 report.md and report/{ntp_final,findings}.{json,csv}.
@@ -12,7 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from noisecli.core.manifest import write_text
-from noisecli.core.tables import markdown_table, probe_table, write_table
+from noisecli.core.tables import markdown_table, write_table
+from noisecli.how.probe.results import probe_table
 from noisecli.paper.evidence import MARGIN, load_json
 from noisecli.paper.findings import findings
 
@@ -68,7 +69,7 @@ def _summary(items: list, evidence) -> list[str]:
                              else VERDICT[f.status]] for f in items])
     return [gate, "", table, "",
             "Intervals hold both the scored windows and the training seeds unless a line says otherwise; the rules "
-            "(gate, the one verdict rule, α/10, k > 10) are in `noisecli/paper/findings.py`. Every number is also "
+            "(gate, the one verdict rule, α/10, k > 10) are in `noisecli/paper/findings/base.py`. Every number is also "
             "in `report/findings.json` and `.csv`.", ""]
 
 
@@ -162,7 +163,7 @@ def write_report(out: Path, budget: str) -> Path:
                       f"Test accuracy % (mean ± {res['std']}); `probe/{table}/results.csv`, `.json`.", ""]
     table4 = load_json(out / "finetune" / "results.json")
     if table4:
-        from noisecli.how.finetune_results import table_markdown
+        from noisecli.how.finetune.results import table_markdown
         lines += ["## How: Table 4, full fine-tuning with each regulariser ± LGM", "", table_markdown(table4),
                   f"{table4['method']}; `finetune/results.csv`, `.json`, runs in `finetune/runs/`.", ""]
     lines += _scan_section(out)

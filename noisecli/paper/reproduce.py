@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import typer
 
-from noisecli.core.errors import InputError, RunError, raise_if_interrupted
+from noisecli.core.errors import InputError, Interrupted, RunError, raise_if_interrupted
 from noisecli.core.manifest import atomic_path, check_output, provenance, write_json, write_text
-from noisecli.core.options import opt
+from noisecli.core.options import device_opt, opt
+from noisecli.core.stage import Stage
 from noisecli.core.tables import console
 from noisecli.paper.plan import DATASETS, Scale, Step, experiment
 
@@ -51,7 +51,7 @@ class ReproduceConfig:
                       "paper (print the full-scale plan: OpenWebText, gpt2-124m, 300,000 iterations, 8 GPUs).",
                       choices=lambda: [*BUDGETS, "paper"])
     launch: bool = opt(False, "With --budget paper: run the plan's commands one after another.")
-    device: str = opt("auto", "cpu, cuda or auto, for every stage.")
+    device: str = device_opt("for every stage")
 
 
 @dataclass
@@ -122,7 +122,8 @@ OTHER_CORPORA = {"nyt": "nyt", "movie": "movie"}
 
 
 @dataclass
-class Stage:
+class Task:
+    """One unit of a reproduction's work: a plan step, or a group of pre-training runs trained together."""
     name: str
     done: Callable[[], bool]
     run: Callable[[], object]
@@ -135,10 +136,10 @@ class Plan:
     out: Path
     budget: Budget
     device: str
-    stages: list[Stage] = field(default_factory=list)
+    stages: list[Task] = field(default_factory=list)
 
     def add(self, name: str, done: Callable[[], bool], run: Callable[[], object]) -> None:
-        self.stages.append(Stage(name, done, run))
+        self.stages.append(Task(name, done, run))
 
 
 def _subset(lang: str, docs: int | None, out: Path) -> str:
@@ -156,8 +157,8 @@ def _subset(lang: str, docs: int | None, out: Path) -> str:
 def _other_corpus(task: str, out: Path) -> None:
     """A task's sentences (all splits) as an EOT-separated token file, for eval-ntp's "other corpora"."""
     from noisecli.how.tasks import load_task
+    from noisecli.what.token_files import TokenWriter
     from noisecli.what.tokenizer import EOT, encode
-    from noisecli.what.tokens import TokenWriter
     out.parent.mkdir(parents=True, exist_ok=True)
     t = load_task(task)
     with atomic_path(out) as tmp, TokenWriter(tmp) as w:
@@ -181,14 +182,15 @@ def _pretrain(config, threads: int = 0) -> None:
         shutil.rmtree(run)  # started but never saved: start again
     summary = pretrain(replace(config, resume=bool(list_checkpoints(run)), threads=threads))
     if summary["status"] == "interrupted":  # SIGINT/SIGTERM: the checkpoint is saved; stop the whole plan
-        raise typer.Abort()
+        raise Interrupted(summary.get("signal") or signal.SIGINT)
 
 
 def _pretrain_process(config) -> None:
+    """One run of a pair, in its own process: a stop signal ends it with 128 + the signal's number."""
     try:
         _pretrain(config, threads=1)
-    except typer.Abort:
-        raise SystemExit(130) from None
+    except (Interrupted, KeyboardInterrupt) as e:
+        raise SystemExit(128 + int(getattr(e, "signum", signal.SIGINT))) from None
 
 
 def _pretrain_together(configs: list) -> None:
@@ -217,8 +219,11 @@ def _pretrain_together(configs: list) -> None:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-    if stopped or any(p.exitcode == 130 for p in procs):
-        raise typer.Abort()
+    stops = {128 + signal.SIGINT: signal.SIGINT, 128 + signal.SIGTERM: signal.SIGTERM,   # saved, then stopped
+             -signal.SIGINT: signal.SIGINT, -signal.SIGTERM: signal.SIGTERM}               # killed before training
+    signalled = [stops[p.exitcode] for p in procs if p.exitcode in stops]
+    if stopped or signalled:
+        raise Interrupted(stopped[0] if stopped else signalled[0])
     failed = [f"{Path(c.out).name} (exit {p.exitcode})" for c, p in zip(configs, procs) if p.exitcode]
     if failed:
         raise RunError(f"pretraining failed: {', '.join(failed)}; rerun to resume from the last checkpoints")
@@ -257,37 +262,15 @@ def budget_scale(cfg: ReproduceConfig, b: Budget) -> Scale:
 
 
 def _done(step: Step) -> Callable[[], bool]:
-    """Whether a step has finished: its output's manifest is there (a run: its last checkpoint)."""
-    if step.command is None:
-        return step.done
-    out = Path(step.config.out)
-    return {"prepare": lambda: (out / "meta.json").is_file(),
-            "eval-ntp": lambda: (out / "results.json").is_file(),
-            "extract": lambda: (out / "extract.json").is_file(),
-            "probe": lambda: (out / "results.json").is_file(),
-            "finetune": lambda: (out / "results.json").is_file()
-            and json.loads((out / "results.json").read_text()).get("status") == "finished",
-            "theory lemma1": out.is_file,
-            "scan": lambda: (out / "scan.json").is_file(),
-            "theory k": lambda: (out / "k.json").is_file()}[step.command]
+    """Whether a step has finished: its stage's output is there (`Stage.done`), or the budget's own test."""
+    return step.done if step.stage is None else lambda: step.stage.done(step.config)
 
 
 def _runner(step: Step) -> Callable[[], object]:
     """What runs a step: the stage's Python function on its config, as its command would."""
-    if step.command is None:
+    if step.stage is None:
         return step.run
-    from noisecli.how.extract import extract
-    from noisecli.how.finetune import finetune
-    from noisecli.how.probe import probe
-    from noisecli.scan.scan import scan
-    from noisecli.what.eval_ntp import eval_ntp
-    from noisecli.what.prepare import prepare
-    from noisecli.why import theory
-    cfg = step.config
-    return {"prepare": lambda: prepare(cfg), "eval-ntp": lambda: eval_ntp(cfg), "extract": lambda: extract(cfg),
-            "probe": lambda: probe(cfg), "finetune": lambda: raise_if_interrupted(finetune(cfg)), "scan": lambda: scan(cfg),
-            "theory lemma1": lambda: write_json(cfg.out, theory.run_lemma1(cfg)),
-            "theory k": lambda: theory.run_k(cfg)}[step.command]
+    return lambda: raise_if_interrupted(step.stage.run(step.config) or {})
 
 
 def build(cfg: ReproduceConfig) -> Plan:
@@ -322,7 +305,7 @@ def _newer(path: Path, than: Path) -> bool:
 def _theory(out: Path, name: str) -> None:
     """k over training and Proposition 1's prediction for one noisy run, from the losses eval-ntp already
     measured (the clean run is its baseline and was scored on every file): nothing is scored twice."""
-    from noisecli.why import theory
+    from noisecli.why import proposition, theory
     ev = json.loads((out / "eval" / "results.json").read_text())
     base = {(r["iter"], r["dataset"]): r["loss"] for r in ev["baseline_rows"]}
     mine = {(r["iter"], r["dataset"]): r["loss"] for r in ev["rows"] if r["run"] == name}
@@ -332,9 +315,9 @@ def _theory(out: Path, name: str) -> None:
         if all(key in base and key in mine for key in (c, n)):
             rows.append({"iter": it, "Lc_clean": base[c], "Lc_noisy": mine[c], "Ln_noisy": mine[n], "Ln_clean": base[n]})
     folder = out / "theory" / name
-    k = theory.k_table(rows)
+    k = proposition.k_table(rows)
     theory.write_k(k, folder)
-    predict = theory.predict_from_losses(rows[-1], DATASETS[name][0])
+    predict = proposition.predict_from_losses(rows[-1], DATASETS[name][0])
     write_json(folder / "predict.json", {**predict, "k_rows": k["rows"], "losses": "eval/results.json"})
 
 
@@ -402,3 +385,8 @@ def reproduce(cfg: ReproduceConfig) -> dict:
         table.add_row(s["stage"], "done before" if s["skipped"] else f"{s['seconds']:.1f}")
     console.print(table)
     return result
+
+
+STAGE = Stage("reproduce", ReproduceConfig, reproduce,
+              "The whole paper on the embedded corpus in one command (prepare, pretrain, eval-ntp, theory, extract, "
+              "probe, finetune, scan) and a report.md with figures, tables and findings; resumable.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from noisecli.scan.detect import KINDS
 from noisecli.scan.tally import BINS, WINDOW, Tally, threshold
 

@@ -26,13 +26,12 @@ from collections import deque
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, read_manifest, staging_dir, write_json, write_text
-from noisecli.core.options import as_dict, check_choices, opt
+from noisecli.core.options import as_dict, check_choices, device_opt, opt
+from noisecli.core.stage import Stage
 
 if TYPE_CHECKING:      # numpy, tiktoken and the detector load when a scan runs, not for --help
     import numpy as np
@@ -74,7 +73,7 @@ class ScanConfig:
                             "(its loss on the clean and on the flagged tokens) feed Proposition 1.")
     k: float | None = opt(None, "k for Proposition 1's conclusions with --model (one model cannot measure it: "
                           "`theory k` does, from a clean and a noisy run; the paper finds k > 10 for random noise).")
-    device: str = opt("auto", "cpu, cuda or auto, for --model.")
+    device: str = device_opt("for --model")
     seed: int = opt(0, "Seed of the bootstrap over documents.")
 
 
@@ -88,7 +87,7 @@ def _logp(spec: str) -> np.ndarray | None:
     path = path / "train.bin" if path.is_dir() else path
     if not path.is_file() or path.suffix != ".bin":
         raise InputError(f"--reference/--other '{spec}': not en, fr, none, a prepared dataset folder or a .bin file")
-    from noisecli.what.tokens import token_counts
+    from noisecli.what.token_files import token_counts
     return unigram_logp(token_counts(path))
 
 
@@ -238,9 +237,9 @@ def _model(cfg: ScanConfig):
     device = pick_device(cfg.device)
     if is_hf(cfg.model):
         return hf_lm.load(cfg.model, device)[0], device
-    from noisecli.training import checkpoint
-    model, info = checkpoint.load_checkpoint(cfg.model, device)
-    if info.get("arch", "gpt") != "gpt":
+    from noisecli.what.architectures import architecture, load_model
+    model, info = load_model(cfg.model, device)
+    if architecture(info.get("arch", "gpt")).objective != "next-token":
         raise InputError(f"--model {cfg.model} is a {info.get('arch')} checkpoint; scan needs a causal LM (GPT)")
     return model, device
 
@@ -337,7 +336,7 @@ def cost(tally: Tally, alpha: float, k: float | None, model: str) -> dict:
     conditions hold; without k, what k conclusion (3) would need."""
     import math
 
-    from noisecli.why.theory import k_needed, proposition1, threshold
+    from noisecli.why.proposition import k_needed, proposition1, threshold
     (lc_sum, lc_n), (ln_sum, ln_n) = tally.lm["clean"], tally.lm["noise"]
     alpha = float(alpha)
     out = {"model": model, "alpha_hat": alpha, "k": k, "clean_tokens_scored": lc_n, "noise_tokens_scored": ln_n}
@@ -360,3 +359,22 @@ def cost(tally: Tally, alpha: float, k: float | None, model: str) -> dict:
     out.update(prediction=p.as_dict(), threshold=threshold(pc, pn, k), conclusion=p.conclusion,
                predicted_rise_bound=(p.clean_loss_bound - p.clean_loss) if p.clean_loss_bound is not None else None)
     return out
+
+
+def _show(cfg: ScanConfig, r: dict) -> None:
+    from noisecli.core.tables import console, markdown_table
+    rows = [[k, f"{100 * v['share_of_tokens']['value']:.3f} % [{100 * v['share_of_tokens']['lo']:.3f}, "
+                f"{100 * v['share_of_tokens']['hi']:.3f}]", f"{v['tokens']:,}", f"{v['documents']:,}"]
+            for k, v in r["shares"].items()]
+    console.print(markdown_table(["kind", "share of tokens (95 % interval)", "tokens", "documents"], rows))
+    console.print(f"{r['documents']:,} documents, {r['tokens']:,} tokens → {r['out']}/scan.json, documents.jsonl, "
+                  "examples.md, scores.png" + (f"; clean copy in {cfg.write_clean}" if cfg.write_clean else ""))
+    if "cost" in r:
+        console.print(f"What it would cost {cfg.model} (Proposition 1): {r['cost']['conclusion']}")
+
+
+STAGE = Stage("scan", ScanConfig, scan,
+              "How much random noise is in your corpus: spans of random tokens, random bytes, mojibake, another "
+              "language or script, found inside documents (no model needed); α̂ with 95 % intervals, the spans, and "
+              "a clean copy. `noisecli scan merge DIR...` adds up --shard runs.",
+              done=lambda cfg: (Path(cfg.out) / "scan.json").is_file(), show=_show)

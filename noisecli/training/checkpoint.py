@@ -7,17 +7,18 @@ with `torch.load(weights_only=True)`, each checkpoint a folder written atomicall
                                      state.pt            optimizer, iteration, RNG states (resume only)
 
 A model is saved with its config dict (`model.config_dict()`, or given) under an architecture name;
-loading builds it again from ARCHITECTURES, where each name points at a class with `from_config_dict`.
+loading takes a `build` function from the manifest to a fresh model (the trainer's own: pre-trained
+checkpoints are rebuilt by `what.architectures.load_model`, fine-tuning's by `finetune`), so this module
+knows no model.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import read_manifest, staging_dir
@@ -35,8 +36,6 @@ def manifest(folder: Path) -> Path:
     folder = Path(folder)
     return folder / MANIFEST if (folder / MANIFEST).is_file() or not (folder / "config.json").is_file() \
         else folder / "config.json"
-ARCHITECTURES = {"gpt": "noisecli.what.gpt:GPT", "bert": "noisecli.what.bert:BERT",
-                 "finetune": "noisecli.how.finetune_model:FineTuneModel"}   # name -> "module:Class"
 
 
 def checkpoint_dir(run_dir: Path, iteration: int) -> Path:
@@ -149,25 +148,17 @@ def read_info(path: str | Path) -> dict:
     return read_manifest(manifest(resolve(path)), ("model",))
 
 
-def build_model(info: dict) -> nn.Module:
-    """A freshly initialised model of the checkpoint's architecture and config (checkpoints from before
-    the architecture was recorded are GPTs)."""
-    arch = info.get("arch", "gpt")
-    if arch not in ARCHITECTURES:
-        raise InputError(f"unknown model architecture '{arch}' (known: {', '.join(ARCHITECTURES)})")
-    module, cls = ARCHITECTURES[arch].split(":")
-    return getattr(importlib.import_module(module), cls).from_config_dict(info["model"])
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Load a checkpoint (or a run's newest) in eval mode. Returns (model, its manifest)."""
+def load_checkpoint(path: str | Path, build: Callable[[dict], nn.Module],
+                    device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Load a checkpoint (or a run's newest) in eval mode, the model made by `build(manifest)`.
+    Returns (model, its manifest)."""
     from safetensors.torch import load_model
     folder = resolve(path)
     why = damage(folder)
     if why is not None:
         raise InputError(f"checkpoint {folder} is damaged: {why}")
     info = read_manifest(manifest(folder), ("model",))
-    model = build_model(info)
+    model = build(info)
     try:
         load_model(model, str(folder / "model.safetensors"), device=str(device))
     except (RuntimeError, ValueError, KeyError) as e:   # tensors missing, of other shapes, or unreadable

@@ -130,3 +130,23 @@ def launch(entry: Callable[..., Any], args: tuple, nproc_per_node: int, nnodes: 
         elastic_launch(config, entry)(*args)
     except SignalException as e:
         raise Interrupted(int(e.sigval)) from None
+
+
+def run_in_workers(train: Callable[[Any], dict], cfg: Any, workers: int, nnodes: int = 1, node_rank: int = 0,
+                   rdzv_endpoint: str | None = None) -> bool:
+    """Run `train(cfg)` in `workers` processes per node started by our launcher, when more than one process
+    is asked for and no launcher (torchrun, Slurm) started this one; True if it did. Each worker rebuilds
+    the config from its fields with the device its kind of worker uses (`cfg.gpus`: cuda, `cfg.procs`: cpu).
+    `train` must be a module-level function (workers import it by name)."""
+    if (workers <= 1 and nnodes <= 1) or launched_externally():
+        return False
+    from dataclasses import asdict
+    launch(_worker, (train, type(cfg), asdict(cfg)), workers, nnodes, node_rank, rdzv_endpoint)
+    return True
+
+
+def _worker(train: Callable[[Any], dict], config_cls: type, fields: dict) -> None:
+    """Entry point of each process `run_in_workers` starts (the parent has validated everything)."""
+    from dataclasses import replace
+    cfg = config_cls(**fields)
+    end_worker(train(replace(cfg, device="cuda" if cfg.gpus else ("cpu" if cfg.procs else cfg.device))))

@@ -189,15 +189,21 @@ def train_loop(cfg: LoopConfig, hooks: Hooks, raw_model: nn.Module, model: nn.Mo
     summary = {"status": status, "iter": it, "max_iters": cfg.max_iters, "checkpoint": str(last_saved),
                "out": str(out), "signal": stop.signal}
     if dist.is_main:
-        write_json(out / "summary.json", summary)
-        if status == "interrupted":
-            console.print(f"interrupted at iteration {it}; checkpoint saved. Continue with --resume.")
-        else:
-            last = {k: v for k, v in metrics.last().items() if k.endswith("_loss")}
-            console.print(f"{cfg.name} {status} at iteration {it} of {cfg.max_iters}: "
-                          + ", ".join(f"{k} {v:.4f}" for k, v in last.items())
-                          + f"; checkpoint {last_saved}; metrics {out / 'metrics.jsonl'}")
+        _report(cfg, summary, metrics.last())
     return summary
+
+
+def _report(cfg: LoopConfig, summary: dict, last_metrics: dict) -> None:
+    """summary.json, and the run's last line on the console."""
+    out = Path(cfg.out)
+    write_json(out / "summary.json", summary)
+    if summary["status"] == "interrupted":
+        console.print(f"interrupted at iteration {summary['iter']}; checkpoint saved. Continue with --resume.")
+    else:
+        last = {k: v for k, v in last_metrics.items() if k.endswith("_loss")}
+        console.print(f"{cfg.name} {summary['status']} at iteration {summary['iter']} of {cfg.max_iters}: "
+                      + ", ".join(f"{k} {v:.4f}" for k, v in last.items())
+                      + f"; checkpoint {summary['checkpoint']}; metrics {out / 'metrics.jsonl'}")
 
 
 @contextlib.contextmanager

@@ -17,12 +17,13 @@ import numpy as np
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, read_manifest, staging_dir
-from noisecli.core.options import check_choices, opt
+from noisecli.core.options import check_choices, device_opt, dtype_opt, opt
 from noisecli.core.progress import Reporter
+from noisecli.core.stage import Stage
 from noisecli.core.tables import write_table
 from noisecli.training import checkpoint
+from noisecli.what.token_files import open_tokens
 from noisecli.what.tokenizer import VOCAB_SIZE
-from noisecli.what.tokens import open_tokens
 
 if TYPE_CHECKING:
     import torch
@@ -41,8 +42,8 @@ class EvalNtpConfig:
                                 "iteration, and at the same number of clean tokens seen.")
     max_tokens: int | None = opt(None, "Score at most this many tokens of each file (its first ones).")
     batch_size: int = opt(8, "Windows per forward pass.")
-    device: str = opt("auto", "cpu, cuda, cuda:N or auto.")
-    dtype: str = opt("auto", "bfloat16, float16, float32 or auto (bfloat16 on GPUs that support it).")
+    device: str = device_opt()
+    dtype: str = dtype_opt()
     plot: bool = opt(False, "Write the paper's figures as PNGs (2a, 2b, 2c, 3a, 4) into --out.")
     final_only: list[Path] = opt([], "Token files scored only at each run's newest checkpoint (repeat the flag), "
                                 "e.g. Figure 4's other corpora, which no curve over training needs.")
@@ -163,15 +164,17 @@ def evaluate_checkpoints(ckpts: list[Path], files: list[TokenFile], batch_size: 
     """One row per checkpoint × file (as `select` chooses, by default every file);
     `windows` (if given) gets each row's per-window NLL sums and counts under the key "run|iter|dataset"."""
     from noisecli.what import hf_lm
+    from noisecli.what.architectures import architecture, load_model
     from noisecli.what.scoring import window_losses
     select = select or Selection()
     rows = []
     for ckpt in ckpts:
-        model, info = hf_lm.load(str(ckpt), device) if is_hf(ckpt) else checkpoint.load_checkpoint(ckpt, device)
+        model, info = hf_lm.load(str(ckpt), device) if is_hf(ckpt) else load_model(ckpt, device)
         run = _run_info(ckpt)
         name = str(ckpt) if is_hf(ckpt) else ckpt.parent.parent.name
+        arch = architecture("gpt" if is_hf(ckpt) else info.get("arch", "gpt"))   # a causal LM is scored as GPT is
         for f in select.files_for(ckpt, files):
-            sums, counts = window_losses(model, f.tokens, batch_size, device, dtype, progress)
+            sums, counts = window_losses(model, f.tokens, batch_size, device, dtype, progress, arch)
             loss, count = float(sums.sum() / counts.sum()), int(counts.sum())
             if windows is not None:
                 windows[f"{name}|{info['iter']}|{f.label}"] = np.stack([sums, counts]).T
@@ -179,7 +182,7 @@ def evaluate_checkpoints(ckpts: list[Path], files: list[TokenFile], batch_size: 
                          "dist": run.get("noise"), "iter": info["iter"], "tokens_seen": info.get("tokens"),
                          "dataset": f.label, "loss": loss, "tokens": count, "capped": f.capped,
                          "own_noise": _is_own_noise(run, f.path),
-                         "objective": "mlm" if info.get("arch") == "bert" else "next-token",
+                         "objective": arch.objective,
                          "checkpoint": str(ckpt)})
     return rows
 
@@ -237,3 +240,33 @@ def eval_ntp(cfg: EvalNtpConfig) -> dict:
                                     "of each scored window, in file order; for bootstrap intervals"})
     result["out"] = str(out)
     return result
+
+
+def show(cfg: EvalNtpConfig, result: dict) -> None:
+    """The command's table: every row's loss, and the differences to the baseline."""
+    from rich.table import Table
+
+    from noisecli.core.tables import console
+    rows = result["rows"] + result["baseline_rows"]
+    table = Table(title=f"next-token loss  ({result['out']}/results.json, results.csv)")
+    cols = ["run", "α", "dist", "iter", "dataset", "loss", "tokens"]
+    diffs = any("diff_same_iter" in r for r in rows)
+    cols += ["Δ same iter", "Δ same clean tokens"] if diffs else []
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("run", "dist", "dataset") else "right")
+    for r in rows:
+        cells = [r["run"], str(r["alpha"]), str(r["dist"]), f"{r['iter']:,}", r["dataset"], f"{r['loss']:.4f}",
+                 f"{r['tokens']:,}" + (" (capped)" if r["capped"] else "")]
+        if diffs:
+            cells += [f"{r[k]:+.4f}" if r.get(k) is not None else "" for k in ("diff_same_iter", "diff_calibrated")]
+        table.add_row(*cells)
+    console.print(table)
+    console.print(result["method"] + ".")
+    if any(r.get("objective") == "mlm" for r in result["rows"] + result["baseline_rows"]):
+        console.print(result["method_mlm"] + ".")
+
+
+STAGE = Stage("eval-ntp", EvalNtpConfig, eval_ntp,
+              "Exact next-token loss of checkpoints on token files (clean validation, the noise, other corpora), "
+              "with differences to a clean baseline run and the paper's Figures 2-4.",
+              done=lambda cfg: (Path(cfg.out) / "results.json").is_file(), show=show)

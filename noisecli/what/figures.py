@@ -9,8 +9,8 @@ import numpy as np
 
 from noisecli.core.plots import plt, save
 from noisecli.what.noise import NOISE_IDS
+from noisecli.what.token_files import token_counts
 from noisecli.what.tokenizer import VOCAB_SIZE
-from noisecli.what.tokens import token_counts
 
 
 def _own_noise(r: dict) -> bool:

@@ -26,19 +26,10 @@ class HFCausalLM(nn.Module):
 
     def __init__(self, spec: str, device: torch.device):
         super().__init__()
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        from noisecli.core.hub import hf_location
+        from noisecli.core.hub import load_pretrained
         from noisecli.what.tokenizer import encode
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        where, extra = hf_location(str(spec)[3:])
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(where, **extra)
-            self.lm = AutoModelForCausalLM.from_pretrained(where, **extra).to(device).eval()
-        except (OSError, ValueError, ImportError) as e:
-            raise InputError(f"could not load {spec} as a causal LM: {str(e).splitlines()[0]}") from None
+        tokenizer, lm = load_pretrained(str(spec)[3:], "AutoTokenizer", "AutoModelForCausalLM", what="a causal LM")
+        self.lm = lm.to(device).eval()
         for text in PROBES:
             theirs, ours = tokenizer(text, add_special_tokens=False)["input_ids"], encode(text).tolist()
             if theirs != ours:

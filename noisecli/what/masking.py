@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from noisecli.what.bert import IGNORE
-from noisecli.what.bert_config import MASK_ID
+from noisecli.what.architectures.base import IGNORE
+from noisecli.what.architectures.bert import MASK_ID
 from noisecli.what.tokenizer import VOCAB_SIZE
 
 SELECT, AS_MASK, AS_RANDOM = 0.15, 0.8, 0.1

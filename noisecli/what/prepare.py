@@ -28,18 +28,13 @@ from noisecli.core.manifest import (
 )
 from noisecli.core.options import check_choices, opt
 from noisecli.core.progress import Reporter
+from noisecli.core.stage import Stage
 from noisecli.core.workers import worker_pool
 from noisecli.what import tokenizer
 from noisecli.what.corpus import Corpus, open_corpus, parse_batch
 from noisecli.what.noise import DRAW_CHUNK, NOISES, Noise, NoiseOptions, make_noise
 from noisecli.what.noise import entropy as noise_entropy
-from noisecli.what.tokens import (
-    DTYPE,
-    TokenWriter,
-    holds_dataset,
-    open_tokens,
-    read_meta,
-)
+from noisecli.what.token_files import DTYPE, TokenWriter, check_dataset, holds_dataset, open_tokens, read_meta
 
 COPY_CHUNK = 1 << 20   # tokens per write when copying or drawing noise (bounds memory)
 
@@ -217,6 +212,7 @@ def _clean_base(cfg: PrepareConfig) -> dict:
     if not (base / "meta.json").is_file():
         raise InputError(f"--from-tokens {base} is not a prepared dataset (no meta.json)")
     meta = read_meta(base)
+    check_dataset(base, meta)
     if meta.get("alpha") != 0 or meta.get("tokens", {}).get("noise"):
         raise InputError(f"--from-tokens {base} holds noise (α = {meta.get('alpha')}); give a clean dataset (α = 0)")
     if cfg.source is not None or cfg.hf is not None:
@@ -339,3 +335,30 @@ def prepare(cfg: PrepareConfig) -> dict:
     meta["out"] = str(out)
     meta["elapsed_s"] = time.perf_counter() - t0
     return meta
+
+
+def show(cfg: PrepareConfig, meta: dict) -> None:
+    """The command's summary: files, documents, tokens and the noise's share."""
+    from rich.table import Table
+
+    from noisecli.core.tables import console
+    tokens, docs = meta["tokens"], meta["documents"]
+    table = Table(title=f"prepared {meta['out']}  ({meta['elapsed_s']:.1f} s)")
+    for col in ("file", "documents", "tokens", "share of train"):
+        table.add_column(col, justify="right" if col != "file" else "left")
+    table.add_row("train.bin", f"{docs['train']:,} clean", f"{tokens['train']:,}", "100%")
+    table.add_row("  clean part", "", f"{tokens['clean_train']:,}", f"{tokens['clean_train'] / tokens['train']:.2%}")
+    table.add_row("  noise part", f"{docs['noise']:,}" if docs["noise"] else "", f"{tokens['noise']:,}",
+                  f"{tokens['noise'] / tokens['train']:.2%}")
+    table.add_row("val.bin", f"{docs['val']:,}", f"{tokens['val']:,}", "")
+    table.add_row("noise.bin", "", f"{tokens['noise']:,}", "")
+    console.print(table)
+    noise = meta["noise"]
+    console.print(f"α = {meta['alpha']} ({noise['dist']} noise, {meta['placement']}), seed {meta['seed']}, "
+                  f"{tokens['train'] / meta['elapsed_s']:,.0f} tokens/s; manifest: {meta['out']}/meta.json")
+
+
+STAGE = Stage("prepare", PrepareConfig, prepare,
+              "Tokenize a corpus with GPT-2's BPE into train.bin/val.bin (uint16) and mix in random noise at "
+              "proportion α; writes noise.bin and meta.json too.",
+              done=lambda cfg: (Path(cfg.out) / "meta.json").is_file(), show=show)

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, read_manifest, write_json
-from noisecli.core.options import as_dict, check_choices, opt
-from noisecli.what.bert_config import BERT_PRESETS, MASK_ID, BertModelConfig, bert_preset
-from noisecli.what.gpt_config import PRESETS, GPTConfig, preset
+from noisecli.core.options import as_dict, check_choices, device_opt, dtype_opt, opt
+from noisecli.core.stage import Stage
+from noisecli.what.architectures import ARCHITECTURES, architecture
+from noisecli.what.token_files import check_dataset, data_fingerprint, open_tokens, read_meta
 from noisecli.what.tokenizer import VOCAB_SIZE
-from noisecli.what.tokens import data_fingerprint, open_tokens, read_meta
 
 
 @dataclass
@@ -29,14 +29,14 @@ class PretrainConfig:
     data: Path | None = opt(None, "Prepared dataset folder (from `noisecli prepare`): train.bin, val.bin, "
                             "noise.bin, meta.json. Required.")
     out: Path = opt(Path("checkpoints/run"), "Run folder: run.json, metrics.jsonl, checkpoints/.")
-    arch: str = opt("gpt", "gpt: next-token prediction (the paper's GPT-2); bert: masked-language modelling "
-                    "(15 % of tokens selected, 80/10/10 mask/random/kept; GPT-2's vocabulary plus [MASK]).",
-                    choices=["gpt", "bert"])
-    preset: str | None = opt(None, "Model preset (default: gpt2-124m, or bert-base with --arch bert). GPT: "
-                             "gpt2-124m (12 layers, 12 heads, 768 wide, context 1024), gpt2-774m (36, 20, 1280, "
-                             "1024), small (6, 6, 384, 256), tiny (4, 4, 128, 128); BERT: bert-base (12, 12, "
-                             "768, 512), bert-large (24, 16, 1024, 512), bert-tiny (2, 2, 128, 128).",
-                             choices=[*PRESETS, *BERT_PRESETS])
+    arch: str = opt("gpt", "The architecture (what/architectures/): "
+                    + "; ".join(f"{name}: {ARCHITECTURES.get(name).summary}" for name in ARCHITECTURES.names()) + ".",
+                    choices=ARCHITECTURES.names())
+    preset: str | None = opt(None, "Model preset of the architecture, name (layers, heads, width, context). "
+                             + "; ".join(f"{name}: {architecture(name).describe_presets()}, default "
+                                         f"{architecture(name).default_preset}" for name in ARCHITECTURES.names())
+                             + ".",
+                             choices=[p for name in ARCHITECTURES.names() for p in architecture(name).presets])
     n_layer: int | None = opt(None, "Override the preset's number of transformer blocks.")
     n_head: int | None = opt(None, "Override the preset's attention heads.")
     n_embd: int | None = opt(None, "Override the preset's width (embedding size).")
@@ -63,9 +63,8 @@ class PretrainConfig:
     milestones: list[int] = opt([], "Iterations whose checkpoints are kept for good, comma-separated, "
                                 "e.g. 10000,50000,100000 as in the paper's tables.")
     seed: int = opt(1337, "Seed of the initialisation, the batches and the evaluation windows.")
-    device: str = opt("auto", "cpu, cuda, cuda:N or auto (cuda when available).")
-    dtype: str = opt("auto", "Autocast dtype: bfloat16, float16 or float32; auto = bfloat16 where the "
-                     "device supports it, else float32.", choices=["auto", "bfloat16", "float16", "float32"])
+    device: str = device_opt()
+    dtype: str = dtype_opt()
     compile: bool = opt(False, "Compile the model with torch.compile.")
     threads: int = opt(0, "CPU threads per process (0 = cores / local processes).")
     peak_tflops: float | None = opt(None, "Peak TFLOP/s used for MFU (default: known GPUs' bf16 peak; on "
@@ -73,6 +72,8 @@ class PretrainConfig:
     report_to: list[str] = opt([], "Mirror metrics.jsonl to tensorboard (RUN/tensorboard/) and/or wandb (offline "
                                "without an API key), on rank 0; optional extras noisecli[tensorboard], "
                                "noisecli[wandb].", choices=["tensorboard", "wandb"])
+    verify: bool = opt(False, "Check the full sha256 of every token file against meta.json before training (token "
+                       "counts always are, and the sha256 of files up to 256 MiB).")
     resume: bool = opt(False, "Continue the run in --out from its newest checkpoint.")
     stop_after: int | None = opt(None, "End at this iteration as an interruption would (checkpoint saved), "
                                  "leaving the --max-iters schedule untouched.")
@@ -91,13 +92,10 @@ def _quiet(fn, *args):
         return fn(*args)
 
 
-def _model_config(cfg: PretrainConfig) -> GPTConfig | BertModelConfig:
-    name = cfg.preset or ("bert-base" if cfg.arch == "bert" else "gpt2-124m")
-    if (cfg.arch == "bert") != (name in BERT_PRESETS):
-        raise InputError(f"--preset {name} is not a {cfg.arch} preset (--arch {cfg.arch})")
-    make = bert_preset if cfg.arch == "bert" else preset
-    return make(name, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd, block_size=cfg.block_size,
-                dropout=cfg.dropout)
+def _model_config(cfg: PretrainConfig):
+    """The architecture's config from --preset and the overrides."""
+    return architecture(cfg.arch).config(cfg.preset, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd,
+                                         block_size=cfg.block_size, dropout=cfg.dropout)
 
 
 def _world(cfg: PretrainConfig) -> int:
@@ -107,7 +105,7 @@ def _world(cfg: PretrainConfig) -> int:
     return max(cfg.gpus, cfg.procs, 1) * cfg.nnodes
 
 
-def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
+def validate(cfg: PretrainConfig) -> tuple[object, dict]:
     """Check everything that can be wrong before any process starts or any file is written."""
     import torch
 
@@ -133,11 +131,9 @@ def validate(cfg: PretrainConfig) -> tuple[GPTConfig, dict]:
         raise InputError(f"--node-rank must be in [0, {cfg.nnodes})")
     resolve_dtype(cfg.dtype, distributed.pick_device("cuda" if cfg.gpus else "cpu" if cfg.procs else cfg.device))
     meta = read_meta(cfg.data)
+    check_dataset(cfg.data, meta, cfg.verify)   # the files are those meta.json describes: never train on others
     vocab = meta.get("vocab_size", VOCAB_SIZE)
-    if cfg.arch == "bert" and vocab > MASK_ID:
-        raise InputError(f"the data's vocabulary ({vocab}) leaves no id for BERT's [MASK] ({MASK_ID})")
-    if vocab > mcfg.vocab_size:
-        raise InputError(f"the data's vocabulary ({vocab}) is larger than the model's ({mcfg.vocab_size})")
+    architecture(cfg.arch).check_vocab(vocab, mcfg)
     train = open_tokens(Path(cfg.data) / "train.bin", vocab)
     val = open_tokens(Path(cfg.data) / "val.bin", vocab)
     for name, tokens in (("train.bin", train), ("val.bin", val)):
@@ -166,23 +162,18 @@ def pretrain(cfg: PretrainConfig) -> dict:
     """Train (launching worker processes first when asked to); returns the run's summary."""
     from noisecli.training import distributed
     mcfg, meta = validate(cfg)
-    workers = max(cfg.gpus, cfg.procs)
-    if (workers > 1 or cfg.nnodes > 1) and not distributed.launched_externally():
-        distributed.launch(_worker, (as_dict(cfg),), workers, cfg.nnodes, cfg.node_rank, cfg.rdzv_endpoint)
+    if distributed.run_in_workers(_train_here, cfg, max(cfg.gpus, cfg.procs), cfg.nnodes, cfg.node_rank,
+                                  cfg.rdzv_endpoint):
         return json.loads((Path(cfg.out) / "summary.json").read_text())
     return _train(cfg, mcfg, meta)
 
 
-def _worker(cfg_dict: dict) -> None:
-    """Entry point of each process our launcher starts (the parent has validated everything)."""
-    from noisecli.training import distributed
-    cfg = PretrainConfig(**cfg_dict)
-    cfg = replace(cfg, data=Path(cfg.data), out=Path(cfg.out),
-                  device="cuda" if cfg.gpus else ("cpu" if cfg.procs else cfg.device))
-    distributed.end_worker(_train(cfg, _model_config(cfg), read_meta(cfg.data)))
+def _train_here(cfg: PretrainConfig) -> dict:
+    """What each launched worker runs."""
+    return _train(cfg, _model_config(cfg), read_meta(cfg.data))
 
 
-def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
+def _train(cfg: PretrainConfig, mcfg, meta: dict) -> dict:
     """Build the model, optimizer and data of this process and run the shared loop."""
     import numpy as np
     import torch
@@ -191,10 +182,9 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
     from noisecli.training import checkpoint
     from noisecli.training.loop import Hooks, LoopConfig, process_group, resume, train_loop, wrap
     from noisecli.training.steps import lr_at, make_optimizer, peak_flops, resolve_dtype
-    from noisecli.what.bert import BERT
-    from noisecli.what.gpt import GPT
-    from noisecli.what.windows import evaluate, get_batch, lm_loss, mlm_batch
+    from noisecli.what.windows import evaluate
 
+    arch = architecture(cfg.arch)
     with process_group(cfg.device) as dist:
         out, device = Path(cfg.out), dist.device
         dtype = resolve_dtype(cfg.dtype, device)
@@ -213,12 +203,12 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
         start, resumed = 0, None
         if cfg.resume:
             folder = _quiet(checkpoint.newest_loadable, out)
-            model = checkpoint.load_checkpoint(folder, device)[0]
+            model = checkpoint.load_checkpoint(folder, lambda info: arch.from_config_dict(info["model"]), device)[0]
             optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
             start, resumed = resume(folder, optimizer)
         else:
             torch.manual_seed(cfg.seed)
-            model = (BERT if cfg.arch == "bert" else GPT)(mcfg).to(device)
+            model = arch.model(mcfg).to(device)
             optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device)
         data_hash = data_fingerprint(data_dir)
         raw_model, model = model, wrap(model, dist, cfg.compile)
@@ -243,11 +233,10 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
                           + f"; iterations {start} -> "
                           f"{min(cfg.max_iters, cfg.stop_after or cfg.max_iters)} of {cfg.max_iters}")
 
-        batch = mlm_batch if cfg.arch == "bert" else get_batch
         hooks = Hooks(
-            micro_batches=lambda it: (batch(train_data, it, m, cfg, mcfg.block_size, device)
+            micro_batches=lambda it: (arch.batch(train_data, it, m, cfg, mcfg.block_size, device)
                                       for m in range(dist.rank * accum_local, (dist.rank + 1) * accum_local)),
-            accum=accum_local, loss=lm_loss, lr=lambda it: lr_at(it, cfg),
+            accum=accum_local, loss=arch.loss, lr=lambda it: lr_at(it, cfg),
             evaluate=lambda: {f"{name}_loss": evaluate(raw_model, tokens, mcfg.block_size, cfg.batch_size,
                                                        cfg.eval_windows, cfg.seed, device, dist)
                               for name, tokens in eval_sets.items()},
@@ -262,3 +251,19 @@ def _train(cfg: PretrainConfig, mcfg: GPTConfig, meta: dict) -> dict:
                           milestones=set(cfg.milestones), name="pretrain", report_to=cfg.report_to,
                           config={**as_dict(cfg), "model": mcfg.to_dict()})
         return train_loop(loop, hooks, raw_model, model, optimizer, start, dist, dtype, resumed)
+
+
+def _show(cfg: PretrainConfig, summary: dict) -> None:
+    from noisecli.core.errors import raise_if_interrupted
+    raise_if_interrupted(summary)   # a run stopped by a signal (after saving) ends as that signal would
+
+
+def _finished(cfg: PretrainConfig) -> bool:
+    from noisecli.training import checkpoint
+    return any(it == cfg.max_iters for it, _ in checkpoint.list_checkpoints(Path(cfg.out)))
+
+
+STAGE = Stage("pretrain", PretrainConfig, pretrain,
+              "Pre-train GPT-2 on a prepared dataset with the paper's recipe (AdamW 6e-4, cosine to 6e-5, batch "
+              "16 x 40 x 1024) on a CPU, on N GPUs (DDP) or across nodes; exact resume.",
+              done=_finished, show=_show)

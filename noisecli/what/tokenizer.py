@@ -69,3 +69,17 @@ def encode_documents(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def decode(ids) -> str:
     return get_encoding().decode([int(i) for i in ids])
+
+
+def hf_tokenizer(mask: bool = False):
+    """GPT-2's BPE as a transformers fast tokenizer, built from the shipped ranks (ids identical to
+    tiktoken's; tested); with `mask`, BERT's [MASK] as id 50257."""
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+    extra = [EOT_TEXT] + (["[MASK]"] if mask else [])
+    backend = TikTokenConverter(vocab_file=str(RANKS_PATH), pattern=GPT2_PATTERN, add_prefix_space=False,
+                                additional_special_tokens=extra).converted()
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=EOT_TEXT, eos_token=EOT_TEXT,
+                                  unk_token=EOT_TEXT, **({"mask_token": "[MASK]"} if mask else {}))
+    tok.model_max_length = 1024
+    return tok

@@ -23,13 +23,13 @@ POOLS = ("auto", "last", "mean", "cls")
 class BackboneOptions:
     """The extract options a backbone reads (each reads the ones it needs)."""
     pool: str = "auto"
-    max_tokens: int = 512
+    max_length: int = 512
     weights: str | None = None
     seed: int = 0
     device: str = "cpu"
 
 
-def load_backbone(spec: str, pool: str = "auto", max_tokens: int = 512, weights: str | None = None,
+def load_backbone(spec: str, pool: str = "auto", max_length: int = 512, weights: str | None = None,
                   seed: int = 0, device="cpu"):
     """A backbone from its spec `KIND:NAME` (gpt:..., hf:..., timm:...)."""
     kind, _, name = spec.partition(":")
@@ -37,4 +37,4 @@ def load_backbone(spec: str, pool: str = "auto", max_tokens: int = 512, weights:
         raise InputError(f"--pool must be one of {', '.join(POOLS)}, not '{pool}'")
     if not name or kind not in BACKBONES.names():
         raise InputError(f"unknown backbone '{spec}' (use KIND:NAME with KIND one of {', '.join(BACKBONES.names())})")
-    return BACKBONES.get(kind)(name, BackboneOptions(pool, max_tokens, weights, seed, str(device)))
+    return BACKBONES.get(kind)(name, BackboneOptions(pool, max_length, weights, seed, str(device)))

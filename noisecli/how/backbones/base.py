@@ -26,7 +26,7 @@ class Backbone:
     modality: str            # "text" or "image"
     pool: str
     digest: str              # sha256 of the weights (or how they were made)
-    max_tokens: int = 0
+    max_length: int = 0
 
     def prepare(self, sample: Any, task) -> Any:
         raise NotImplementedError
@@ -69,7 +69,7 @@ class Backbone:
 
     def describe(self) -> dict:
         return {"backbone": self.spec, "backbone_sha256": self.digest, "pool": self.pool,
-                "modality": self.modality, "max_tokens": self.max_tokens}
+                "modality": self.modality, "max_length": self.max_length}
 
 
 class TextBackbone(Backbone):
@@ -78,9 +78,9 @@ class TextBackbone(Backbone):
     modality = "text"
     pad_id = 0
 
-    def __init__(self, pool: str, default_pool: str, max_tokens: int, device: torch.device):
+    def __init__(self, pool: str, default_pool: str, max_length: int, device: torch.device):
         self.pool = default_pool if pool == "auto" else pool
-        self.max_tokens, self.device = max_tokens, device
+        self.max_length, self.device = max_length, device
 
     def encode(self, text: str) -> list[int]:
         raise NotImplementedError
@@ -93,9 +93,9 @@ class TextBackbone(Backbone):
         template (" this movie is") is always kept, so the last token is the prompt's last token."""
         body, tail = task.render(sample)
         tail_ids = self.encode(tail) if tail else []
-        room = self.max_tokens - len(tail_ids) - len(self.wrap([]))
+        room = self.max_length - len(tail_ids) - len(self.wrap([]))
         if room < 1:
-            raise InputError(f"the prompt's tail '{tail}' does not fit in {self.max_tokens} tokens")
+            raise InputError(f"the prompt's tail '{tail}' does not fit in {self.max_length} tokens")
         return self.wrap(self.encode(body)[:room] + tail_ids)
 
     def collate(self, items: list[list[int]]) -> dict:

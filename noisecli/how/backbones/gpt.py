@@ -19,14 +19,15 @@ class GPTBackbone(TextBackbone):
     arch, default_pool, pools = "gpt", "last", ("last", "mean")   # what our checkpoints of this kind allow
 
     def __init__(self, path: str, options: BackboneOptions):
-        from noisecli.training.checkpoint import load_checkpoint, read_info, resolve
+        from noisecli.training.checkpoint import read_info, resolve
+        from noisecli.what.architectures import load_model
         device = torch.device(options.device)
         folder = resolve(path)
         if read_info(folder).get("arch", "gpt") != self.arch:
             raise InputError(f"{folder} is a {read_info(folder).get('arch')} checkpoint; use "
                              f"{read_info(folder).get('arch')}:{path}")
-        self.model, self.info = load_checkpoint(folder, device)
-        super().__init__(options.pool, self.default_pool, min(options.max_tokens, self.model.config.block_size),
+        self.model, self.info = load_model(folder, device)
+        super().__init__(options.pool, self.default_pool, min(options.max_length, self.model.config.block_size),
                          device)
         if self.pool not in self.pools:
             raise InputError(f"--pool {self.pool}: our {self.arch} checkpoints take {' or '.join(self.pools)}")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import torch
 
-from noisecli.core.errors import InputError
-from noisecli.core.hub import hf_location
+from noisecli.core.hub import hf_location, load_pretrained
 from noisecli.core.manifest import sha256_file
 from noisecli.how.backbones import BACKBONES, BackboneOptions
 from noisecli.how.backbones.base import TextBackbone
+
 
 @BACKBONES.register("hf",
                     "`hf:PATH_OR_ID`: transformers models, causal LMs (also a .gguf file) and encoders (BERT, ...)")
@@ -20,28 +20,20 @@ class HFBackbone(TextBackbone):
     example = "sentence-transformers/all-MiniLM-L6-v2"
 
     def __init__(self, name: str, options: BackboneOptions):
-        device, pool, max_tokens = torch.device(options.device), options.pool, options.max_tokens
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        where, extra = hf_location(name)
-        try:
-            config = AutoConfig.from_pretrained(where, **extra)
-            self.tokenizer = AutoTokenizer.from_pretrained(where, **extra)
-            self.model = AutoModel.from_pretrained(where, **extra).to(device).eval()
-        except (OSError, ValueError, ImportError) as e:
-            raise InputError(f"could not load hf:{name}: {str(e).splitlines()[0]}") from None
+        device, pool, max_length = torch.device(options.device), options.pool, options.max_length
+        config, self.tokenizer, model = load_pretrained(name, "AutoConfig", "AutoTokenizer", "AutoModel")
+        self.model = model.to(device).eval()
         causal = config.is_decoder or any(a.endswith("ForCausalLM") for a in config.architectures or [])
-        limit = min(getattr(config, "max_position_embeddings", max_tokens) or max_tokens,
-                    self.tokenizer.model_max_length or max_tokens)
-        super().__init__(pool, "last" if causal else "mean", min(max_tokens, limit), device)
+        limit = min(getattr(config, "max_position_embeddings", max_length) or max_length,
+                    self.tokenizer.model_max_length or max_length)
+        super().__init__(pool, "last" if causal else "mean", min(max_length, limit), device)
         self.pad_id = self.tokenizer.pad_token_id or 0
         # the special tokens the tokenizer puts around a sequence ([CLS] ... [SEP], <s> ...)
         full, bare = self.tokenizer("a")["input_ids"], self.encode("a")
         at = next(i for i in range(len(full) - len(bare) + 1) if full[i:i + len(bare)] == bare)
         self.prefix, self.suffix = full[:at], full[at + len(bare):]
         self.spec = f"hf:{name}"
+        where, extra = hf_location(name)
         weights = sorted(p for p in Path(where).glob("*") if p.suffix in (".safetensors", ".bin", ".gguf")) \
             if Path(where).is_dir() else []
         if "gguf_file" in extra:

@@ -9,8 +9,15 @@ from pathlib import Path
 from noisecli.paper.evidence import Evidence
 from noisecli.paper.findings.base import STATUSES, Finding, _rise_status, judge, worst
 from noisecli.paper.findings.how import gaussian_downstream, lgm_gain, table4
-from noisecli.paper.findings.what import (gaussian_vs_random, loss_gap_trend, loss_on_noise, loss_rise, multilingual,
-                                          other_corpora, table9)
+from noisecli.paper.findings.what import (
+    gaussian_vs_random,
+    loss_gap_trend,
+    loss_on_noise,
+    loss_rise,
+    multilingual,
+    other_corpora,
+    table9,
+)
 from noisecli.paper.findings.why import k_large, proposition1
 
 FINDINGS = [loss_rise, loss_gap_trend, loss_on_noise, gaussian_vs_random, other_corpora, k_large, proposition1,

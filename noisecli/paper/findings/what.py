@@ -7,8 +7,17 @@ import math
 
 from noisecli.core import stats
 from noisecli.paper.evidence import Evidence, load_json
-from noisecli.paper.findings.base import (RANDOM, Finding, _headline_calibrated, _pct, _random_runs, _rise_status,
-                                          _seeds, judge, worst)
+from noisecli.paper.findings.base import (
+    RANDOM,
+    Finding,
+    _headline_calibrated,
+    _pct,
+    _random_runs,
+    _rise_status,
+    _seeds,
+    judge,
+    worst,
+)
 
 NEAR = 0.01   # "near the entropy": within 1 % of it (our reading of Figure 3(a))
 

@@ -33,7 +33,7 @@ class TokenStream(Noise):
 
 def clean_dataset(folder: Path, option: str = "--noise-from") -> tuple[dict, np.ndarray]:
     """(meta.json, train.bin) of a prepared dataset that holds no noise."""
-    from noisecli.what.tokens import open_tokens, read_meta
+    from noisecli.what.token_files import open_tokens, read_meta
     meta = read_meta(folder)
     if meta.get("alpha", 0) != 0:
         raise InputError(f"{option} {folder}: that dataset already holds noise (alpha={meta['alpha']}); "
