@@ -1,7 +1,6 @@
 """A stage: one command, declared once beside its function, and read by everything that runs commands.
 
-    STAGE = Stage("prepare", PrepareConfig, prepare, "Tokenize a corpus ...",
-                  done=lambda cfg: (Path(cfg.out) / "meta.json").is_file(), show=print_summary)
+    STAGE = Stage("prepare", PrepareConfig, prepare, "Tokenize a corpus ...", done=written("meta.json"), show=show)
 
 The CLI makes `noisecli prepare` from it (one option per field of the config, `--help` from the text),
 `reproduce` runs a plan's steps through `run` and skips those whose `done` holds, and the paper's plan
@@ -12,6 +11,7 @@ line in `noisecli/cli.py`'s list of stages.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -26,3 +26,8 @@ class Stage:
 
     def __call__(self, config: Any) -> Any:
         return self.run(config)
+
+
+def written(manifest: str) -> Callable[[Any], bool]:
+    """`done` for a stage whose output folder (`cfg.out`) is complete once `manifest` is in it (written last)."""
+    return lambda cfg: cfg.out is not None and (Path(cfg.out) / manifest).is_file()

@@ -21,7 +21,7 @@ import numpy as np
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import atomic_path, check_output, provenance, write_json
 from noisecli.core.options import as_dict, check_choices, device_opt, opt
-from noisecli.core.stage import Stage
+from noisecli.core.stage import Stage, written
 from noisecli.how.backbones import POOLS
 from noisecli.how.tasks import TASK_SPLITS, TASKS, Task, load_task
 
@@ -141,4 +141,4 @@ def _show(cfg: ExtractConfig, m: dict) -> None:
 STAGE = Stage("extract", ExtractConfig, extract,
               "Frozen features of a task's train/val/test splits from a backbone (our GPT-2 checkpoints with prompt "
               "templates, transformers models, timm vision models) to safetensors.",
-              done=lambda cfg: (Path(cfg.out) / "extract.json").is_file(), show=_show)
+              done=written("extract.json"), show=_show)

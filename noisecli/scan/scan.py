@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Iterator
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, read_manifest, staging_dir, write_json, write_text
 from noisecli.core.options import as_dict, check_choices, device_opt, opt
-from noisecli.core.stage import Stage
+from noisecli.core.stage import Stage, written
 
 if TYPE_CHECKING:      # numpy, tiktoken and the detector load when a scan runs, not for --help
     import numpy as np
@@ -377,4 +377,4 @@ STAGE = Stage("scan", ScanConfig, scan,
               "How much random noise is in your corpus: spans of random tokens, random bytes, mojibake, another "
               "language or script, found inside documents (no model needed); α̂ with 95 % intervals, the spans, and "
               "a clean copy. `noisecli scan merge DIR...` adds up --shard runs.",
-              done=lambda cfg: (Path(cfg.out) / "scan.json").is_file(), show=_show)
+              done=written("scan.json"), show=_show)

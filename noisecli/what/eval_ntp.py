@@ -19,7 +19,7 @@ from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, read_manifest, staging_dir
 from noisecli.core.options import check_choices, device_opt, dtype_opt, opt
 from noisecli.core.progress import Reporter
-from noisecli.core.stage import Stage
+from noisecli.core.stage import Stage, written
 from noisecli.core.tables import write_table
 from noisecli.training import checkpoint
 from noisecli.what.token_files import open_tokens
@@ -269,4 +269,4 @@ def show(cfg: EvalNtpConfig, result: dict) -> None:
 STAGE = Stage("eval-ntp", EvalNtpConfig, eval_ntp,
               "Exact next-token loss of checkpoints on token files (clean validation, the noise, other corpora), "
               "with differences to a clean baseline run and the paper's Figures 2-4.",
-              done=lambda cfg: (Path(cfg.out) / "results.json").is_file(), show=show)
+              done=written("results.json"), show=show)

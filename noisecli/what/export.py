@@ -15,7 +15,7 @@ from pathlib import Path
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, staging_dir, write_json
 from noisecli.core.options import check_choices, opt
-from noisecli.core.stage import Stage
+from noisecli.core.stage import Stage, written
 
 
 @dataclass
@@ -60,4 +60,4 @@ def _show(cfg: ExportConfig, r: dict) -> None:
 STAGE = Stage("export", ExportConfig, export,
               "Write a checkpoint as a Hugging Face transformers model folder (GPT2LMHeadModel or BertForMaskedLM, "
               "with GPT-2's tokenizer) for from_pretrained, lm-eval and the rest.",
-              done=lambda cfg: cfg.out is not None and (Path(cfg.out) / "noisecli_export.json").is_file(), show=_show)
+              done=written("noisecli_export.json"), show=_show)

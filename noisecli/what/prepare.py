@@ -28,7 +28,7 @@ from noisecli.core.manifest import (
 )
 from noisecli.core.options import check_choices, opt
 from noisecli.core.progress import Reporter
-from noisecli.core.stage import Stage
+from noisecli.core.stage import Stage, written
 from noisecli.core.workers import worker_pool
 from noisecli.what import tokenizer
 from noisecli.what.corpus import Corpus, open_corpus, parse_batch
@@ -361,4 +361,4 @@ def show(cfg: PrepareConfig, meta: dict) -> None:
 STAGE = Stage("prepare", PrepareConfig, prepare,
               "Tokenize a corpus with GPT-2's BPE into train.bin/val.bin (uint16) and mix in random noise at "
               "proportion α; writes noise.bin and meta.json too.",
-              done=lambda cfg: (Path(cfg.out) / "meta.json").is_file(), show=show)
+              done=written("meta.json"), show=show)

@@ -12,7 +12,7 @@ from noisecli.core.errors import InputError, warn
 from noisecli.core.manifest import check_output, read_manifest, sha256_file, write_json, write_text
 from noisecli.core.options import device_opt, opt
 from noisecli.core.progress import Reporter
-from noisecli.core.stage import Stage
+from noisecli.core.stage import Stage, written
 from noisecli.what.noise import NOISE_IDS
 from noisecli.why.proposition import curve, k_table, predict_from_losses, predicted_rise, probability, proposition1
 
@@ -282,7 +282,7 @@ PROP1_STAGE = Stage("theory prop1", Prop1Config, run_prop1, "η = αp_c − (1�
 CURVE_STAGE = Stage("theory curve", CurveConfig, run_curve, "f(ε) = (1−α)log((p_c−ε)/p_c) + α log((p_n+ε/k)/p_n) over (0, p_c) as "
           "CSV, with a plot.", show=_shown("f(ε)"))
 K_STAGE = Stage("theory k", KConfig, run_k, "k per common iteration of a clean and a noisy run, from their losses "
-          "(Appendix B.3).", done=lambda cfg: cfg.out is not None and (Path(cfg.out) / "k.json").is_file(),
+          "(Appendix B.3).", done=written("k.json"),
           show=_shown("k per iteration"))
 LEMMA1_STAGE = Stage("theory lemma1", Lemma1Config, run_lemma1, "Check L(Pᵐ) = αL(Pⁿ) + (1−α)L(Pᶜ) on a prepared dataset's "
           "training tokens.", done=lambda cfg: cfg.out is not None and Path(cfg.out).is_file(), show=_shown("Lemma 1"))

@@ -22,7 +22,7 @@ from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, read_manifest, staging_dir
 from noisecli.core.options import as_dict, check_choices, device_opt, opt
 from noisecli.core.progress import Reporter
-from noisecli.core.stage import Stage
+from noisecli.core.stage import Stage, written
 from noisecli.how.extract import read_split
 from noisecli.how.probe.heads import HEADS
 from noisecli.how.probe.regularisers import REGULARISERS
@@ -303,4 +303,4 @@ def probe(cfg: ProbeConfig) -> dict:
 STAGE = Stage("probe", ProbeConfig, probe,
               "Fit linear or MLP heads on extracted features, optionally with Local Gradient Matching "
               "(L = L_ce + λ‖E∇ℓ(g(t)) − E∇ℓ(g(t+γδ))‖), with grid search and mean ± std over seeds.",
-              done=lambda cfg: (Path(cfg.out) / "results.json").is_file(), show=show)
+              done=written("results.json"), show=show)
