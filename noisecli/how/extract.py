@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from noisecli.how.backbones.base import Backbone
 
 
+HELP = ("Frozen features of a task's train/val/test splits from a backbone (our GPT-2 checkpoints with prompt "
+        "templates, transformers models, timm vision models) to safetensors.")   # `noisecli --help`
+
+
 @dataclass
 class ExtractConfig:
     backbone: str = opt(None, "Backbone as KIND:NAME, KIND one of the README's table (one file each in "
@@ -138,7 +142,4 @@ def _show(cfg: ExtractConfig, m: dict) -> None:
                   f"{m['elapsed_s']:.1f} s; manifest {cfg.out}/extract.json")
 
 
-STAGE = Stage("extract", ExtractConfig, extract,
-              "Frozen features of a task's train/val/test splits from a backbone (our GPT-2 checkpoints with prompt "
-              "templates, transformers models, timm vision models) to safetensors.",
-              done=written("extract.json"), show=_show)
+STAGE = Stage("extract", ExtractConfig, extract, HELP, done=written("extract.json"), show=_show)

@@ -42,6 +42,10 @@ from noisecli.core.tables import console
 from noisecli.paper.plan import DATASETS, Scale, Step, experiment
 
 
+HELP = ("The whole paper on the embedded corpus in one command (prepare, pretrain, eval-ntp, theory, extract, "
+        "probe, finetune, scan) and a report.md with figures, tables and findings; resumable.")   # `noisecli --help`
+
+
 @dataclass
 class ReproduceConfig:
     out: Path | None = opt(None, "Output folder: data/, runs/, eval/, theory/, features/, probe/, report.md, "
@@ -387,6 +391,4 @@ def reproduce(cfg: ReproduceConfig) -> dict:
     return result
 
 
-STAGE = Stage("reproduce", ReproduceConfig, reproduce,
-              "The whole paper on the embedded corpus in one command (prepare, pretrain, eval-ntp, theory, extract, "
-              "probe, finetune, scan) and a report.md with figures, tables and findings; resumable.")
+STAGE = Stage("reproduce", ReproduceConfig, reproduce, HELP)

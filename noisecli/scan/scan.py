@@ -41,6 +41,11 @@ if TYPE_CHECKING:      # numpy, tiktoken and the detector load when a scan runs,
 BATCH = 256   # documents per batch
 
 
+HELP = ("How much random noise is in your corpus: spans of random tokens, random bytes, mojibake, another "
+        "language or script, found inside documents (no model needed); α̂ with 95 % intervals, the spans, and "
+        "a clean copy. `noisecli scan merge DIR...` adds up --shard runs.")   # `noisecli --help`
+
+
 @dataclass
 class ScanConfig:
     source: list[str] = opt([], "What to scan: absent = the embedded English corpus; 'en'/'fr'; a .txt/.jsonl/"
@@ -373,8 +378,4 @@ def _show(cfg: ScanConfig, r: dict) -> None:
         console.print(f"What it would cost {cfg.model} (Proposition 1): {r['cost']['conclusion']}")
 
 
-STAGE = Stage("scan", ScanConfig, scan,
-              "How much random noise is in your corpus: spans of random tokens, random bytes, mojibake, another "
-              "language or script, found inside documents (no model needed); α̂ with 95 % intervals, the spans, and "
-              "a clean copy. `noisecli scan merge DIR...` adds up --shard runs.",
-              done=written("scan.json"), show=_show)
+STAGE = Stage("scan", ScanConfig, scan, HELP, done=written("scan.json"), show=_show)

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     import torch
 
 
+HELP = ("Exact next-token loss of checkpoints on token files (clean validation, the noise, other corpora), "
+        "with differences to a clean baseline run and the paper's Figures 2-4.")   # `noisecli --help`
+
+
 @dataclass
 class EvalNtpConfig:
     checkpoints: list[Path] = opt([], "Checkpoint folders or run folders (a run folder means every checkpoint "
@@ -266,7 +270,4 @@ def show(cfg: EvalNtpConfig, result: dict) -> None:
         console.print(result["method_mlm"] + ".")
 
 
-STAGE = Stage("eval-ntp", EvalNtpConfig, eval_ntp,
-              "Exact next-token loss of checkpoints on token files (clean validation, the noise, other corpora), "
-              "with differences to a clean baseline run and the paper's Figures 2-4.",
-              done=written("results.json"), show=show)
+STAGE = Stage("eval-ntp", EvalNtpConfig, eval_ntp, HELP, done=written("results.json"), show=show)

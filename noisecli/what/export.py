@@ -18,6 +18,10 @@ from noisecli.core.options import check_choices, opt
 from noisecli.core.stage import Stage, written
 
 
+HELP = ("Write a checkpoint as a Hugging Face transformers model folder (GPT2LMHeadModel or BertForMaskedLM, "
+        "with GPT-2's tokenizer) for from_pretrained, lm-eval and the rest.")   # `noisecli --help`
+
+
 @dataclass
 class ExportConfig:
     checkpoint: Path | None = opt(None, "A checkpoint folder, or a run folder (its newest checkpoint).", positional=True)
@@ -57,7 +61,4 @@ def _show(cfg: ExportConfig, r: dict) -> None:
                   f"(load it with from_pretrained(\"{r['out']}\"))")
 
 
-STAGE = Stage("export", ExportConfig, export,
-              "Write a checkpoint as a Hugging Face transformers model folder (GPT2LMHeadModel or BertForMaskedLM, "
-              "with GPT-2's tokenizer) for from_pretrained, lm-eval and the rest.",
-              done=written("noisecli_export.json"), show=_show)
+STAGE = Stage("export", ExportConfig, export, HELP, done=written("noisecli_export.json"), show=_show)

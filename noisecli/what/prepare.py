@@ -39,6 +39,10 @@ from noisecli.what.token_files import DTYPE, TokenWriter, check_dataset, holds_d
 COPY_CHUNK = 1 << 20   # tokens per write when copying or drawing noise (bounds memory)
 
 
+HELP = ("Tokenize a corpus with GPT-2's BPE into train.bin/val.bin (uint16) and mix in random noise at "
+        "proportion α; writes noise.bin and meta.json too.")   # `noisecli --help`
+
+
 @dataclass
 class PrepareConfig:
     source: str | None = opt(None, "What to tokenize: absent = the embedded English Wikipedia corpus; "
@@ -358,7 +362,4 @@ def show(cfg: PrepareConfig, meta: dict) -> None:
                   f"{tokens['train'] / meta['elapsed_s']:,.0f} tokens/s; manifest: {meta['out']}/meta.json")
 
 
-STAGE = Stage("prepare", PrepareConfig, prepare,
-              "Tokenize a corpus with GPT-2's BPE into train.bin/val.bin (uint16) and mix in random noise at "
-              "proportion α; writes noise.bin and meta.json too.",
-              done=written("meta.json"), show=show)
+STAGE = Stage("prepare", PrepareConfig, prepare, HELP, done=written("meta.json"), show=show)

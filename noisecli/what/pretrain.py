@@ -24,6 +24,10 @@ from noisecli.what.token_files import check_dataset, data_fingerprint, open_toke
 from noisecli.what.tokenizer import VOCAB_SIZE
 
 
+HELP = ("Pre-train GPT-2 on a prepared dataset with the paper's recipe (AdamW 6e-4, cosine to 6e-5, batch "
+        "16 x 40 x 1024) on a CPU, on N GPUs (DDP) or across nodes; exact resume.")   # `noisecli --help`
+
+
 @dataclass
 class PretrainConfig:
     data: Path | None = opt(None, "Prepared dataset folder (from `noisecli prepare`): train.bin, val.bin, "
@@ -263,7 +267,4 @@ def _finished(cfg: PretrainConfig) -> bool:
     return any(it == cfg.max_iters for it, _ in checkpoint.list_checkpoints(Path(cfg.out)))
 
 
-STAGE = Stage("pretrain", PretrainConfig, pretrain,
-              "Pre-train GPT-2 on a prepared dataset with the paper's recipe (AdamW 6e-4, cosine to 6e-5, batch "
-              "16 x 40 x 1024) on a CPU, on N GPUs (DDP) or across nodes; exact resume.",
-              done=_finished, show=_show)
+STAGE = Stage("pretrain", PretrainConfig, pretrain, HELP, done=_finished, show=_show)

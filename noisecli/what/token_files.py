@@ -103,7 +103,8 @@ def check_dataset(folder: str | Path, meta: dict, verify: bool = False) -> None:
     if meta.get("nanogpt"):
         return   # no manifest to agree with
     folder, tokens = Path(folder), meta["tokens"]
-    for name, count in (("train.bin", tokens["train"]), ("val.bin", tokens["val"]), ("noise.bin", tokens.get("noise", 0))):
+    counts = {"train.bin": tokens["train"], "val.bin": tokens["val"], "noise.bin": tokens.get("noise", 0)}
+    for name, count in counts.items():
         path = folder / name
         if not path.is_file():
             if name == "noise.bin" and count == 0:

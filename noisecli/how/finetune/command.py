@@ -34,6 +34,11 @@ from noisecli.how.finetune.regularisers import FINETUNE_REGULARISERS
 from noisecli.how.tasks import TASKS
 
 
+HELP = ("Fine-tune every weight of a transformers encoder with L²-SP, SMART or LNSR, each alone and with LGM "
+        "(the paper's Table 4): GLUE RTE/MRPC/CoLA/STS-B, embedded or local tasks; seeds, best epoch on "
+        "validation, DDP, resume.")   # `noisecli --help`
+
+
 @dataclass
 class FinetuneConfig:
     model: str = opt("hf:sentence-transformers/all-MiniLM-L6-v2", "hf:PATH_OR_ID of a transformers encoder "
@@ -325,8 +330,4 @@ def _show(cfg: FinetuneConfig, result: dict) -> None:
     raise_if_interrupted(result)
 
 
-STAGE = Stage("finetune", FinetuneConfig, finetune,
-              "Fine-tune every weight of a transformers encoder with L²-SP, SMART or LNSR, each alone and with LGM "
-              "(the paper's Table 4): GLUE RTE/MRPC/CoLA/STS-B, embedded or local tasks; seeds, best epoch on "
-              "validation, DDP, resume.",
-              done=_finished, show=_show)
+STAGE = Stage("finetune", FinetuneConfig, finetune, HELP, done=_finished, show=_show)

@@ -38,6 +38,10 @@ RECIPES = {  # the paper's settings: NLU (its grid), vision (Appendix E.2.3)
 VISION_LINEAR = dict(lr=[0.1], weight_decay=0.0)   # a plain linear head on vision features
 
 
+HELP = ("Fit linear or MLP heads on extracted features, optionally with Local Gradient Matching "
+        "(L = L_ce + λ‖E∇ℓ(g(t)) − E∇ℓ(g(t+γδ))‖), with grid search and mean ± std over seeds.")   # `noisecli --help`
+
+
 @dataclass
 class ProbeConfig:
     features: list[Path] = opt([], "Feature folders written by `noisecli extract` (several fill one table).",
@@ -300,7 +304,4 @@ def probe(cfg: ProbeConfig) -> dict:
     return result
 
 
-STAGE = Stage("probe", ProbeConfig, probe,
-              "Fit linear or MLP heads on extracted features, optionally with Local Gradient Matching "
-              "(L = L_ce + λ‖E∇ℓ(g(t)) − E∇ℓ(g(t+γδ))‖), with grid search and mean ± std over seeds.",
-              done=written("results.json"), show=show)
+STAGE = Stage("probe", ProbeConfig, probe, HELP, done=written("results.json"), show=show)
