@@ -126,7 +126,7 @@ OTHER_CORPORA = {"nyt": "nyt", "movie": "movie"}
 
 
 @dataclass
-class Task:
+class Job:
     """One unit of a reproduction's work: a plan step, or a group of pre-training runs trained together."""
     name: str
     done: Callable[[], bool]
@@ -140,10 +140,10 @@ class Plan:
     out: Path
     budget: Budget
     device: str
-    stages: list[Task] = field(default_factory=list)
+    stages: list[Job] = field(default_factory=list)
 
     def add(self, name: str, done: Callable[[], bool], run: Callable[[], object]) -> None:
-        self.stages.append(Task(name, done, run))
+        self.stages.append(Job(name, done, run))
 
 
 def _subset(lang: str, docs: int | None, out: Path) -> str:
