@@ -318,3 +318,37 @@ def test_sigterm_during_finetune_saves_and_exits_143(tmp_path):
     assert p.returncode == 143, err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("noisecli: interrupted by SIGTERM"), err
     assert json.loads((out / "results.json").read_text())["status"] == "interrupted"
+
+
+def test_manifests_with_fields_of_the_wrong_type_are_one_line_naming_the_field(cli, runs, tmp_path, minilm_features):
+    """Every manifest the tool reads back is validated against its schema: a field of the wrong type is one line
+    naming the file and the field, never a KeyError or TypeError."""
+    import torch
+
+    def edited(src: Path, name: str, change) -> Path:
+        dst = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(src, dst)
+        return dst if change(dst) is None else dst
+
+    def set_json(path: Path, **fields):
+        path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+
+    data = edited(runs[1], "data", lambda d: set_json(d / "meta.json", alpha="0.2"))
+    assert_one_line_error(cli("pretrain", "--data", data, *FAST, "--max-iters", "2", "--out", tmp_path / "r1"),
+                          "meta.json", "field 'alpha'")
+    data = edited(runs[1], "data", lambda d: set_json(d / "meta.json", tokens={"train": "many", "val": 3}))
+    assert_one_line_error(cli("pretrain", "--data", data, *FAST, "--max-iters", "2", "--out", tmp_path / "r2"),
+                          "meta.json", "field 'tokens.train'")
+    run = edited(runs[0] / "clean", "run", lambda r: set_json(checkpoint.list_checkpoints(r)[-1][1] / "noisecli.json",
+                                                             iter="four"))
+    assert_one_line_error(cli("eval-ntp", run, "--data", runs[1], "--out", tmp_path / "e"), "noisecli.json", "'iter'")
+    run = edited(runs[0] / "clean", "run", lambda r: set_json(r / "run.json", seed="1337"))
+    assert_one_line_error(cli("pretrain", "--data", runs[1], *FAST, "--max-iters", "6", "--out", run, "--resume"),
+                          "run.json", "field 'seed'")
+    run = edited(runs[0] / "clean", "run", lambda r: [torch.save({"optimizer": {}}, f / "state.pt")
+                                                      for _, f in checkpoint.list_checkpoints(r)])
+    assert_one_line_error(cli("pretrain", "--data", runs[1], *FAST, "--max-iters", "6", "--out", run, "--resume"),
+                          "state.pt", "'iter'")
+    feats = edited(minilm_features, "feats", lambda f: set_json(f / "extract.json", num_classes="two"))
+    assert_one_line_error(cli("probe", feats, "--seeds", "1", "--out", tmp_path / "p"), "extract.json", "'num_classes'")
+    assert nothing_under(tmp_path / "p") and not (tmp_path / "r1").exists() and not (tmp_path / "e").exists()

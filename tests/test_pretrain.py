@@ -235,7 +235,7 @@ def test_data_that_disagrees_with_its_manifest_is_refused_before_training(cli, d
         "replaced": (lambda d: (d / "val.bin").write_bytes(bytes(reversed((d / "val.bin").read_bytes()))), "sha256"),
         "no noise": (lambda d: (d / "noise.bin").unlink(), "noise.bin is missing"),
         "alpha as text": (lambda d: (d / "meta.json").write_text(
-            (d / "meta.json").read_text().replace('"alpha": 0.1', '"alpha": "0.1"')), "alpha must be a number"),
+            (d / "meta.json").read_text().replace('"alpha": 0.1', '"alpha": "0.1"')), "field 'alpha'"),
     }
     for name, (damage, needle) in cases.items():
         data = tmp_path / name.replace(" ", "_")

@@ -16,9 +16,10 @@ import noisecli
 from noisecli.core.errors import InputError
 
 
-def read_manifest(path: str | Path, keys: tuple[str, ...] = ()) -> dict:
-    """A JSON manifest (meta.json, run.json, noisecli.json, extract.json) as a dict. A missing or damaged file,
-    or a missing key, is one InputError line naming the file, never a traceback."""
+def read_manifest(path: str | Path, keys: tuple[str, ...] = (), schema: type | None = None) -> dict:
+    """A JSON manifest (meta.json, run.json, noisecli.json, extract.json, state.json) as a dict. A missing or
+    damaged file, a missing key, or (with `schema`, a pydantic model of the file, declared beside the stage that
+    writes it) a field of the wrong type or range is one InputError line naming the file and the field."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path} is missing")
@@ -31,7 +32,21 @@ def read_manifest(path: str | Path, keys: tuple[str, ...] = ()) -> dict:
     missing = [k for k in keys if k not in data]
     if missing:
         raise InputError(f"{path} lacks {', '.join(missing)}")
+    if schema is not None:
+        check_schema(data, schema, str(path))
     return data
+
+
+def check_schema(data: Any, schema: type, where: str) -> None:
+    """`data` fits the pydantic model `schema`; else one InputError line: where, the field, what is wrong."""
+    import pydantic
+    try:
+        schema.model_validate(data)
+    except pydantic.ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(the whole file)"
+        got = repr(first.get("input"))[:40]
+        raise InputError(f"{where}: field '{field}': {first['msg'].lower()} (got {got})") from None
 
 
 def check_output(path: str | Path, what: str = "--out", file: bool = False) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import atomic_path, check_output, provenance, write_json
@@ -24,6 +25,15 @@ from noisecli.core.options import as_dict, check_choices, device_opt, opt
 from noisecli.core.stage import Stage, written
 from noisecli.how.backbones import POOLS
 from noisecli.how.tasks import TASK_SPLITS, TASKS, Task, load_task
+
+
+class ExtractManifest(BaseModel):
+    """extract.json as `probe` reads it back (extract writes more; other keys pass)."""
+    model_config = ConfigDict(extra="allow")
+    backbone: str | None = None      # features made elsewhere may name neither (probe then uses the folder's name)
+    task: str | None = None
+    modality: str = "text"
+    num_classes: StrictInt | None = Field(None, ge=1)
 
 if TYPE_CHECKING:
     import torch

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, read_manifest, staging_dir, write_json, write_text
 from noisecli.core.options import as_dict, check_choices, device_opt, opt
@@ -39,6 +41,14 @@ if TYPE_CHECKING:      # numpy, tiktoken and the detector load when a scan runs,
     from noisecli.scan.tally import Tally
 
 BATCH = 256   # documents per batch
+
+
+class ShardState(BaseModel):
+    """state.json, what `scan merge` adds up (one shard's settings and sums)."""
+    model_config = ConfigDict(extra="allow")
+    config: dict
+    shard: list[StrictInt] = Field(min_length=2, max_length=2)
+    tally: dict
 
 
 HELP = ("How much random noise is in your corpus: spans of random tokens, random bytes, mojibake, another "
@@ -308,7 +318,7 @@ def merge(folders: list[Path], out: Path) -> dict:
         raise InputError("scan merge: give the shard folders (DIR...)")
     from noisecli.scan.tally import Tally
     check_output(out)
-    states = [read_manifest(Path(f) / "state.json", ("config", "shard", "tally")) for f in folders]
+    states = [read_manifest(Path(f) / "state.json", ("config", "shard", "tally"), ShardState) for f in folders]
     first = {k: v for k, v in states[0]["config"].items() if k not in ("shard", "out", "write_clean")}
     n = states[0]["shard"][1]
     for f, s in zip(folders, states):

@@ -20,14 +20,31 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import read_manifest, staging_dir
+from noisecli.core.manifest import check_schema, read_manifest, staging_dir
 
 if TYPE_CHECKING:   # finding and reading checkpoints needs no torch; saving and loading them imports it
     import torch
     import torch.nn as nn
 
 PATTERN = re.compile(r"^iter_(\d+)$")
+
+
+class CheckpointManifest(BaseModel):
+    """noisecli.json as loading reads it (the trainer's own keys pass)."""
+    model_config = ConfigDict(extra="allow")
+    arch: str = "gpt"
+    model: dict
+    iter: StrictInt = Field(ge=0)
+
+
+class TrainingState(BaseModel):
+    """What state.pt must hold for --resume (tensors are not checked here; torch.load checks their form)."""
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+    iter: StrictInt = Field(ge=0)
+    optimizer: dict
 MANIFEST = "noisecli.json"   # not config.json, which Hugging Face tools would take for theirs (`export` makes theirs)
 
 
@@ -108,7 +125,7 @@ def damage(folder: Path, state: bool = False) -> str | None:
     import json as json_
     import struct
     try:
-        read_manifest(manifest(folder), ("model",))
+        read_manifest(manifest(folder), ("model",), CheckpointManifest)
         weights = folder / "model.safetensors"
         size = weights.stat().st_size
         with open(weights, "rb") as f:
@@ -145,7 +162,7 @@ def newest_loadable(run_dir: Path) -> Path:
 
 
 def read_info(path: str | Path) -> dict:
-    return read_manifest(manifest(resolve(path)), ("model",))
+    return read_manifest(manifest(resolve(path)), ("model",), CheckpointManifest)
 
 
 def load_checkpoint(path: str | Path, build: Callable[[dict], nn.Module],
@@ -157,7 +174,7 @@ def load_checkpoint(path: str | Path, build: Callable[[dict], nn.Module],
     why = damage(folder)
     if why is not None:
         raise InputError(f"checkpoint {folder} is damaged: {why}")
-    info = read_manifest(manifest(folder), ("model",))
+    info = read_manifest(manifest(folder), ("model",), CheckpointManifest)
     model = build(info)
     try:
         load_model(model, str(folder / "model.safetensors"), device=str(device))
@@ -167,5 +184,13 @@ def load_checkpoint(path: str | Path, build: Callable[[dict], nn.Module],
 
 
 def load_state(folder: Path) -> dict:
+    """state.pt, loaded without pickle (weights_only) and checked: one InputError line if it is not ours."""
+    import pickle
+
     import torch
-    return torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+        raise InputError(f"{folder / 'state.pt'} cannot be loaded safely ({str(e).splitlines()[0][:120]})") from None
+    check_schema(state, TrainingState, str(folder / "state.pt"))
+    return state

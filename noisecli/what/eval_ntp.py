@@ -83,7 +83,8 @@ def _run_info(ckpt: Path) -> dict:
     if is_hf(ckpt):
         return {}
     run_json = ckpt.parent.parent / "run.json"
-    return read_manifest(run_json) if run_json.is_file() else {}
+    from noisecli.what.pretrain import RunManifest
+    return read_manifest(run_json, schema=RunManifest) if run_json.is_file() else {}
 
 
 CALIBRATION = ("a run with noise α at iteration i has seen (1−α)·i·tokens_per_iter clean tokens, which "

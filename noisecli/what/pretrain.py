@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, read_manifest, write_json
 from noisecli.core.options import as_dict, check_choices, device_opt, dtype_opt, opt
@@ -22,6 +24,18 @@ from noisecli.core.stage import Stage
 from noisecli.what.architectures import ARCHITECTURES, architecture
 from noisecli.what.token_files import check_dataset, data_fingerprint, open_tokens, read_meta
 from noisecli.what.tokenizer import VOCAB_SIZE
+
+
+class RunManifest(BaseModel):
+    """run.json as the stages read it back (pretrain writes more; other keys pass)."""
+    model_config = ConfigDict(extra="allow")
+    arch: str = "gpt"
+    model: dict
+    data: str
+    data_meta_sha256: str
+    seed: StrictInt | None = None
+    alpha: float | None = Field(None, ge=0, lt=1, strict=True)
+    noise: str | None = None
 
 
 HELP = ("Pre-train GPT-2 on a prepared dataset with the paper's recipe (AdamW 6e-4, cosine to 6e-5, batch "
@@ -149,7 +163,7 @@ def validate(cfg: PretrainConfig) -> tuple[object, dict]:
         if not has_ckpt:
             raise InputError(f"--resume: {out} has no checkpoint to resume from")
         checkpoint.newest_loadable(out)   # a damaged newest checkpoint is named here, once
-        run = read_manifest(out / "run.json", ("model", "data_meta_sha256"))
+        run = read_manifest(out / "run.json", ("model", "data_meta_sha256"), RunManifest)
         if run["model"] != mcfg.to_dict() or run.get("arch", "gpt") != cfg.arch:
             raise InputError(f"--resume: the model config differs from the run's ({out}/run.json)")
         if run["data_meta_sha256"] != data_fingerprint(cfg.data):

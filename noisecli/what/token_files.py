@@ -6,10 +6,27 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import read_manifest, sha256_file
 from noisecli.what.tokenizer import VOCAB_SIZE
+
+class TokenCounts(BaseModel):
+    train: StrictInt = Field(ge=0)
+    val: StrictInt = Field(ge=0)
+    noise: StrictInt = Field(0, ge=0)
+
+
+class DatasetManifest(BaseModel):
+    """meta.json as the stages read it (prepare writes more; other keys pass)."""
+    model_config = ConfigDict(extra="allow")
+    vocab_size: StrictInt = Field(ge=1)
+    alpha: float | None = Field(ge=0, lt=1, strict=True)   # int 0 is allowed by pydantic's strict float
+    tokens: TokenCounts
+    sha256: dict[str, str] = {}
+    placement: str | None = None
+
 
 DTYPE = np.uint16
 TOKEN_FILES = ("train.bin", "val.bin", "noise.bin")
@@ -68,32 +85,12 @@ def read_meta(folder: str | Path) -> dict:
     folder = Path(folder)
     path = folder / "meta.json"
     if path.is_file():   # ours: a file without these keys is none of ours (one line, not a KeyError later)
-        meta = read_manifest(path, ("vocab_size", "alpha", "tokens"))
-        _check_types(meta, path)
-        return meta
+        return read_manifest(path, ("vocab_size", "alpha", "tokens"), DatasetManifest)
     if (folder / "train.bin").is_file() and (folder / "val.bin").is_file():
         return {"format": "nanoGPT token files (no manifest)", "vocab_size": VOCAB_SIZE, "alpha": None,
                 "noise": {}, "nanogpt": True}
     raise InputError(f"{folder} is neither a prepared dataset (meta.json) nor a nanoGPT folder "
                      "(train.bin and val.bin); run `noisecli prepare`")
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _check_types(meta: dict, path: Path) -> None:
-    """The fields the stages read, of the types they need (one line naming the field)."""
-    if not isinstance(meta["vocab_size"], int) or isinstance(meta["vocab_size"], bool) or meta["vocab_size"] < 1:
-        raise InputError(f"{path}: vocab_size must be a positive whole number, not {meta['vocab_size']!r}")
-    if meta["alpha"] is not None and not (_is_number(meta["alpha"]) and 0 <= meta["alpha"] < 1):
-        raise InputError(f"{path}: alpha must be a number in [0, 1) or null, not {meta['alpha']!r}")
-    tokens = meta["tokens"]
-    if not isinstance(tokens, dict) or any(not isinstance(tokens.get(k), int) or isinstance(tokens.get(k), bool)
-                                           or tokens[k] < 0 for k in ("train", "val")):
-        raise InputError(f"{path}: tokens must hold whole numbers of train and val tokens, not {tokens!r}")
-    if not isinstance(tokens.get("noise", 0), int) or isinstance(tokens.get("noise", 0), bool):
-        raise InputError(f"{path}: tokens.noise must be a whole number, not {tokens['noise']!r}")
 
 
 def check_dataset(folder: str | Path, meta: dict, verify: bool = False) -> None:

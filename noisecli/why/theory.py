@@ -14,6 +14,7 @@ from noisecli.core.options import device_opt, opt
 from noisecli.core.progress import Reporter
 from noisecli.core.stage import Stage, written
 from noisecli.what.noise import NOISE_IDS
+from noisecli.what.pretrain import RunManifest
 from noisecli.why.proposition import curve, k_table, predict_from_losses, predicted_rise, probability, proposition1
 
 
@@ -106,7 +107,7 @@ def paired_losses(clean: Path, noisy: Path, max_tokens: int | None, device: str,
     if not common:
         raise InputError("the two runs have no checkpoint at a common iteration")
     common = common[-1:] if last_only else common
-    data = Path(read_manifest(Path(noisy) / "run.json", ("data",))["data"])
+    data = Path(read_manifest(Path(noisy) / "run.json", ("data",), RunManifest)["data"])
     files = {"c": open_tokens(data / "val.bin"), "n": open_tokens(data / "noise.bin")}
     files = {k: v[:max_tokens] if max_tokens else v for k, v in files.items()}
     dev = pick_device(device)
@@ -226,7 +227,7 @@ def run_predict(cfg: PredictConfig) -> dict:
         row = paired_losses(cfg.clean, cfg.noisy, cfg.max_tokens, cfg.device, last_only=True)[-1]
         return _written(cfg, predict_from_losses(row, cfg.alpha, cfg.k))
     model, info = load_model(cfg.clean, pick_device(cfg.device))
-    data = Path(read_manifest(Path(cfg.clean) / "run.json", ("data",))["data"])
+    data = Path(read_manifest(Path(cfg.clean) / "run.json", ("data",), RunManifest)["data"])
     tokens = open_tokens(data / "val.bin")
     lc = token_file_loss(model, tokens[:cfg.max_tokens] if cfg.max_tokens else tokens, 8,
                          pick_device(cfg.device))[0]

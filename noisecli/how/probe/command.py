@@ -103,7 +103,8 @@ def load_features(folder: Path, seed: int = 0) -> Features:
     folder = Path(folder)
     if not (folder / "train.safetensors").is_file():
         raise InputError(f"{folder} has no train split (train.safetensors); run `noisecli extract` first")
-    manifest = read_manifest(folder / "extract.json") if (folder / "extract.json").is_file() else {}
+    from noisecli.how.extract import ExtractManifest
+    manifest = read_manifest(folder / "extract.json", schema=ExtractManifest) if (folder / "extract.json").is_file() else {}
     splits = {}
     for split in ("train", "val", "test"):
         path = folder / f"{split}.safetensors"
