@@ -136,7 +136,7 @@ def test_bad_task_files_are_refused(cli, tmp_path):
     cases = {
         "one class": (_csv(tmp_path / "one.csv", [(t, "pos") for t in texts]), "single class"),
         "ragged": (_csv(tmp_path / "ragged.csv", [(t, i % 2) for i, t in enumerate(texts)] + [("no label here",)]),
-                   "row 42 has no 'label'"),
+                   "row 42 has 1 fields"),
         "float labels": (_csv(tmp_path / "float.csv", [(t, 0.7 if i % 2 else 0) for i, t in enumerate(texts)]),
                          "not a whole number"),
     }

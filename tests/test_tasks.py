@@ -76,3 +76,31 @@ def test_a_local_csv_of_text_pairs(cli, tmp_path):
     r = cli("extract", "--backbone", "hf:x", "--task", tmp_path / "pairs.csv", "--text-field", "first,nope",
             "--out", tmp_path / "f")
     assert r.exit_code == 2 and "no column 'nope'" in r.stderr
+
+
+def test_tables_from_excel_and_other_encodings(tmp_path):
+    """A CSV with Excel's byte-order mark, or in UTF-16, reads as UTF-8 does; Latin-1 bytes, a header naming a
+    column twice, and a JSON line that is no object are one line each."""
+    from noisecli.core.errors import InputError
+    rows = "text,label\n" + "".join(f"sentence number {i} about films,{i % 2}\n" for i in range(40))
+    for name, raw in (("bom.csv", b"\xef\xbb\xbf" + rows.encode()), ("utf16.csv", rows.encode("utf-16"))):
+        (tmp_path / name).write_bytes(raw)
+        task = load_task(str(tmp_path / name))
+        assert task.splits["train"].inputs[0]["text"].startswith("sentence number")
+    for name, raw, needle in (("latin1.csv", (rows + "café,1\n").encode("latin-1"), "not UTF-8 text (byte"),
+                              ("dup.csv", rows.replace("text,label", "text,text,label").encode(), "column twice"),
+                              ("list.jsonl", b'{"text": "a", "label": 0}\n[1, 2]\n', "list.jsonl:2")):
+        (tmp_path / name).write_bytes(raw)
+        with pytest.raises(InputError, match=needle.replace("(", r"\(")):
+            load_task(str(tmp_path / name))
+
+
+def test_labels_and_prompts_that_would_mean_nothing_are_refused(tmp_path):
+    from noisecli.core.errors import InputError
+    for labels, needle in ((["nan", "1"], "is not a class"), (["0", "1000000"], "distinct values")):
+        path = tmp_path / f"labels-{labels[1]}.csv"
+        path.write_text("text,label\n" + "".join(f"sentence number {i} about films,{labels[i % 2]}\n" for i in range(40)))
+        with pytest.raises(InputError, match=needle):
+            load_task(str(path))
+    with pytest.raises(InputError, match="no field"):
+        load_task("movie", prompt="Is this movie good?")

@@ -68,6 +68,8 @@ def load_task(name: str, seed: int = 0, text_fields: list[str] | str = "text", l
 def _check(task: Task, name: str) -> None:
     """The prompt fits the samples' fields, and there is something to classify."""
     if task.modality == "text":
+        if "{" not in task.prompt:
+            raise InputError(f"prompt '{task.prompt}' has no field such as {{text}}: every sample would read the same")
         try:
             task.render(task.splits["train"].inputs[0])
         except (KeyError, IndexError, ValueError) as e:

@@ -107,12 +107,19 @@ def label_ids(values: list) -> tuple[np.ndarray, list[str]]:
     """Labels as ids: integer labels keep their values (0..max), others are numbered in sorted order."""
     try:
         floats = [float(v) for v in values]
+        if any(not np.isfinite(f) for f in floats):
+            raise InputError(f"label {next(v for v, f in zip(values, floats) if not np.isfinite(f))!r} is not a class: "
+                             "labels must be class ids 0..C-1 or names")
         if any(f != int(f) for f in floats):
             raise InputError(f"label {next(v for v, f in zip(values, floats) if f != int(f))} is not a whole "
                              "number; labels must be class ids 0..C-1 or names")
         ints = np.array([int(v) for v in floats], dtype=np.int64)
         if (ints < 0).any():
             raise InputError(f"label {ints.min()} is negative; labels must be 0..C-1 or names")
+        present = len(np.unique(ints))
+        if int(ints.max()) + 1 > 2 * present + 8:   # e.g. 0 and 1,000,000: ids, not a count of classes
+            raise InputError(f"labels run to {int(ints.max())} but only {present} distinct values occur: give class "
+                             "ids 0..C-1, or names")
         return ints, [str(i) for i in range(int(ints.max()) + 1)]
     except (TypeError, ValueError, OverflowError):
         names = sorted({str(v) for v in values})

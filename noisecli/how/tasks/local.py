@@ -4,7 +4,9 @@ optionally under train/, val/ and test/)."""
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -16,10 +18,35 @@ from noisecli.how.tasks.base import Raw, Task, label_ids
 LOCAL_TABLES = (".csv", ".tsv", ".jsonl", ".parquet")
 
 
+def read_text(path: Path) -> str:
+    """A text file's content: UTF-8 (a byte-order mark dropped, as Excel writes one) or UTF-16 with its mark;
+    anything else is one InputError line with the byte offset where decoding failed."""
+    raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    else:
+        encoding, raw = "utf-8", raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not {encoding.upper()} text (byte {e.start}: {e.reason}); save it as UTF-8") from None
+
+
 def _rows(path: Path) -> list[dict]:
     if path.suffix in (".csv", ".tsv"):
-        with open(path, newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ","))
+        reader = csv.reader(io.StringIO(read_text(path), newline=""), delimiter="\t" if path.suffix == ".tsv" else ",")
+        try:
+            header, *body = list(reader)
+        except ValueError:
+            return []
+        except csv.Error as e:
+            raise InputError(f"{path}: not a readable table ({e})") from None
+        if len(set(header)) != len(header):
+            raise InputError(f"{path}: the header names a column twice ({', '.join(header)})")
+        for n, row in enumerate(body, 2):
+            if row and len(row) != len(header):
+                raise InputError(f"{path}: row {n} has {len(row)} fields, the header {len(header)}")
+        return [dict(zip(header, row)) for row in body if row]
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
         try:
@@ -27,13 +54,15 @@ def _rows(path: Path) -> list[dict]:
         except Exception as e:  # pyarrow raises several types for a file that is not parquet
             raise InputError(f"{path} is not a readable parquet file ({str(e).splitlines()[0]})") from None
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+    for n, line in enumerate(read_text(path).splitlines(), 1):
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if not isinstance(record, dict):
+                raise InputError(f"{path}:{n}: a JSON line must be an object with the text and label fields")
+            rows.append(record)
     return rows
 
 

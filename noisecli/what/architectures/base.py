@@ -47,8 +47,19 @@ class Architecture:
         if name not in self.presets:
             raise InputError(f"--preset {name} is not a {self.name} preset (choose from {', '.join(self.presets)})")
         cfg = self.config_class(**{**self.presets[name], **{k: v for k, v in overrides.items() if v is not None}})
+        return self.check_config(cfg)
+
+    @staticmethod
+    def check_config(cfg, where: str = "the model config"):
+        """Sizes that can build a model: whole positive numbers, heads that divide the width (one line)."""
+        for name in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size"):
+            value = getattr(cfg, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InputError(f"{where}: {name} must be a whole number >= 1, not {value!r}")
+        if not isinstance(cfg.dropout, (int, float)) or isinstance(cfg.dropout, bool) or not 0 <= cfg.dropout < 1:
+            raise InputError(f"{where}: dropout must be in [0, 1), not {cfg.dropout!r}")
         if cfg.n_embd % cfg.n_head:
-            raise InputError(f"n_embd {cfg.n_embd} is not divisible by n_head {cfg.n_head}")
+            raise InputError(f"{where}: n_embd {cfg.n_embd} is not divisible by n_head {cfg.n_head}")
         return cfg
 
     def describe_presets(self) -> str:
@@ -60,7 +71,8 @@ class Architecture:
         raise NotImplementedError
 
     def from_config_dict(self, d: dict) -> "torch.nn.Module":
-        return self.model(self.config_class.from_dict(d))
+        """A fresh model from a checkpoint's config (checked first: a tampered config is one line)."""
+        return self.model(self.check_config(self.config_class.from_dict(d), "the checkpoint's model config"))
 
     def check_vocab(self, vocab: int, config) -> None:
         """Refuse data whose token ids the model cannot take (one line)."""
