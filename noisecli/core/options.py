@@ -35,6 +35,15 @@ def dtype_opt() -> Any:
                "it, else float32.", choices=DTYPES)
 
 
+SEED_DATA, SEED_DOWNSTREAM = 1337, 0   # nanoGPT's seed for data and pre-training; 0 for the downstream stages
+
+
+def seed_opt(default: int, what: str) -> Any:
+    """`--seed`, declared once: a whole number >= 0 (LIMITS), and what it seeds in this stage. Two defaults on
+    purpose: SEED_DATA where the paper's recipe (nanoGPT's) fixes 1337, SEED_DOWNSTREAM elsewhere."""
+    return opt(default, f"Seed of {what}.")
+
+
 def as_dict(config: Any) -> dict[str, Any]:
     """A config as JSON-ready values (paths as strings), for manifests."""
     out = {}

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import atomic_path, check_output, provenance, write_json
-from noisecli.core.options import as_dict, check_choices, device_opt, opt
+from noisecli.core.options import SEED_DOWNSTREAM, as_dict, check_choices, device_opt, opt, seed_opt
 from noisecli.core.stage import Stage, written
 from noisecli.how.backbones import POOLS
 from noisecli.how.tasks import TASK_SPLITS, TASKS, Task, load_task
@@ -68,7 +68,7 @@ class ExtractConfig:
     limit: int | None = opt(None, "Keep a seeded random N samples per split (quick runs).")
     float16: bool = opt(False, "Store features as float16 instead of float32.")
     device: str = device_opt()
-    seed: int = opt(0, "Seed of the task's splits (and of random timm weights).")
+    seed: int = seed_opt(SEED_DOWNSTREAM, "the task's splits (and of random timm weights)")
 
 
 def read_split(path: Path) -> tuple[torch.Tensor, torch.Tensor, dict]:

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, read_manifest, staging_dir, write_json, write_text
-from noisecli.core.options import as_dict, check_choices, device_opt, opt
+from noisecli.core.options import SEED_DOWNSTREAM, as_dict, check_choices, device_opt, opt, seed_opt
 from noisecli.core.stage import Stage, written
 
 if TYPE_CHECKING:      # numpy, tiktoken and the detector load when a scan runs, not for --help
@@ -89,7 +89,7 @@ class ScanConfig:
     k: float | None = opt(None, "k for Proposition 1's conclusions with --model (one model cannot measure it: "
                           "`theory k` does, from a clean and a noisy run; the paper finds k > 10 for random noise).")
     device: str = device_opt("for --model")
-    seed: int = opt(0, "Seed of the bootstrap over documents.")
+    seed: int = seed_opt(SEED_DOWNSTREAM, "the bootstrap over documents")
 
 
 def _logp(spec: str) -> np.ndarray | None:

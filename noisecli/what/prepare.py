@@ -26,7 +26,7 @@ from noisecli.core.manifest import (
     staging_dir,
     write_json,
 )
-from noisecli.core.options import check_choices, opt
+from noisecli.core.options import SEED_DATA, check_choices, opt, seed_opt
 from noisecli.core.progress import Reporter
 from noisecli.core.stage import Stage, written
 from noisecli.core.workers import worker_pool
@@ -67,8 +67,8 @@ class PrepareConfig:
     val_fraction: float = opt(0.05, "Fraction of documents held out for val.bin, chosen by seeded coin "
                               "flips per document (at least one document always). 0.05 gives ~55k "
                               "tokens on the embedded corpus; nanoGPT uses 0.0005 for OpenWebText.")
-    seed: int = opt(1337, "Seed for the validation split and the noise; same inputs + seed = "
-                    "byte-identical outputs.")
+    seed: int = seed_opt(SEED_DATA, "the validation split and the noise (same inputs + seed = byte-identical "
+                         "outputs)")
     text_field: str = opt("text", "Field (or parquet column) holding the text in .jsonl/.json/.parquet "
                           "files and hub datasets.")
     txt_unit: str = opt("paragraph", "What a document is in .txt files: 'paragraph' (blank-line "

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, read_manifest, write_json
-from noisecli.core.options import as_dict, check_choices, device_opt, dtype_opt, opt
+from noisecli.core.options import SEED_DATA, as_dict, check_choices, device_opt, dtype_opt, opt, seed_opt
 from noisecli.core.stage import Stage
 from noisecli.what.architectures import ARCHITECTURES, architecture
 from noisecli.what.token_files import check_dataset, data_fingerprint, open_tokens, read_meta
@@ -80,7 +80,7 @@ class PretrainConfig:
     keep_last: int = opt(2, "Keep this many most recent checkpoints (milestones are always kept).")
     milestones: list[int] = opt([], "Iterations whose checkpoints are kept for good, comma-separated, "
                                 "e.g. 10000,50000,100000 as in the paper's tables.")
-    seed: int = opt(1337, "Seed of the initialisation, the batches and the evaluation windows.")
+    seed: int = seed_opt(SEED_DATA, "the initialisation, the batches and the evaluation windows")
     device: str = device_opt()
     dtype: str = dtype_opt()
     compile: bool = opt(False, "Compile the model with torch.compile.")

@@ -28,7 +28,7 @@ import numpy as np
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, write_json
-from noisecli.core.options import as_dict, check_choices, device_opt, dtype_opt, opt
+from noisecli.core.options import SEED_DOWNSTREAM, as_dict, check_choices, device_opt, dtype_opt, opt, seed_opt
 from noisecli.core.stage import Stage
 from noisecli.how.finetune.regularisers import FINETUNE_REGULARISERS
 from noisecli.how.tasks import TASKS
@@ -56,7 +56,7 @@ class FinetuneConfig:
     reg_option: list[str] = opt([], "A regulariser's option, NAME.KEY=VALUE, e.g. smart.lambda_s=3 (the "
                                 "options and defaults are in the README's table).")
     seeds: int = opt(3, "Seeds per method: the head's initialisation, batch order and dropout.")
-    seed: int = opt(0, "First seed; also the seed of the task's splits.")
+    seed: int = seed_opt(SEED_DOWNSTREAM, "the first run, and of the task's splits")
     epochs: int = opt(3, "Epochs; the best on validation is reported.")
     batch_size: int = opt(32, "Global batch size (split over the processes).")
     lr: float = opt(2e-5, "Peak learning rate of AdamW.")

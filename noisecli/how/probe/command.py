@@ -20,7 +20,7 @@ import numpy as np
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, read_manifest, staging_dir
-from noisecli.core.options import as_dict, check_choices, device_opt, opt
+from noisecli.core.options import SEED_DOWNSTREAM, as_dict, check_choices, device_opt, opt, seed_opt
 from noisecli.core.progress import Reporter
 from noisecli.core.stage import Stage, written
 from noisecli.how.extract import read_split
@@ -67,7 +67,7 @@ class ProbeConfig:
     epochs: int | None = opt(None, "Epochs (default: the recipe's); cosine schedule to 0, AdamW.")
     weight_decay: float | None = opt(None, "AdamW weight decay (default: the recipe's).")
     seeds: int = opt(5, "Seeds per setting: test accuracy is reported as mean ± std over them.")
-    seed: int = opt(0, "First seed (seeds are seed, seed+1, ...).")
+    seed: int = seed_opt(SEED_DOWNSTREAM, "the first run (seeds are seed, seed+1, ...)")
     plot_sensitivity: bool = opt(False, "Draw the paper's Figure 6: decision regions of the head on a random "
                                  "2-D plane of perturbations around one test sample, for none / L2 / LGM.")
     device: str = device_opt()
