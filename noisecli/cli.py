@@ -7,6 +7,7 @@ never drift apart. Every stage command also takes `--config FILE.toml` whose key
 
 from __future__ import annotations
 
+import errno
 import inspect
 import os
 import signal
@@ -45,6 +46,16 @@ class _Group(TyperGroup):
             sys.exit(2)
         except RunError as e:
             print(f"noisecli: {e}", file=sys.stderr)
+            sys.exit(1)
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            print(f"noisecli: the disk is full (writing {e.filename or 'the output'}): nothing half-written is left; "
+                  "free space, or give an --out on another disk", file=sys.stderr)
+            sys.exit(1)
+        except MemoryError:
+            print("noisecli: out of memory: nothing half-written is left; lower --batch-size (or --workers, "
+                  "--max-tokens, --limit), or run on a machine with more memory", file=sys.stderr)
             sys.exit(1)
         except (typer.Abort, KeyboardInterrupt, Interrupted) as e:
             signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT

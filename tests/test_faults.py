@@ -352,3 +352,22 @@ def test_manifests_with_fields_of_the_wrong_type_are_one_line_naming_the_field(c
     feats = edited(minilm_features, "feats", lambda f: set_json(f / "extract.json", num_classes="two"))
     assert_one_line_error(cli("probe", feats, "--seeds", "1", "--out", tmp_path / "p"), "extract.json", "'num_classes'")
     assert nothing_under(tmp_path / "p") and not (tmp_path / "r1").exists() and not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("error, needle", [(OSError(28, "No space left on device", "train.bin"), "the disk is full"),
+                                           (MemoryError(), "out of memory")])
+def test_a_full_disk_or_no_memory_is_one_line_and_leaves_nothing(cli, small_jsonl, tmp_path, monkeypatch, error, needle):
+    """Resources that run out mid-stage: one line saying what ran out and what to lower, exit 1, and the
+    staging folder gone (the output folder as before the command)."""
+    from noisecli.what import prepare as prepare_module
+    real = prepare_module.TokenWriter.write
+
+    def fail_later(self, tokens):
+        real(self, tokens)
+        raise error
+    monkeypatch.setattr(prepare_module.TokenWriter, "write", fail_later)
+    out = tmp_path / "out"
+    r = cli("prepare", small_jsonl, "--workers", "1", "--out", out)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.exit_code == 1 and len(lines) == 1 and needle in lines[0], r
+    assert nothing_under(out) and not [p for p in tmp_path.iterdir() if ".partial" in p.name]

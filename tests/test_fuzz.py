@@ -5,6 +5,7 @@ one `noisecli: error:` line, exit 2, nothing written. bench/fuzz.py runs the sam
 import itertools
 import json
 import os
+import shutil
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,8 +26,11 @@ def _place(tmp_path, src, name):
 
 
 def _check(result, out):
+    """The promise kept; then this example's copies are removed (a soak makes thousands of them)."""
     broken = keeps_the_promise(result, out)
     assert broken is None, f"{broken}\n{result.stderr[-2000:]}"
+    for path in out.parent.iterdir():
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
 @FUZZ
@@ -96,4 +100,6 @@ def test_load_task_on_a_mutated_table(tmp_path, data, header):
     except InputError as e:
         assert "\n" not in str(e)
         return
+    finally:
+        path.unlink()
     assert len(task.splits["train"].labels) > 0

@@ -33,7 +33,7 @@ PATTERN = re.compile(r"^iter_(\d+)$")
 
 
 class CheckpointManifest(BaseModel):
-    """noisecli.json as loading reads it (the trainer's own keys pass)."""
+    """noisecli.json as loading reads it (the trainer's own keys pass; each kind of model checks its config)."""
     model_config = ConfigDict(extra="allow")
     arch: str = "gpt"
     model: dict
@@ -169,6 +169,7 @@ def load_checkpoint(path: str | Path, build: Callable[[dict], nn.Module],
                     device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Load a checkpoint (or a run's newest) in eval mode, the model made by `build(manifest)`.
     Returns (model, its manifest)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_model
     folder = resolve(path)
     why = damage(folder)
@@ -178,7 +179,7 @@ def load_checkpoint(path: str | Path, build: Callable[[dict], nn.Module],
     model = build(info)
     try:
         load_model(model, str(folder / "model.safetensors"), device=str(device))
-    except (RuntimeError, ValueError, KeyError) as e:   # tensors missing, of other shapes, or unreadable
+    except (RuntimeError, ValueError, KeyError, SafetensorError) as e:   # tensors missing, of other shapes, unreadable
         raise InputError(f"checkpoint {folder} does not fit its config: {str(e).splitlines()[0]}") from None
     return model.to(device).eval(), info
 

@@ -26,6 +26,7 @@ class DatasetManifest(BaseModel):
     tokens: TokenCounts
     sha256: dict[str, str] = {}
     placement: str | None = None
+    noise: dict = {}
 
 
 DTYPE = np.uint16

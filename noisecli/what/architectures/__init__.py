@@ -8,6 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from noisecli.core.manifest import check_schema
 from noisecli.core.registry import Registry
 
 if TYPE_CHECKING:
@@ -23,9 +26,28 @@ def architecture(name: str) -> "Architecture":
     return ARCHITECTURES.get(name)()
 
 
+class ModelSizes(BaseModel):
+    """A pre-trained model's config as noisecli reads it back (other keys pass)."""
+    model_config = ConfigDict(extra="allow")
+    n_layer: StrictInt = Field(ge=1)
+    n_head: StrictInt = Field(ge=1)
+    n_embd: StrictInt = Field(ge=1)
+    block_size: StrictInt = Field(ge=1)
+    vocab_size: StrictInt = Field(ge=1)
+
+
+def read_info(path: str | Path) -> dict:
+    """A pre-trained checkpoint's manifest (or a run's newest), its model config checked (one line per fault)."""
+    from noisecli.training import checkpoint
+    info = checkpoint.read_info(path)
+    check_schema(info["model"], ModelSizes, f"{checkpoint.manifest(checkpoint.resolve(path))} (model)")
+    return info
+
+
 def build_model(info: dict) -> "torch.nn.Module":
     """A freshly initialised model of a checkpoint manifest's architecture and config (checkpoints from
     before the architecture was recorded are GPTs)."""
+    check_schema(info["model"], ModelSizes, "the checkpoint's model config")
     return architecture(info.get("arch", "gpt")).from_config_dict(info["model"])
 
 
