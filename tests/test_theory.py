@@ -160,3 +160,13 @@ def test_predict_reports_undefined_k_without_a_conclusion():
     pred = proposition.predict_from_losses(row, 0.2)
     assert pred["k"] is None and pred["k_estimated"] is None and "undefined" in pred["k_note"]
     assert pred["predicted_rise_bound"] is None and pred["conclusions"] == []
+
+
+def test_curve_checks_its_figure_path_before_writing_anything(cli, tmp_path):
+    (tmp_path / "afile").write_text("")
+    args = ["theory", "curve", "--alpha", "0.1", "--pc", "0.5", "--pn", "0.01", "--out", tmp_path / "c.csv"]
+    assert_one_line_error(cli(*args, "--figure", tmp_path / "afile" / "x.png"), "is a file")
+    assert_one_line_error(cli(*args, "--figure", tmp_path / "x.xyz"), ".png")
+    assert not (tmp_path / "c.csv").exists()
+    r = cli(*args, "--figure", tmp_path / "f.png")
+    assert r.exit_code == 0 and (tmp_path / "f.png").is_file() and (tmp_path / "c.csv").read_text().startswith("epsilon,f")

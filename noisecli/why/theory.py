@@ -49,8 +49,12 @@ class Prop1Config:
 def run_prop1(cfg: Prop1Config) -> dict:
     if cfg.out is not None:
         check_output(cfg.out, file=True)
+    return _written(cfg, _prop1(cfg))
+
+
+def _prop1(cfg: Prop1Config) -> dict:
     pc, pn = _probabilities(cfg.pc, cfg.pn, cfg.loss_clean, cfg.loss_noise)
-    return _written(cfg, proposition1(cfg.alpha, pc, pn, cfg.k).as_dict())
+    return proposition1(cfg.alpha, pc, pn, cfg.k).as_dict()
 
 
 @dataclass
@@ -64,7 +68,12 @@ class CurveConfig(Prop1Config):
 def run_curve(cfg: CurveConfig) -> dict:
     if cfg.out is None:
         raise InputError("--out FILE.csv is required")
-    p = run_prop1(cfg)
+    check_output(cfg.out, file=True)
+    if cfg.figure is not None:   # checked before anything is written
+        check_output(cfg.figure, "--figure", file=True)
+        if Path(cfg.figure).suffix.lower() != ".png":
+            raise InputError(f"--figure {cfg.figure}: give a .png file (a .pdf twin is written beside it)")
+    p = _prop1(cfg)
     pts = curve(cfg.alpha, p["p_c"], p["p_n"], cfg.k, cfg.points)
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     write_text(cfg.out, "epsilon,f\n" + "".join(f"{e!r},{v!r}\n" for e, v in pts))
