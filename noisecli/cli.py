@@ -103,7 +103,7 @@ def _load_config(ctx: typer.Context, param: Any, value: Optional[Path]) -> Optio
         chain.insert(0, c)
         c = c.parent
     path = [c.info_name for c in chain[1:]]   # the table named after the command: [prepare], [theory.prop1]
-    section = data
+    section, reached = data, 0
     for depth, group in enumerate(chain[:-1]):   # a table is named after a command at its level, or is an error
         names = getattr(group.command, "commands", {})
         for key, val in section.items():
@@ -113,7 +113,11 @@ def _load_config(ctx: typer.Context, param: Any, value: Optional[Path]) -> Optio
                                  f"{', '.join(sorted(names))})")
         if not isinstance(section.get(path[depth]), dict):
             break
-        section = section[path[depth]]
+        section, reached = section[path[depth]], depth + 1
+    if 0 < reached < len(path) and any(not isinstance(v, dict) for v in section.values()):
+        from noisecli.core.errors import warn
+        warn(f"--config {value}: the keys of [{'.'.join(path[:reached])}] apply to every command of that group; "
+             f"put them under [{'.'.join(path)}] to give them to this one alone")
     known = {p.name for p in ctx.command.params} - {"config"}
     defaults = {}
     for key, val in section.items():

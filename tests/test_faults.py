@@ -371,3 +371,14 @@ def test_a_full_disk_or_no_memory_is_one_line_and_leaves_nothing(cli, small_json
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert r.exit_code == 1 and len(lines) == 1 and needle in lines[0], r
     assert nothing_under(out) and not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
+def test_suspicious_but_usable_input_gets_a_warning(cli, runs, tmp_path):
+    """A noisy run given as the clean --baseline, and keys under a group's table ([theory]) in a config file,
+    go on with one `noisecli: warning:` line each."""
+    r = cli("eval-ntp", runs[0] / "clean", "--baseline", runs[0] / "noisy", "--data", runs[1], "--max-tokens", "300",
+            "--out", tmp_path / "e")
+    assert r.exit_code == 0 and "warning: --baseline" in r.stderr and "trained with noise" in r.stderr, r
+    (tmp_path / "c.toml").write_text("[theory]\nalpha = 0.3\n")
+    r = cli("theory", "prop1", "--config", tmp_path / "c.toml", "--pc", "0.5", "--pn", "0.01", "--json")
+    assert r.exit_code == 0 and "warning: --config" in r.stderr and json.loads(r.stdout)["alpha"] == 0.3, r

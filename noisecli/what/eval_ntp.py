@@ -208,6 +208,10 @@ def eval_ntp(cfg: EvalNtpConfig) -> dict:
     found = [_checkpoints(Path(spec)) for spec in cfg.checkpoints]
     ckpts = [c for cs in found for c in cs]
     base_ckpts = _checkpoints(Path(cfg.baseline)) if cfg.baseline else []
+    if base_ckpts and (_run_info(base_ckpts[-1]).get("alpha") or 0) > 0:
+        from noisecli.core.errors import warn
+        warn(f"--baseline {cfg.baseline} was trained with noise (α = {_run_info(base_ckpts[-1])['alpha']}): the "
+             "differences to it are not differences to a clean model")
     files = _open_files(cfg.data + cfg.final_only, cfg.max_tokens)
     newest = frozenset(cs[-1] for cs in found + ([base_ckpts] if base_ckpts else []))
     final_only = frozenset(f.path for f in files[len(cfg.data):])
