@@ -177,3 +177,17 @@ def test_token_files_split_at_eot_across_chunks(tmp_path):
     want = [decode(encode(d)) for d in docs] + ["a tail"]
     for chunk in (7, 64, 1 << 24):     # EOTs on and across chunk boundaries
         assert list(_token_documents(tmp_path / "t.bin", chunk)) == want
+
+
+def test_the_embedded_references_are_counted_once_and_cached(tmp_path, monkeypatch):
+    """The reference unigrams are kept in the user's cache folder; a damaged cache file is counted again."""
+    import numpy as np
+
+    from noisecli.scan.detect import _embedded_counts
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    counts = _embedded_counts("fr")
+    cached = list((tmp_path / "noisecli").glob("unigram-fr-*.npy"))
+    assert len(cached) == 1 and counts.sum() > 100_000
+    assert (_embedded_counts("fr") == counts).all()
+    cached[0].write_bytes(b"damaged")
+    assert (_embedded_counts("fr") == counts).all() and np.load(cached[0]).shape == counts.shape

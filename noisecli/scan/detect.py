@@ -68,15 +68,41 @@ def token_bytes() -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def embedded_logp(lang: str) -> np.ndarray:
-    """The unigram of an embedded corpus ("en", "fr"), tokenized once per process."""
-    from noisecli.what.corpus import embedded_corpus
-    from noisecli.what.tokenizer import encode_documents
+    """The unigram of an embedded corpus ("en", "fr"): its token counts, tokenized once and kept in the user's
+    cache folder (keyed by the corpus file's and the tokenizer's sha256), so a scan does not spend most of a
+    small corpus's time re-tokenizing the references."""
+    return unigram_logp(_embedded_counts(lang))
+
+
+def _embedded_counts(lang: str) -> np.ndarray:
+    import hashlib
+    import os
+    from pathlib import Path
+
+    from noisecli.core.manifest import atomic_path, sha256_file
+    from noisecli.what.corpus import EMBEDDED, data_path, embedded_corpus
+    from noisecli.what.tokenizer import RANKS_SHA256, encode_documents
+    key = hashlib.sha256((sha256_file(data_path(EMBEDDED[lang][0])) + RANKS_SHA256).encode()).hexdigest()[:24]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "noisecli" / f"unigram-{lang}-{key}.npy"
+    if cache.is_file():
+        try:
+            counts = np.load(cache)
+            if counts.shape == (VOCAB_SIZE,):
+                return counts
+        except (OSError, ValueError):
+            pass   # a damaged cache file is counted again
     corpus = embedded_corpus(lang)
     counts = np.zeros(VOCAB_SIZE, np.int64)
     for raw in corpus.batches():
         ids, _ = encode_documents(corpus.parse(raw))
         counts += np.bincount(ids, minlength=VOCAB_SIZE)[:VOCAB_SIZE]
-    return unigram_logp(counts)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+            np.save(f, counts)
+    except OSError:
+        pass       # no writable cache folder: count again next time
+    return counts
 
 
 def viterbi(text: np.ndarray, other: np.ndarray | None) -> np.ndarray:
