@@ -382,3 +382,26 @@ def test_suspicious_but_usable_input_gets_a_warning(cli, runs, tmp_path):
     (tmp_path / "c.toml").write_text("[theory]\nalpha = 0.3\n")
     r = cli("theory", "prop1", "--config", tmp_path / "c.toml", "--pc", "0.5", "--pn", "0.01", "--json")
     assert r.exit_code == 0 and "warning: --config" in r.stderr and json.loads(r.stdout)["alpha"] == 0.3, r
+
+
+def test_hugging_face_weights_are_loaded_strictly(cli, tmp_path):
+    """A model folder with a tensor missing, or renamed, or of another width is one line naming it; nothing is
+    run on freshly initialised weights."""
+    from safetensors.torch import load_file, save_file
+
+    from noisecli.core.hub import hf_location
+    src = Path(hf_location("sentence-transformers/all-MiniLM-L6-v2")[0])
+    weights = load_file(str(src / "model.safetensors"))
+    name = next(k for k in weights if "attention.self.query.weight" in k)
+    for case, change in (("missing", lambda w: w.pop(name)),
+                         ("renamed", lambda w: w.__setitem__(name.replace("query", "kwery"), w.pop(name))),
+                         ("narrow", lambda w: w.__setitem__(name, w[name][:, :16].contiguous()))):
+        folder = tmp_path / case
+        shutil.copytree(src, folder)
+        w = dict(weights)
+        change(w)
+        save_file(w, str(folder / "model.safetensors"), metadata={"format": "pt"})
+        out = tmp_path / f"f-{case}"
+        assert_one_line_error(cli("extract", "--backbone", f"hf:{folder}", "--task", "movie", "--limit", "20",
+                                  "--out", out), "weight")
+        assert nothing_under(out)

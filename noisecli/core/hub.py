@@ -60,7 +60,32 @@ def load_pretrained(name: str, *classes: str, what: str = "") -> list:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     where, extra = hf_location(name)
+    loaded = []
     try:
-        return [getattr(transformers, cls).from_pretrained(where, **extra) for cls in classes]
-    except (OSError, ValueError, ImportError) as e:
+        for cls in classes:
+            if cls in ("AutoTokenizer", "AutoConfig"):
+                loaded.append(getattr(transformers, cls).from_pretrained(where, **extra))
+                continue
+            model, info = getattr(transformers, cls).from_pretrained(where, output_loading_info=True, **extra)
+            _check_weights(name, info)
+            loaded.append(model)
+    except (OSError, ValueError, ImportError, RuntimeError) as e:
+        if "mismatched_sizes" in str(e):   # transformers refuses tensors of another shape than config.json says
+            raise InputError(f"hf:{name}: the weight files hold weight(s) of another shape than its config.json "
+                             "says; they would be initialised at random") from None
         raise InputError(f"could not load hf:{name}{' as ' + what if what else ''}: {str(e).splitlines()[0]}") from None
+    return loaded
+
+
+def _check_weights(name: str, info: dict) -> None:
+    """Weights are loaded strictly: a tensor the model needs but the files lack, or one of another shape, is one
+    InputError line naming the first few, never a freshly initialised weight used as if trained. Extra tensors in
+    the files (a pre-training head the model does not use) are fine, and so is a missing pooler (encoders that
+    were saved without one; noisecli pools the hidden states itself)."""
+    missing = [k for k in info.get("missing_keys") or [] if ".pooler." not in f".{k}" and not k.startswith("pooler.")]
+    mismatched = [k if isinstance(k, str) else k[0] for k in info.get("mismatched_keys") or []]
+    if missing or mismatched:
+        what = (f"lack {len(missing)} weight(s) the model needs ({', '.join(sorted(missing)[:3])}"
+                f"{', ...' if len(missing) > 3 else ''})" if missing else
+                f"hold {len(mismatched)} weight(s) of another shape ({', '.join(sorted(mismatched)[:3])})")
+        raise InputError(f"hf:{name}: the weight files {what}; they would be initialised at random")

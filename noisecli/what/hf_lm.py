@@ -28,13 +28,14 @@ class HFCausalLM(nn.Module):
         super().__init__()
         from noisecli.core.hub import load_pretrained
         from noisecli.what.tokenizer import encode
-        tokenizer, lm = load_pretrained(str(spec)[3:], "AutoTokenizer", "AutoModelForCausalLM", what="a causal LM")
-        self.lm = lm.to(device).eval()
+        (tokenizer,) = load_pretrained(str(spec)[3:], "AutoTokenizer", what="a causal LM")   # checked first: cheap
         for text in PROBES:
             theirs, ours = tokenizer(text, add_special_tokens=False)["input_ids"], encode(text).tolist()
             if theirs != ours:
                 raise InputError(f"{spec}'s tokenizer is not GPT-2's ({text[:20]!r} -> {theirs[:6]}... vs "
                                  f"{ours[:6]}...): its loss on GPT-2 token ids would mean nothing")
+        (lm,) = load_pretrained(str(spec)[3:], "AutoModelForCausalLM", what="a causal LM")
+        self.lm = lm.to(device).eval()
         cfg = self.lm.config
         self.vocab_size = cfg.vocab_size
         self.config = SimpleNamespace(block_size=getattr(cfg, "n_positions", None) or cfg.max_position_embeddings,
