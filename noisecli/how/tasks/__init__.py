@@ -26,6 +26,10 @@ from noisecli.how.tasks.local import LOCAL_TABLES, image_folder_task, table_task
 
 __all__ = ["TASK_SPLITS", "TASKS", "Split", "Task", "load_task", "task_names"]
 
+_ordered = sorted(TASKS.items(), key=lambda item: not item[1].offline)   # offline first, each in its file's order
+TASKS.clear()
+TASKS.update(_ordered)
+
 
 def task_names() -> list[str]:
     """The registered tasks, offline ones first."""
