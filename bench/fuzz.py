@@ -22,7 +22,9 @@ if __name__ == "__main__":
     env = {**os.environ, "NOISECLI_FUZZ_EXAMPLES": str(args.examples), "PYTHONPATH": str(ROOT)}
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_fuzz.py"],
                        cwd=ROOT, env=env)
-    targets = 6   # test functions × parametrisations in tests/test_fuzz.py
+    listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                             "tests/test_fuzz.py"], cwd=ROOT, env=env, capture_output=True, text=True).stdout
+    targets = sum("::" in line for line in listed.splitlines())   # test functions × parametrisations
     print(f"fuzz: {targets} targets × {args.examples} examples = {targets * args.examples} cases in "
           f"{time.perf_counter() - t0:.0f} s; {'no promise broken' if r.returncode == 0 else 'FAILURES above'}")
     sys.exit(r.returncode)

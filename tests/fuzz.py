@@ -63,7 +63,11 @@ def byte_mutation(draw, raw: bytes) -> bytes:
 def copy_fixture(src: Path, dst: Path) -> Path:
     if dst.exists():
         shutil.rmtree(dst)
-    shutil.copytree(src, dst) if src.is_dir() else (dst.parent.mkdir(parents=True, exist_ok=True), shutil.copy(src, dst))
+    if src.is_dir():
+        shutil.copytree(src, dst)
+    else:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dst)
     return dst
 
 

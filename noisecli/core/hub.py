@@ -82,7 +82,7 @@ def _check_weights(name: str, info: dict) -> None:
     InputError line naming the first few, never a freshly initialised weight used as if trained. Extra tensors in
     the files (a pre-training head the model does not use) are fine, and so is a missing pooler (encoders that
     were saved without one; noisecli pools the hidden states itself)."""
-    missing = [k for k in info.get("missing_keys") or [] if ".pooler." not in f".{k}" and not k.startswith("pooler.")]
+    missing = [k for k in info.get("missing_keys") or [] if ".pooler." not in f".{k}"]
     mismatched = [k if isinstance(k, str) else k[0] for k in info.get("mismatched_keys") or []]
     if missing or mismatched:
         what = (f"lack {len(missing)} weight(s) the model needs ({', '.join(sorted(missing)[:3])}"

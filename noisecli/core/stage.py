@@ -24,9 +24,6 @@ class Stage:
     done: Callable[[Any], bool] = lambda cfg: False  # whether cfg's output holds this stage's finished work
     show: Callable[[Any, Any], None] | None = None   # (config, result): what the command prints
 
-    def __call__(self, config: Any) -> Any:
-        return self.run(config)
-
 
 def written(manifest: str) -> Callable[[Any], bool]:
     """`done` for a stage whose output folder (`cfg.out`) is complete once `manifest` is in it (written last)."""

@@ -134,8 +134,8 @@ def _open_files(specs: list[str], max_tokens: int | None) -> list[TokenFile]:
 def _check_vocabulary(ckpt: Path, files: list[TokenFile]) -> None:
     if is_hf(ckpt):
         return   # its tokenizer is checked against GPT-2's when it loads
-    from noisecli.what.architectures import read_info
-    vocab = min(read_info(ckpt)["model"]["vocab_size"], VOCAB_SIZE)   # GPT-2's, not the padded size
+    from noisecli.what.architectures import pretrained_info
+    vocab = min(pretrained_info(ckpt)["model"]["vocab_size"], VOCAB_SIZE)   # GPT-2's, not the padded size
     for f in files:
         if f.vocab is not None and f.vocab > vocab:
             raise InputError(f"{f.path} comes from a vocabulary of {f.vocab} tokens but {ckpt} has {vocab}")

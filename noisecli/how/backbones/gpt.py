@@ -23,9 +23,9 @@ class GPTBackbone(TextBackbone):
         from noisecli.what.architectures import load_model
         device = torch.device(options.device)
         folder = resolve(path)
-        if read_info(folder).get("arch", "gpt") != self.arch:
-            raise InputError(f"{folder} is a {read_info(folder).get('arch')} checkpoint; use "
-                             f"{read_info(folder).get('arch')}:{path}")
+        arch = read_info(folder).get("arch", "gpt")
+        if arch != self.arch:
+            raise InputError(f"{folder} is a {arch} checkpoint; use {arch}:{path}")
         self.model, self.info = load_model(folder, device)
         super().__init__(options.pool, self.default_pool, min(options.max_length, self.model.config.block_size),
                          device)

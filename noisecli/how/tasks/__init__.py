@@ -24,21 +24,16 @@ from noisecli.how.tasks import hub, offline  # noqa: F401  (their loaders regist
 from noisecli.how.tasks.base import TASK_SPLITS, TASKS, Split, Task, with_splits
 from noisecli.how.tasks.local import LOCAL_TABLES, image_folder_task, table_task
 
-__all__ = ["TASK_SPLITS", "TASKS", "Split", "Task", "load_task", "task_names"]
+__all__ = ["TASK_SPLITS", "TASKS", "Split", "Task", "load_task"]
 
 _ordered = sorted(TASKS.items(), key=lambda item: not item[1].offline)   # offline first, each in its file's order
 TASKS.clear()
 TASKS.update(_ordered)
 
 
-def task_names() -> list[str]:
-    """The registered tasks, offline ones first."""
-    return list(TASKS)
-
-
 def load_task(name: str, seed: int = 0, text_fields: list[str] | str = "text", label_field: str = "label",
               prompt: str | None = None, limit: int | None = None) -> Task:
-    """Load a task by name (see `task_names()`) or a local path, with train/val/test splits.
+    """Load a task by name (a key of TASKS) or a local path, with train/val/test splits.
     `text_fields`: a local file's text column, or two for text pairs. `limit` keeps a seeded random N
     samples of each split (quick runs); `prompt` replaces the template."""
     text_fields = [text_fields] if isinstance(text_fields, str) else list(text_fields)
@@ -53,7 +48,7 @@ def load_task(name: str, seed: int = 0, text_fields: list[str] | str = "text", l
         elif path.is_file() and path.suffix in LOCAL_TABLES:
             task, raw = table_task(path, text_fields, label_field)
         else:
-            raise InputError(f"unknown task '{name}' (choose from {', '.join(task_names())}, "
+            raise InputError(f"unknown task '{name}' (choose from {', '.join(TASKS)}, "
                              "hf:DATASET_ID, a .csv/.tsv/.jsonl/.parquet file or an image folder)")
         task.splits = with_splits(raw, seed)
     if prompt is not None:

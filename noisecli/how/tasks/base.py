@@ -117,7 +117,7 @@ def label_ids(values: list) -> tuple[np.ndarray, list[str]]:
         if (ints < 0).any():
             raise InputError(f"label {ints.min()} is negative; labels must be 0..C-1 or names")
         present = len(np.unique(ints))
-        if int(ints.max()) + 1 > 2 * present + 8:   # e.g. 0 and 1,000,000: ids, not a count of classes
+        if int(ints.max()) + 1 > max(4 * present, present + 100):   # e.g. 0 and 1,000,000: not class ids
             raise InputError(f"labels run to {int(ints.max())} but only {present} distinct values occur: give class "
                              "ids 0..C-1, or names")
         return ints, [str(i) for i in range(int(ints.max()) + 1)]

@@ -36,7 +36,7 @@ class ModelSizes(BaseModel):
     vocab_size: StrictInt = Field(ge=1)
 
 
-def read_info(path: str | Path) -> dict:
+def pretrained_info(path: str | Path) -> dict:
     """A pre-trained checkpoint's manifest (or a run's newest), its model config checked (one line per fault)."""
     from noisecli.training import checkpoint
     info = checkpoint.read_info(path)
