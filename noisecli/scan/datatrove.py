@@ -17,6 +17,7 @@ numbers), which makes the bootstrap's weights a function of the document alone.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -38,7 +39,8 @@ class NoiseScan(PipelineStep):
     def run(self, data, rank: int = 0, world_size: int = 1):
         from noisecli.scan.detect import KINDS, RANDOM_KINDS, Detector
         from noisecli.scan.scan import ScanConfig, _logp, write_results
-        from noisecli.scan.tally import Tally, document_row, dumps, without
+        from noisecli.scan.batch import detect_batch
+        from noisecli.scan.tally import Tally, without
         detector = Detector(_logp(self.reference), _logp(self.other), None if self.script == "none" else self.script)
         tally, t0 = Tally(self.seed), time.perf_counter()
         folder = self.output_folder / f"{rank:05d}"
@@ -47,9 +49,10 @@ class NoiseScan(PipelineStep):
             for i, doc in enumerate(data or []):
                 doc_id = rank + world_size * i
                 with self.track_time():
-                    row, win = document_row(doc_id, *detector.spans(doc.text), detector.text)
-                rows_file.write(dumps({**row, "datatrove_id": doc.id}) + "\n")
-                tally.add([doc_id], [row], [win], [doc.text])
+                    result = detect_batch(detector, [doc_id], [doc.text], self.seed, [{"datatrove_id": doc.id}])
+                rows_file.write(result.lines)
+                tally.update(result.tally)
+                row = json.loads(result.lines)
                 doc.metadata["noisecli_noise"] = row["noisy"]
                 doc.metadata["noisecli_spans"] = row["spans"]
                 random_tokens = sum(row["noisy"].get(k, 0) for k in RANDOM_KINDS)

@@ -34,12 +34,16 @@ from noisecli.what.tokenizer import VOCAB_SIZE, get_encoding
 
 ENTER, EXIT, OTHER_ENTER, OTHER_EXIT = 14.0, 4.0, 14.0, 4.0    # nats (see the module docstring)
 NOISE_LOGP = -math.log(VOCAB_SIZE)
+MARGIN = 1e-6   # nats: a stretch this close to the cost of leaving text goes through Viterbi (rounding never decides)
 RANDOM_KINDS = ("random-tokens", "random-bytes", "mojibake")   # what counts as random noise
 KINDS = RANDOM_KINDS + ("other-language", "other-script")
 _BYTES = re.compile(r"[\ufffd\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ue000-\uf8ff]+")
 # a lead byte of 2-4 byte UTF-8 read as Latin-1/cp1252 (Â-ô), then continuation bytes read the same way
-_MOJIBAKE = re.compile("(?:[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6"
-                       "\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]{1,3})+")
+_CONTINUATION_CP1252 = ("\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e"
+                        "\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122")   # continuation bytes 0x80-0x9f in cp1252
+_MOJIBAKE = re.compile(f"(?:[\u00c2-\u00f4][\u0080-\u00bf{_CONTINUATION_CP1252}]{{1,3}})+")
+_CONTINUATION = np.array(sorted({ord(c) for a, b in re.findall(r"(.)(?:-(.))?", _CONTINUATION_CP1252)
+                                 for c in map(chr, range(ord(a), ord(b or a) + 1))}), np.uint32)
 
 
 @dataclass
@@ -142,12 +146,23 @@ def viterbi(text: np.ndarray, other: np.ndarray | None) -> np.ndarray:
     return states
 
 
-def _worth_it(gain: np.ndarray, cost: float) -> bool:
-    """Whether some stretch of tokens has a summed gain above `cost` (the largest sum over a stretch, in one
-    vectorised pass). Each state but text is entered from text at a cost of at least `cost`, so where no
-    stretch pays for it the most likely states are text throughout, and Viterbi's loop can be skipped."""
-    c = np.concatenate([[0.0], np.cumsum(gain, dtype=np.float64)])
-    return bool((c - np.minimum.accumulate(c)).max() > cost)
+def stretch_max(gain: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """For each document (consecutive `lengths` tokens of `gain`), the largest sum of `gain` over a stretch of
+    its tokens (0 for the empty stretch): Kadane's bound for every document at once. Each document's prefix
+    sums start from a 0 of their own; the documents are shifted down one below another, so one running
+    minimum over the whole batch restarts at each document."""
+    if not len(lengths):
+        return np.zeros(0)
+    seg = lengths + 1                                    # a document's prefix sums, its leading 0 included
+    first = np.cumsum(seg) - seg
+    padded = np.zeros(int(seg.sum()))
+    padded[np.arange(len(gain)) + np.repeat(np.arange(1, len(lengths) + 1), lengths)] = gain
+    c = np.cumsum(padded)
+    c -= np.repeat(c[first], seg)                        # within-document prefix sums
+    lo, hi = np.minimum.reduceat(c, first), np.maximum.reduceat(c, first)
+    shift = np.concatenate([[0.0], np.cumsum(lo[:-1] - hi[1:] - 1.0)])
+    c += np.repeat(shift, seg)                           # every value below every earlier document's
+    return np.maximum.reduceat(c - np.minimum.accumulate(c), first)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -217,7 +232,7 @@ def _other_script(text: str, main_script: str) -> list[tuple[int, int]]:
     return out
 
 
-def _char_spans(text: str, main_script: str | None) -> list[tuple[str, int, int]]:
+def char_spans(text: str, main_script: str | None) -> list[tuple[str, int, int]]:
     if text.isascii():
         return [("random-bytes", *m.span()) for m in _BYTES.finditer(text)]
     spans = [("random-bytes", *m.span()) for m in _BYTES.finditer(text)]
@@ -225,6 +240,37 @@ def _char_spans(text: str, main_script: str | None) -> list[tuple[str, int, int]
     if main_script:
         spans += [("other-script", a, b) for a, b in _other_script(text, main_script)]
     return spans
+
+
+def char_suspects(texts: list[str], main_script: str | None) -> np.ndarray:
+    """Which documents could hold a character span (char_spans), for a whole batch in a few numpy passes over its
+    code points: a replacement, control or private-use character (random bytes), a Latin-1 lead character Â-ô before
+    a continuation character (mojibake), or a letter of another script than `main_script`. A superset: a document not marked here has no
+    character span, so only the marked ones are searched with the regular expressions."""
+    if not texts:
+        return np.zeros(0, bool)
+    joined = "\n".join(texts)                                  # "\n" is none of the characters looked for
+    cp = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), np.uint32)
+    hit = ((cp < 0x20) & (cp != 0x09) & (cp != 0x0a) & (cp != 0x0d)) | ((cp >= 0x7f) & (cp <= 0x9f))
+    if not joined.isascii():
+        hit |= (cp == 0xfffd) | ((cp >= 0xe000) & (cp <= 0xf8ff))
+        lead = np.flatnonzero((cp[:-1] >= 0xc2) & (cp[:-1] <= 0xf4))   # mojibake: a lead, then a continuation
+        after = cp[lead + 1]
+        hit[lead[((after >= 0x80) & (after <= 0xbf)) | np.isin(after, _CONTINUATION)]] = True
+        if main_script:                                     # each distinct non-ASCII character's script, once
+            at = np.flatnonzero(cp >= 0x80)
+            wide, which = np.unique(cp[at], return_inverse=True)
+            foreign = np.array([_script_of_code(c) not in (None, main_script) for c in wide.tolist()], bool)
+            hit[at[foreign[which]]] = True
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts)) + 1
+    marked = np.zeros(len(texts), bool)
+    marked[np.searchsorted(np.cumsum(lengths), np.flatnonzero(hit), side="right")] = True
+    return marked
+
+
+@lru_cache(maxsize=65536)
+def _script_of_code(code: int) -> str | None:
+    return script_of(chr(code)) if 0xd800 > code or code > 0xdfff else None
 
 
 class Detector:
@@ -250,16 +296,16 @@ class Detector:
         lm = np.where(np.isfinite(self.last_nll), -self.last_nll, unigram)
         return (np.logaddexp(lm, unigram) - math.log(2)).astype(np.float32)
 
-    def tokens(self, doc: str) -> tuple[np.ndarray, list[int]]:
-        """The document's token ids and each token's character offset (as tiktoken's decode_with_offsets
-        gives them: the character holding the token's first byte), computed from the tokens' byte lengths."""
-        ids = np.asarray(self.enc.encode_ordinary(doc), np.int64)
+    @staticmethod
+    def offsets(doc: str, ids: np.ndarray) -> list[int]:
+        """Each token's character offset (as tiktoken's decode_with_offsets gives them: the character holding
+        the token's first byte), computed from the tokens' byte lengths."""
         starts = np.concatenate([[0], np.cumsum(token_bytes()[ids])[:-1]]).astype(np.int64) if len(ids) else ids
         if not doc.isascii():   # byte offsets to character offsets: count the characters' first bytes before each
             raw = np.frombuffer(doc.encode("utf-8", errors="surrogatepass"), np.uint8)
             char_of_byte = np.cumsum((raw & 0xC0) != 0x80) - 1
             starts = char_of_byte[np.minimum(starts, len(raw) - 1)]
-        return ids, starts.tolist()
+        return starts.tolist()
 
     def _kind(self, kind: str, seg: str) -> str:
         """A noise-state span is random bytes where ≥ 30 % of its characters are replacement or control
@@ -277,17 +323,23 @@ class Detector:
                     return "other-script"
         return kind
 
-    def spans(self, doc: str) -> tuple[np.ndarray, list[Span]]:
-        """(the document's token ids, its flagged spans sorted by start; no token in two spans)."""
-        ids, offsets = self.tokens(doc)
+    def spans(self, doc: str, ids: np.ndarray | None = None) -> tuple[np.ndarray, list[Span]]:
+        """(the document's token ids (given, or encoded here), its flagged spans sorted by start; no token in two
+        spans). Where no stretch of tokens pays for leaving the text state (the largest summed gain over a
+        stretch is below the cost of entering another state), Viterbi would say "text" throughout and is
+        skipped: batch.py decides that for a whole batch at once."""
+        ids = np.asarray(self.enc.encode_ordinary(doc), np.int64) if ids is None else ids
         n = len(ids)
         if n == 0:
             return ids, []
+        offsets = self.offsets(doc, ids)
         lt = self.emission(ids)
         lo = self.other[ids] if self.other is not None else None
-        if _worth_it(NOISE_LOGP - lt, ENTER) or (lo is not None and _worth_it(lo - lt, OTHER_ENTER)):
+        one = np.array([n])
+        if (stretch_max(NOISE_LOGP - lt, one)[0] > ENTER - MARGIN
+                or (lo is not None and stretch_max(lo - lt, one)[0] > OTHER_ENTER - MARGIN)):
             states = viterbi(lt, lo)
-        else:   # no stretch of tokens pays for leaving the text state: Viterbi would say "text" throughout
+        else:
             states = np.zeros(n, np.int8)
         bounds = offsets + [len(doc)]
         kind_of = np.full(n, -1, np.int8)                          # index into KINDS, −1: clean
@@ -296,7 +348,7 @@ class Detector:
                 kind_of[a:b] = KINDS.index(self._kind(kind, doc[bounds[a]:bounds[b]]))
         starts = np.asarray(offsets)
         weaker = (-1, KINDS.index("other-language"))
-        for kind, c0, c1 in _char_spans(doc, self.main_script):
+        for kind, c0, c1 in char_spans(doc, self.main_script):
             # characters: random bytes and mojibake are more specific than "another language" (garbled French
             # reads as French to the unigrams); other-script only takes tokens nothing else flagged
             a = max(int(np.searchsorted(starts, c0, side="right")) - 1, 0)
@@ -304,8 +356,9 @@ class Detector:
             free = np.isin(kind_of[a:b], weaker if kind != "other-script" else (-1,))
             kind_of[a:b][free] = KINDS.index(kind)
         out = []
-        for k, kind in enumerate(KINDS) if (kind_of >= 0).any() else ():
-            for a, b in _runs(kind_of == k):
+        edges = [0, *(np.flatnonzero(np.diff(kind_of)) + 1).tolist(), n] if (kind_of >= 0).any() else [0]
+        for a, b in zip(edges[:-1], edges[1:]):                 # each run of one kind, in order
+            if kind_of[a] >= 0:
                 score = float(np.mean(NOISE_LOGP - lt[a:b]))
-                out.append(Span(kind, int(a), int(b), bounds[a], bounds[b], score))
-        return ids, sorted(out, key=lambda s: s.start)
+                out.append(Span(KINDS[kind_of[a]], a, b, bounds[a], bounds[b], score))
+        return ids, out

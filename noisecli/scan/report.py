@@ -36,11 +36,10 @@ def examples_markdown(most: list[dict], least: list[dict], shares: dict) -> str:
 
 
 def scores_figure(tally: Tally, out: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure        # no pyplot: nothing global, no GUI backend
     centres = (BINS[:-1] + BINS[1:]) / 2
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.add_subplot()
     total = max(int(tally.window_hist.sum()), 1)
     ax.step(centres, tally.window_hist / total, where="mid", color="black", label=f"every {WINDOW}-token window")
     for i, kind in enumerate(KINDS):
@@ -54,6 +53,5 @@ def scores_figure(tally: Tally, out: Path) -> None:
     ax.set_title(f"noisecli scan: score distribution ({tally.documents:,} documents, {tally.tokens:,} tokens)",
                  fontsize=10)
     ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.92, bottom=0.12)   # fixed margins: tight_layout costs 0.1 s
     fig.savefig(out, dpi=110)
-    plt.close(fig)

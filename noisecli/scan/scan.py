@@ -38,6 +38,7 @@ from noisecli.core.stage import Stage, written
 if TYPE_CHECKING:      # numpy, tiktoken and the detector load when a scan runs, not for --help
     import numpy as np
 
+    from noisecli.scan.batch import Batch
     from noisecli.scan.tally import Tally
 
 BATCH = 256   # documents per batch
@@ -195,10 +196,12 @@ def scan(cfg: ScanConfig) -> dict:
         progress = stack.enter_context(Reporter("scan", total=cfg.limit, unit="docs"))
 
         def write(item) -> None:
-            _write_batch(*_done(item), tally, rows_file, clean_file, cfg, counted, removed)
-            progress.advance(len(item[0]), tokens=f"{tally.tokens:,}")
+            batch, job = item
+            _write_batch(batch, job.get() if pool else _detect(batch, cfg.seed), tally, rows_file, clean_file, cfg,
+                         counted, removed)
+            progress.advance(len(batch), tokens=f"{tally.tokens:,}")
         for batch in _batches(docs, cfg.limit, index, shards):
-            pending.append((batch, pool.apply_async(_detect, (batch,)) if pool else None))
+            pending.append((batch, pool.apply_async(_detect, (batch, cfg.seed)) if pool else None))
             if len(pending) >= 2 * workers:
                 write(pending.popleft())
         while pending:
@@ -259,36 +262,25 @@ def _model(cfg: ScanConfig):
     return model, device
 
 
-def _detect(batch: list[tuple[int, str]]) -> tuple[list[dict], list]:
-    """Each document's row (documents.jsonl) and its 32-token window scores (in a worker)."""
-    from noisecli.scan.tally import document_row
-    rows, windows = [], []
-    for doc_id, text in batch:
-        row, win = document_row(doc_id, *_DETECTOR.spans(text), _DETECTOR.text, _DETECTOR.last_nll)
-        rows.append(row)
-        windows.append(win)
-    return rows, windows
+def _detect(batch: list[tuple[int, str]], seed: int) -> Batch:
+    """A batch's rows, tally and flagged spans (in a worker)."""
+    from noisecli.scan.batch import detect_batch
+    return detect_batch(_DETECTOR, [d for d, _ in batch], [t for _, t in batch], seed)
 
 
-def _done(item) -> tuple[list, list, list]:
-    batch, job = item
-    rows, windows = job.get() if job is not None else _detect(batch)
-    return batch, rows, windows
-
-
-def _write_batch(batch, rows, windows, tally, rows_file, clean_file, cfg, counted, removed) -> None:
+def _write_batch(batch, result: Batch, tally, rows_file, clean_file, cfg, counted, removed) -> None:
     from noisecli.scan.tally import dumps, without
-    for (_, text), row in zip(batch, rows):
-        rows_file.write(dumps(row) + "\n")
-        if clean_file is None:
-            continue
-        drop = [s for s in row["spans"] if s["kind"] in counted]
+    rows_file.write(result.lines)
+    tally.update(result.tally)
+    if clean_file is None:
+        return
+    for i, (doc_id, text) in enumerate(batch):
+        drop = [s for s in result.spans.get(i, ()) if s["kind"] in counted]
         for s in drop:
             removed[s["kind"]] += s["end"] - s["start"]
         if cfg.drop == "documents" and drop:
             continue
-        clean_file.write(dumps({"id": row["id"], "text": without(text, drop)}) + "\n")
-    tally.add([d for d, _ in batch], rows, windows, [t for _, t in batch])
+        clean_file.write(dumps({"id": doc_id, "text": without(text, drop)}) + "\n")
 
 
 def write_results(folder: Path, tally: Tally, settings: dict, seconds: float) -> dict:

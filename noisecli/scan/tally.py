@@ -23,14 +23,24 @@ REPLICATES = 400
 BINS = np.linspace(-15.0, 15.0, 121)     # nats per token
 WINDOW = 32
 EXAMPLES = 8
+_SUMS = ("flagged", "flagged_docs", "rep_tokens", "rep_docs", "rep_flagged", "rep_flagged_docs", "span_hist",
+         "window_hist")      # the arrays a tally adds up
 _POISSON_CDF = np.cumsum([np.exp(-1.0) / np.prod(range(1, k + 1)) for k in range(12)])
+_POISSON_CDF_53 = np.floor(_POISSON_CDF * float(1 << 53)).astype(np.uint64)   # x·2^53 < m ⇔ floor(x·2^53) < m
 
 
 def _splitmix(x: np.ndarray) -> np.ndarray:
-    x = (x + np.uint64(0x9E3779B97F4A7C15)).astype(np.uint64)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    """SplitMix64's finaliser of each uint64, in place (one temporary: this is a scan's hot path)."""
+    x += np.uint64(0x9E3779B97F4A7C15)
+    t = x >> np.uint64(30)
+    x ^= t
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    np.right_shift(x, np.uint64(27), out=t)
+    x ^= t
+    x *= np.uint64(0x94D049BB133111EB)
+    np.right_shift(x, np.uint64(31), out=t)
+    x ^= t
+    return x
 
 
 def poisson_weights(doc_ids: np.ndarray, seed: int, replicates: int = REPLICATES) -> np.ndarray:
@@ -38,8 +48,8 @@ def poisson_weights(doc_ids: np.ndarray, seed: int, replicates: int = REPLICATES
     with np.errstate(over="ignore"):
         keys = (np.asarray(doc_ids, np.uint64)[:, None] * np.uint64(replicates) + np.arange(replicates, dtype=np.uint64)
                 + np.uint64(seed) * np.uint64(0x632BE59BD9B4E019))
-        u = (_splitmix(keys) >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-    return np.searchsorted(_POISSON_CDF, u).astype(np.float64)
+        u = _splitmix(keys) >> np.uint64(11)        # a uniform on [0, 1) as an integer in units of 2^-53
+    return np.searchsorted(_POISSON_CDF_53, u).astype(np.float64)
 
 
 class Tally:
@@ -56,16 +66,18 @@ class Tally:
         self.least: list = []
         self.lm = {"clean": [0.0, 0], "noise": [0.0, 0]}   # with a model: summed loss and scored tokens
 
-    def add(self, doc_ids: list[int], rows: list[dict], windows: list[np.ndarray], texts: list[str]) -> None:
-        """One batch of documents: their rows (documents.jsonl), each one's 32-token window scores, and their
-        texts (for the examples)."""
-        if not rows:
+    def add(self, doc_ids: list[int], tokens: np.ndarray, counts: np.ndarray, windows: np.ndarray,
+            flagged: dict[int, tuple[list[dict], str]], lm: np.ndarray | None = None) -> None:
+        """One batch of documents: their ids, tokens, noisy tokens per kind ([documents, kinds]), the scores of
+        their 32-token windows, the flagged spans and text of each document that has any (by index in the
+        batch), and with a model the summed loss and scored tokens on clean and on random-noise tokens."""
+        if not len(doc_ids):
             return
-        counts = np.array([[r["noisy"].get(k, 0) for k in KINDS] for r in rows], np.float64)
+        counts = np.asarray(counts, np.float64)
         counts = np.concatenate([counts, counts[:, [KINDS.index(k) for k in RANDOM_KINDS]].sum(1, keepdims=True)], 1)
-        tokens = np.array([r["tokens"] for r in rows], np.float64)
+        tokens = np.asarray(tokens, np.float64)
         w = poisson_weights(np.array(doc_ids), self.seed)
-        self.documents += len(rows)
+        self.documents += len(doc_ids)
         self.tokens += int(tokens.sum())
         self.flagged += counts.astype(np.int64).sum(0)
         self.flagged_docs += (counts > 0).sum(0)
@@ -73,41 +85,58 @@ class Tally:
         self.rep_docs += w.sum(0)
         self.rep_flagged += w.T @ counts
         self.rep_flagged_docs += w.T @ (counts > 0)
-        self.window_hist += np.histogram(np.clip(np.concatenate(windows), BINS[0], BINS[-1]), BINS)[0]
-        for doc_id, r, text in zip(doc_ids, rows, texts):
-            for part, (total, n) in r.get("lm", {}).items():
-                self.lm[part] = [self.lm[part][0] + total, self.lm[part][1] + n]
-            for s in r["spans"]:
-                k = KINDS.index(s["kind"])
-                self.span_hist[k, _bin(s["score"])] += 1
+        self.window_hist += np.histogram(np.clip(windows, BINS[0], BINS[-1]), BINS)[0]
+        if lm is not None:
+            self.lm = {p: [self.lm[p][0] + float(lm[i][0]), self.lm[p][1] + int(lm[i][1])]
+                       for i, p in enumerate(("clean", "noise"))}
+        for i, (spans, text) in flagged.items():
+            doc_id = doc_ids[i]
+            for s in spans:
+                self.span_hist[KINDS.index(s["kind"]), _bin(s["score"])] += 1
                 if s["kind"] in RANDOM_KINDS:
                     ex = {**s, "document": doc_id, "text": text[s["char_start"]:s["char_end"]][:300]}
-                    for heap, item in ((self.most, (s["score"], doc_id, s["start"], ex)),
-                                       (self.least, (-s["score"], -doc_id, -s["start"], ex))):
-                        (heapq.heappush if len(heap) < EXAMPLES else heapq.heappushpop)(heap, item)
+                    self._example(self.most, (s["score"], doc_id, s["start"], ex))
+                    self._example(self.least, (-s["score"], -doc_id, -s["start"], ex))
+
+    @staticmethod
+    def _example(heap: list, item: tuple) -> None:
+        (heapq.heappush if len(heap) < EXAMPLES else heapq.heappushpop)(heap, item)
+
+    def update(self, other: "Tally") -> None:
+        """Add another tally (of other documents) to this one."""
+        self.documents += other.documents
+        self.tokens += other.tokens
+        self.undecodable += other.undecodable
+        for k in _SUMS:
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.lm = {p: [self.lm[p][0] + other.lm[p][0], self.lm[p][1] + other.lm[p][1]] for p in self.lm}
+        for mine, theirs in ((self.most, other.most), (self.least, other.least)):
+            for item in theirs:
+                self._example(mine, tuple(item))
 
     # ------------------------------------------------------------------ shards
     def state(self) -> dict:
         return {"seed": self.seed, "documents": self.documents, "tokens": self.tokens, "undecodable": self.undecodable,
-                **{k: getattr(self, k).tolist() for k in ("flagged", "flagged_docs", "rep_tokens", "rep_docs",
-                                                          "rep_flagged", "rep_flagged_docs", "span_hist", "window_hist")},
-                "most": self.most, "least": self.least, "lm": self.lm}
+                **{k: getattr(self, k).tolist() for k in _SUMS},
+                "most": sorted(self.most), "least": sorted(self.least), "lm": self.lm}   # sorted: a heap too
+
+    @classmethod
+    def from_state(cls, s: dict) -> "Tally":
+        t = cls(s["seed"])
+        t.documents, t.tokens, t.undecodable = s["documents"], s["tokens"], s["undecodable"]
+        for k in _SUMS:
+            setattr(t, k, np.asarray(s[k], getattr(t, k).dtype))
+        t.lm = {p: list(v) for p, v in s["lm"].items()}
+        t.most, t.least = [tuple(x) for x in s["most"]], [tuple(x) for x in s["least"]]
+        heapq.heapify(t.most)
+        heapq.heapify(t.least)
+        return t
 
     @classmethod
     def merged(cls, states: list[dict]) -> "Tally":
         t = cls(states[0]["seed"])
         for s in states:
-            t.documents += s["documents"]
-            t.tokens += s["tokens"]
-            t.undecodable += s["undecodable"]
-            for k in ("flagged", "flagged_docs", "rep_tokens", "rep_docs", "rep_flagged", "rep_flagged_docs",
-                      "span_hist", "window_hist"):
-                setattr(t, k, getattr(t, k) + np.asarray(s[k], getattr(t, k).dtype))
-            t.lm = {p: [t.lm[p][0] + s["lm"][p][0], t.lm[p][1] + s["lm"][p][1]] for p in t.lm}
-            t.most = heapq.nlargest(EXAMPLES, t.most + [tuple(x) for x in s["most"]], key=lambda x: x[:3])
-            t.least = heapq.nlargest(EXAMPLES, t.least + [tuple(x) for x in s["least"]], key=lambda x: x[:3])
-        heapq.heapify(t.most)
-        heapq.heapify(t.least)
+            t.update(cls.from_state(s))
         return t
 
     # ------------------------------------------------------------------ results
@@ -136,10 +165,17 @@ def _bin(score: float) -> int:
     return int(np.clip(np.searchsorted(BINS, score, side="right") - 1, 0, len(BINS) - 2))
 
 
-def window_scores(evidence: np.ndarray) -> np.ndarray:
-    """Mean evidence (nats per token, noise vs text) of each non-overlapping 32-token window."""
-    n = len(evidence) // WINDOW * WINDOW
-    return evidence[:n].reshape(-1, WINDOW).mean(1) if n else np.zeros(0)
+def window_scores(evidence: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Mean evidence (nats per token, noise vs text) of each non-overlapping 32-token window of each document
+    (consecutive `lengths` tokens of `evidence`; a document's last partial window left out)."""
+    per_doc = lengths // WINDOW
+    if not per_doc.sum():
+        return np.zeros(0)
+    c = np.concatenate([[0.0], np.cumsum(evidence, dtype=np.float64)])
+    first = np.cumsum(per_doc) - per_doc
+    start = np.repeat(np.cumsum(lengths) - lengths, per_doc) + WINDOW * (np.arange(per_doc.sum()) -
+                                                                           np.repeat(first, per_doc))
+    return (c[start + WINDOW] - c[start]) / WINDOW
 
 
 def threshold() -> float:
@@ -154,27 +190,6 @@ def span_dict(s: Span) -> dict:
 
 def dumps(row: dict) -> str:
     return json.dumps(row, ensure_ascii=False)
-
-
-def document_row(doc_id: int, ids: np.ndarray, spans: list[Span], text_logp: np.ndarray,
-                 nll: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
-    """A document's row of documents.jsonl (id, tokens, noisy tokens per kind, spans, its highest random-noise
-    span score; with a model, its summed loss and scored tokens on clean and on random-noise tokens) and its
-    32-token window scores."""
-    from noisecli.scan.detect import NOISE_LOGP
-    row = {"id": doc_id, "tokens": len(ids), "noisy": {}, "spans": [span_dict(s) for s in spans]}
-    for s in spans:
-        row["noisy"][s.kind] = row["noisy"].get(s.kind, 0) + s.end - s.start
-    row["score"] = round(max((s.score for s in spans if s.kind in RANDOM_KINDS), default=0.0), 4)
-    if nll is not None:
-        noise, flagged = np.zeros(len(ids), bool), np.zeros(len(ids), bool)
-        for s in spans:
-            flagged[s.start:s.end] = True
-            noise[s.start:s.end] = s.kind in RANDOM_KINDS
-        scored = np.isfinite(nll)
-        row["lm"] = {part: [float(nll[mask & scored].sum()), int((mask & scored).sum())]
-                     for part, mask in (("clean", ~flagged), ("noise", noise))}
-    return row, window_scores(NOISE_LOGP - text_logp[ids] if len(ids) else np.zeros(0))
 
 
 def without(text: str, spans: list[dict]) -> str:
