@@ -5,11 +5,11 @@
    random bytes, mojibake, French text) at α ∈ {0.01, 0.05, 0.2} and span lengths 16 to 1,024 tokens:
    α̂ against the true α and token-level precision, recall and F1 per kind; and the clean English and
    French corpora (share flagged as random noise);
-2. speed: the scan of the embedded English corpus (both cores) against `prepare`'s tokenization of the
-   same corpus (both cores), medians of --repeats;
+2. speed: the scan against `prepare`'s tokenization of the same corpus (both on both cores), medians of
+   --repeats: the embedded English corpus (1 M tokens) and five copies of it as one .jsonl (5 M tokens);
 3. memory: peak RSS of a scan of ~5 M and ~20 M tokens (the embedded corpus repeated), in fresh processes.
 
-    python bench/scan.py [--docs 400] [--repeats 3] [--skip-memory]
+    python bench/scan.py [--docs 400] [--repeats 5] [--skip-accuracy] [--skip-memory] [--json FILE]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import gzip
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -68,41 +69,59 @@ def accuracy(n_docs: int) -> list[dict]:
 
 
 def speed(repeats: int, work: Path) -> dict:
+    """The scan against prepare on the same corpus, both on both cores, medians of `repeats` (after one warm-up
+    run each): the embedded English corpus (1 M tokens: the fixed costs, the figure and starting the workers,
+    weigh), and the same text five times over as one .jsonl (5 M tokens: the streaming rate)."""
     from noisecli.scan.scan import ScanConfig, scan
     from noisecli.what.prepare import PrepareConfig, prepare
-    times: dict = {"prepare": [], "scan": []}
-    tokens = 0
-    for i in range(repeats + 1):
-        t0 = time.perf_counter()
-        prepare(PrepareConfig(out=work / f"p{i}", workers=os.cpu_count() or 1))
-        t_p = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        r = scan(ScanConfig(out=work / f"s{i}", workers=os.cpu_count() or 1))
-        t_s = time.perf_counter() - t0
+    big = work / "x5.jsonl"
+    big.write_text(_embedded_jsonl() * 5)
+    out = {}
+    print(f"\n2. speed, both cores, median of {repeats}")
+    for label, source in (("embedded English corpus", None), ("embedded English x5 (.jsonl)", big)):
+        times: dict = {"prepare": [], "scan": []}
+        for i in range(repeats + 1):
+            t0 = time.perf_counter()
+            prepare(PrepareConfig(source=str(source) if source else None, out=work / f"p{i}",
+                                  workers=os.cpu_count() or 1))
+            t_p = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            r = scan(ScanConfig(source=[str(source)] if source else [], out=work / f"s{i}", workers=os.cpu_count() or 1))
+            t_s = time.perf_counter() - t0
+            if i:
+                times["prepare"].append(t_p)
+                times["scan"].append(t_s)
+            shutil.rmtree(work / f"p{i}")
+            shutil.rmtree(work / f"s{i}")
+        p, s = statistics.median(times["prepare"]), statistics.median(times["scan"])
         tokens = r["tokens"]
-        if i:
-            times["prepare"].append(t_p)
-            times["scan"].append(t_s)
-    p, s = statistics.median(times["prepare"]), statistics.median(times["scan"])
-    print(f"\n2. speed, embedded English corpus ({tokens:,} tokens), both cores, median of {repeats}")
-    print(f"   prepare (tokenize, write train/val)  {p:6.2f} s  {tokens / p:10,.0f} tokens/s")
-    print(f"   scan (tokenize, detect, write)       {s:6.2f} s  {tokens / s:10,.0f} tokens/s   {p / s:.2f}x of prepare")
-    return {"prepare_s": p, "scan_s": s, "tokens": tokens, "ratio": p / s}
+        print(f"   {label} ({tokens:,} tokens)")
+        print(f"     prepare (tokenize, write train/val)  {p:6.2f} s  {tokens / p:10,.0f} tokens/s")
+        print(f"     scan (tokenize, detect, write)       {s:6.2f} s  {tokens / s:10,.0f} tokens/s   {p / s:.2f}x of prepare")
+        out[label] = {"prepare_s": p, "scan_s": s, "tokens": tokens, "ratio": p / s,
+                      "prepare_runs_s": times["prepare"], "scan_runs_s": times["scan"]}
+    big.unlink()
+    return out
+
+
+def _embedded_jsonl() -> str:
+    from noisecli.what.corpus import data_path
+    return gzip.open(data_path("corpus/wiki_en.jsonl.gz"), "rt", encoding="utf-8").read()
 
 
 def memory(work: Path) -> dict:
-    from noisecli.what.corpus import data_path
-    src = data_path("corpus/wiki_en.jsonl.gz")
-    lines = gzip.open(src, "rt", encoding="utf-8").read()
+    lines = _embedded_jsonl()
     out = {}
     print("\n3. peak RSS of a scan (fresh process, both cores)")
     for copies, label in ((5, "~5 M tokens"), (20, "~20 M tokens")):
         path = work / f"x{copies}.jsonl"
         path.write_text(lines * copies)
+        # the peak is VmHWM of the scan's own process: ru_maxrss would also count this bench's memory, which
+        # Linux carries over into a child's maximum across fork and exec (an earlier "growth" was that)
         code = ("import resource, sys; from pathlib import Path; from noisecli.scan.scan import ScanConfig, scan; "
                 f"r = scan(ScanConfig(source=[{str(path)!r}], out=Path({str(work / f'm{copies}')!r}))); "
-                "print(r['tokens'], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-                "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+                "hwm = next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')); "
+                "print(r['tokens'], hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
         t0 = time.perf_counter()
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         tokens, rss, child = (int(x) for x in res.stdout.split()[-3:])
@@ -117,13 +136,17 @@ def memory(work: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=400, help="English documents per ground-truth corpus")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
-        result = {"accuracy": accuracy(args.docs), "speed": speed(args.repeats, Path(tmp))}
+        result = {"machine": machine()}
+        if not args.skip_accuracy:
+            result["accuracy"] = accuracy(args.docs)
+        result["speed"] = speed(args.repeats, Path(tmp))
         if not args.skip_memory:
             result["memory"] = memory(Path(tmp))
     if args.json:

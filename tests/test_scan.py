@@ -191,3 +191,49 @@ def test_the_embedded_references_are_counted_once_and_cached(tmp_path, monkeypat
     assert (_embedded_counts("fr") == counts).all()
     cached[0].write_bytes(b"damaged")
     assert (_embedded_counts("fr") == counts).all() and np.load(cached[0]).shape == counts.shape
+
+
+def test_a_batch_gives_what_each_document_alone_gives(french):
+    """batch.py decides most documents clean with whole-batch numpy; every row must equal Detector.spans on its
+    document alone (every kind of noise, another script, an empty document, control characters)."""
+    from noisecli.scan.batch import CLEAN_ROW, detect_batch
+    from noisecli.scan.detect import Detector, char_spans, char_suspects, embedded_logp
+    from noisecli.scan.tally import dumps, span_dict
+    docs = []
+    for kind in ("random", "bytes", "mojibake", "french"):
+        docs += noisy_corpus(wiki_docs("en", 60), kind, 0.1, 32, seed=7, french=french)[0]
+    docs += ["", "Москва — столица России. Tokyo (東京) is in Japan.", "tab\tand\x07bell", "Ã©tÃ© naïve café"]
+    det = Detector(embedded_logp("en"), embedded_logp("fr"))
+    batch = detect_batch(det, list(range(100, 100 + len(docs))), docs, seed=0)
+    rows = [json.loads(line) for line in batch.lines.splitlines()]
+    assert len(rows) == len(docs)
+    for i, (doc, row) in enumerate(zip(docs, rows)):
+        ids, spans = det.spans(doc)
+        assert row["id"] == 100 + i and row["tokens"] == len(ids)
+        assert row["spans"] == [span_dict(s) for s in spans] == batch.spans.get(i, [])
+    assert 0 < len(batch.spans) < len(docs)
+    assert batch.tally.documents == len(docs) and batch.tally.tokens == sum(r["tokens"] for r in rows)
+    # the character prefilter never misses a document with a character span
+    marked = char_suspects(docs, "LATIN")
+    assert all(marked[i] for i, d in enumerate(docs) if char_spans(d, "LATIN"))
+    assert CLEAN_ROW % (3, 17) == dumps({"id": 3, "tokens": 17, "noisy": {}, "spans": [], "score": 0.0})
+
+
+def test_stretch_max_is_kadane_for_every_document():
+    import numpy as np
+
+    from noisecli.scan.detect import stretch_max
+
+    def kadane(gain):
+        best = run = 0.0
+        for g in gain:
+            run = max(0.0, run + g)
+            best = max(best, run)
+        return best
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        lengths = rng.integers(0, 40, size=rng.integers(1, 10))
+        gain = rng.normal(-0.5, 3.0, size=lengths.sum()).astype(np.float32)
+        starts = np.cumsum(lengths) - lengths
+        want = [kadane(gain[a:a + n].astype(np.float64)) for a, n in zip(starts, lengths)]
+        assert np.allclose(stretch_max(gain, lengths), want, atol=1e-9)

@@ -148,21 +148,23 @@ def viterbi(text: np.ndarray, other: np.ndarray | None) -> np.ndarray:
 
 def stretch_max(gain: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """For each document (consecutive `lengths` tokens of `gain`), the largest sum of `gain` over a stretch of
-    its tokens (0 for the empty stretch): Kadane's bound for every document at once. Each document's prefix
-    sums start from a 0 of their own; the documents are shifted down one below another, so one running
-    minimum over the whole batch restarts at each document."""
-    if not len(lengths):
-        return np.zeros(0)
-    seg = lengths + 1                                    # a document's prefix sums, its leading 0 included
-    first = np.cumsum(seg) - seg
-    padded = np.zeros(int(seg.sum()))
-    padded[np.arange(len(gain)) + np.repeat(np.arange(1, len(lengths) + 1), lengths)] = gain
-    c = np.cumsum(padded)
-    c -= np.repeat(c[first], seg)                        # within-document prefix sums
+    its tokens (0 for the empty stretch): Kadane's bound for every document at once. With c the document's
+    prefix sums and m their running minimum, it is max(0, max_j c_j − min(0, m_j)); the documents are shifted
+    down one below another, so that one running minimum over the whole batch restarts at each document."""
+    out = np.zeros(len(lengths))
+    some = lengths > 0
+    if not some.any():
+        return out
+    n = lengths[some]
+    first = np.cumsum(n) - n
+    c = np.cumsum(gain, dtype=np.float64)
+    c -= np.repeat(np.concatenate([[0.0], c[first[1:] - 1]]), n)      # within-document prefix sums
     lo, hi = np.minimum.reduceat(c, first), np.maximum.reduceat(c, first)
-    shift = np.concatenate([[0.0], np.cumsum(lo[:-1] - hi[1:] - 1.0)])
-    c += np.repeat(shift, seg)                           # every value below every earlier document's
-    return np.maximum.reduceat(c - np.minimum.accumulate(c), first)
+    shift = np.concatenate([[0.0], np.cumsum(np.minimum(lo[:-1], 0.0) - np.maximum(hi[1:], 0.0) - 1.0)])
+    c += np.repeat(shift, n)                                           # every value below every earlier one
+    best = c - np.minimum(np.minimum.accumulate(c), np.repeat(shift, n))   # c_j − min(0, m_j), shifted alike
+    out[some] = np.maximum(np.maximum.reduceat(best, first), 0.0)
+    return out
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

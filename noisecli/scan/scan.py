@@ -41,7 +41,7 @@ if TYPE_CHECKING:      # numpy, tiktoken and the detector load when a scan runs,
     from noisecli.scan.batch import Batch
     from noisecli.scan.tally import Tally
 
-BATCH = 256   # documents per batch
+BATCH = 512   # documents per batch
 
 
 class ShardState(BaseModel):
@@ -190,7 +190,7 @@ def scan(cfg: ScanConfig) -> dict:
             clean_file = stack.enter_context(open(clean_tmp / "clean.jsonl", "w", encoding="utf-8"))
         pool = stack.enter_context(worker_pool(workers, _start_worker, (text_logp, other_logp, script)))
         if pool is None:
-            _start_worker(text_logp, other_logp, script, model, device)
+            _start_worker(text_logp, other_logp, script, model, device, pool=False)
         removed = dict.fromkeys(counted, 0)
         pending: deque = deque()      # at most 2 batches per worker in flight: memory stays bounded
         progress = stack.enter_context(Reporter("scan", total=cfg.limit, unit="docs"))
@@ -239,9 +239,12 @@ def _batches(docs: Iterator[str], limit: int | None, index: int, shards: int) ->
 _DETECTOR = None
 
 
-def _start_worker(text_logp, other_logp, script, model=None, device="cpu") -> None:
+def _start_worker(text_logp, other_logp, script, model=None, device="cpu", pool: bool = True) -> None:
     from noisecli.scan.detect import Detector
     global _DETECTOR
+    if pool:   # one BLAS thread per worker: the pool fills the cores, and OpenBLAS's threads spinning beside the
+        from threadpoolctl import threadpool_limits   # other workers doubled a scan's CPU time at 512 documents
+        threadpool_limits(1)                          # a batch (the tally's matrix products)
     _DETECTOR = Detector(text_logp, other_logp, script, model, device)
 
 
