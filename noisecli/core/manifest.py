@@ -112,8 +112,12 @@ def staging_dir(out: Path) -> Iterator[Path]:
     """A hidden temporary folder beside `out` to write into. On success its files are renamed into
     `out` (created if needed); on any error or interrupt it is removed, so nothing half-written remains.
     Files are moved in name order with any `meta.json`/`*.json` manifest last, so a manifest's presence
-    means the output is complete."""
+    means the output is complete. Staging folders that a killed run left beside `out` are removed first (one
+    writer per folder: core/lock.py refuses a second command on it)."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    import glob
+    for stale in out.parent.glob(f".{glob.escape(out.name)}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         yield tmp

@@ -7,6 +7,23 @@ from contextlib import contextmanager
 from typing import Iterator
 
 
+def die_with_parent(parent: int, signum: int = 9) -> None:
+    """Linux: have the kernel send `signum` (SIGKILL by default) to this process when `parent` dies, so that a
+    worker never outlives a command killed with SIGKILL (prctl's PR_SET_PDEATHSIG); if `parent` is already
+    gone, go now. Elsewhere nothing: the pool's pipes close and the workers end on their own."""
+    import os
+    import sys
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signum)     # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signum)
+
+
 def default_signals() -> None:
     """In a pool worker: the CLI's SIGTERM handler (raise, clean up, exit 143) is the parent's business.
     Inherited by fork, it would let Pool.terminate()'s SIGTERM raise inside a worker that holds the pool's
@@ -24,8 +41,12 @@ def worker_pool(workers: int, initializer=None, initargs: tuple = ()) -> Iterato
         yield None
         return
 
+    import os
+    parent = os.getpid()
+
     def init(*args) -> None:
         default_signals()
+        die_with_parent(parent)
         if initializer is not None:
             initializer(*args)
     with mp.get_context("fork").Pool(workers, initializer=init, initargs=initargs) as pool:

@@ -189,8 +189,11 @@ def _pretrain(config, threads: int = 0) -> None:
         raise Interrupted(summary.get("signal") or signal.SIGINT)
 
 
-def _pretrain_process(config) -> None:
-    """One run of a pair, in its own process: a stop signal ends it with 128 + the signal's number."""
+def _pretrain_process(config, parent: int) -> None:
+    """One run of a pair, in its own process: a stop signal ends it with 128 + the signal's number, and so does
+    the death of `parent` (SIGTERM: it saves a checkpoint), so that a killed reproduce leaves no run behind."""
+    from noisecli.core.workers import die_with_parent
+    die_with_parent(parent, signal.SIGTERM)
     try:
         _pretrain(config, threads=1)
     except (Interrupted, KeyboardInterrupt) as e:
@@ -205,7 +208,7 @@ def _pretrain_together(configs: list) -> None:
     if len(configs) == 1:
         return _pretrain(configs[0])
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_pretrain_process, args=(config,)) for config in configs]
+    procs = [ctx.Process(target=_pretrain_process, args=(config, os.getpid())) for config in configs]
     for p in procs:
         p.start()
     stopped = []

@@ -146,7 +146,12 @@ def run_in_workers(train: Callable[[Any], dict], cfg: Any, workers: int, nnodes:
 
 
 def _worker(train: Callable[[Any], dict], config_cls: type, fields: dict) -> None:
-    """Entry point of each process `run_in_workers` starts (the parent has validated everything)."""
+    """Entry point of each process `run_in_workers` starts (the parent has validated everything). It ends with
+    its parent (SIGTERM: it saves and stops), even when the parent is killed with SIGKILL."""
+    import signal
     from dataclasses import replace
+
+    from noisecli.core.workers import die_with_parent
+    die_with_parent(os.getppid(), signal.SIGTERM)
     cfg = config_cls(**fields)
     end_worker(train(replace(cfg, device="cuda" if cfg.gpus else ("cpu" if cfg.procs else cfg.device))))

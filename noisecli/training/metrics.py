@@ -16,11 +16,12 @@ class MetricsLog:
         self.mirrors = mirrors or []     # --report-to: TensorBoard, W&B (report_to.py), rank 0 only
 
     def resume_at(self, iteration: int) -> None:
-        """Keep the lines up to `iteration` (all of them, or none when starting at 0)."""
+        """Keep the lines up to `iteration`, the checkpoint's (which logged its own line before saving); none
+        when starting at 0, which logs iteration 0 again (a run killed before its first checkpoint)."""
         if not self.enabled or not self.path.exists():
             return
         lines = []
-        for line in self.path.read_text().splitlines():
+        for line in self.path.read_text().splitlines() if iteration > 0 else ():
             try:
                 if json.loads(line)["iter"] <= iteration:
                     lines.append(line)
