@@ -62,11 +62,23 @@ class Folder:
             run = self.root / "runs" / name
             run.mkdir(parents=True, exist_ok=True)
             (run / "run.json").write_text(json.dumps({"arch": "gpt", "model": {"block_size": BLOCK},
-                                                      "tokens_per_iter": self.tokens_per_iter}))
+                                                      "tokens_per_iter": self.tokens_per_iter, "data": str(data),
+                                                      "data_meta_sha256": "0" * 64}))
         return Evidence(self.root)
 
 
 def _write(root, rel, obj):
+    """A stage's output as it writes it; probe's and finetune's rows get the fields the findings do not read."""
+    if rel.startswith("probe/"):
+        obj = {"std": "sample std", **obj, "rows": [
+            {"backbone": r["features"].split("__")[0], "test_acc": float(np.mean(r["test_acc_per_seed"])),
+             "test_std": 0.0, **r} for r in obj["rows"]]}
+    if rel.endswith("meta.json"):
+        obj = {"vocab_size": 50257, "alpha": 0.05, "tokens": {"train": 1, "val": 1, "noise": 1}, **obj}
+    if rel.startswith("finetune/"):
+        obj = {"status": "finished", "method": "test score", "methods": list(dict.fromkeys(r["method"] for r in obj["rows"])),
+               **obj,
+               "rows": [{f"test_{r['headline']}_std": 0.0, **r} for r in obj["rows"]]}
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj))
@@ -402,3 +414,36 @@ def test_table4_every_verdict(tmp_path, gains, score, expected):
                        "losses": 1} for i, g in enumerate(gains)]})
     finding = F.table4(e)
     assert finding.status == expected and not finding.gated      # its own gate: models beat a constant prediction
+
+
+@pytest.mark.parametrize("rel, damage, field", [
+    ("eval/results.json", lambda d: d["rows"][0].update(iter="300"), "rows.0.iter"),
+    ("eval/results.json", lambda d: d.pop("baseline_rows") and d.pop("rows"), "rows"),
+    ("probe/table1/results.json", lambda d: d["rows"][0].update(test_acc_per_seed=["80", None]), "test_acc_per_seed"),
+    ("finetune/results.json", lambda d: d["rows"][0].update(test_accuracy_mean="72"), "rows.0"),
+    ("theory/random-0.2/k.json", lambda d: d.update(rows={"k": 3}), "rows"),
+    ("runs/clean/run.json", lambda d: d.pop("data"), "data"),
+])
+def test_a_damaged_results_file_is_one_line_naming_the_file_and_the_field(tmp_path, rel, damage, field):
+    """Every file the findings and the report read back is checked against the schema beside its writer."""
+    from noisecli.core.errors import InputError
+    from noisecli.paper.report import write_report
+    f = Folder(tmp_path)
+    f.run("random-0.2", 0.2, {it: clean_curve(it) + 0.1 for it in ITERS}, noise=9.0)
+    f.write()
+    _write(tmp_path, "probe/table1/results.json", {"rows": [
+        {"features": "clean__movie", "task": "movie", "head": "linear", "method": "baseline", "seed_list": [0, 1],
+         "test_acc_per_seed": [80.0, 81.0]}]})
+    _write(tmp_path, "finetune/results.json", {
+        "config": {"model": "hf:minilm", "seeds": 2}, "tasks": ["amazon"], "lgm_gains": [],
+        "rows": [{"task": "amazon", "method": "l2sp", "headline": "accuracy", "chance": 55.0, "test_accuracy_mean": 70.0}]})
+    _write(tmp_path, "theory/random-0.2/k.json", {"rows": [{"iter": i, "k": 16.8} for i in ITERS]})
+    write_report(tmp_path, "small")                          # whole, it reads
+    path = tmp_path / rel
+    data = json.loads(path.read_text())
+    damage(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError) as e:
+        write_report(tmp_path, "small")
+    message = str(e.value)
+    assert str(path) in message and field in message and "\n" not in message

@@ -16,21 +16,24 @@ one's (stats.seed_half_width), the two added in quadrature (stats.combine).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from noisecli.core import stats
+from noisecli.core.manifest import read_manifest
 from noisecli.paper.plan import CLEAN_SEEDS
+from noisecli.what.eval_ntp import EvalResults
+from noisecli.what.pretrain import RunManifest
 
 MARGIN = 1.0          # nats below the unigram cross-entropy before any finding is decided
 OVERFIT = 0.02        # nats: the clean run's last validation loss above its minimum over checkpoints
 
 
-def load_json(path: Path) -> dict | None:
-    """A JSON file's content, or None where it does not exist (a stage that did not run)."""
-    return json.loads(path.read_text()) if path.is_file() else None
+def load_json(path: Path, schema: type) -> dict | None:
+    """A stage's JSON output checked against its schema (declared beside the stage that writes it), or None where
+    it does not exist (a stage that did not run); a damaged file is one line naming the file and the field."""
+    return read_manifest(path, schema=schema) if path.is_file() else None
 
 
 class Evidence:
@@ -41,7 +44,7 @@ class Evidence:
     def __init__(self, out: Path, evaluation: str = "eval", clean: str = "clean",
                  seeds: tuple[str, ...] = tuple(CLEAN_SEEDS)):
         self.out, self.clean_run = Path(out), clean
-        self.ev = load_json(self.out / evaluation / "results.json")
+        self.ev = load_json(self.out / evaluation / "results.json", EvalResults)
         self.windows = {}
         if (self.out / evaluation / "windows.safetensors").is_file():
             from safetensors.numpy import load_file
@@ -86,7 +89,7 @@ class Evidence:
         from noisecli.what.architectures import architecture
         from noisecli.what.token_files import token_counts
         folder, w = self.out / "data" / "clean", self.w(self.clean_run, "clean/val")
-        run = load_json(self.out / "runs" / self.clean_run / "run.json")
+        run = load_json(self.out / "runs" / self.clean_run / "run.json", RunManifest)
         if not (folder / "train.bin").is_file() or w is None or run is None:
             return None
         train = token_counts(folder / "train.bin")
@@ -97,7 +100,7 @@ class Evidence:
 
     def _epochs(self) -> float | None:
         """Epochs of the clean training data the clean run saw by its last evaluated checkpoint."""
-        run, train = load_json(self.out / "runs" / self.clean_run / "run.json"), self.out / "data" / "clean" / "train.bin"
+        run, train = load_json(self.out / "runs" / self.clean_run / "run.json", RunManifest), self.out / "data" / "clean" / "train.bin"
         if run is None or not train.is_file() or self.last(self.clean_run) is None:
             return None
         return self.last(self.clean_run) * run["tokens_per_iter"] / (train.stat().st_size // 2)

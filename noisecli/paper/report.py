@@ -13,9 +13,14 @@ from pathlib import Path
 
 from noisecli.core.manifest import write_text
 from noisecli.core.tables import markdown_table, write_table
-from noisecli.how.probe.results import probe_table
+from noisecli.how.finetune.results import FinetuneResults
+from noisecli.how.probe.results import ProbeResults, probe_table
 from noisecli.paper.evidence import MARGIN, load_json
 from noisecli.paper.findings import findings
+from noisecli.scan.scan import ScanResult
+from noisecli.what.eval_ntp import EvalResults
+from noisecli.what.token_files import DatasetManifest
+from noisecli.why.theory import Lemma1Result
 
 VERDICT = {"agrees": "agrees", "disagrees": "disagrees at this scale", "within noise": "within noise",
            "not decidable": "not decidable"}
@@ -77,7 +82,7 @@ def _scan_section(out: Path) -> list[str]:
     """Your corpus: `noisecli scan` on one of the noisy datasets, α̂ beside the α that prepare put in."""
     lines = []
     for folder in sorted((out / "scan").glob("*")) if (out / "scan").is_dir() else []:
-        scan, meta = load_json(folder / "scan.json"), load_json(out / "data" / folder.name / "meta.json")
+        scan, meta = load_json(folder / "scan.json", ScanResult), load_json(out / "data" / folder.name / "meta.json", DatasetManifest)
         if not scan or not meta:
             continue
         s = scan["shares"]["random noise (all kinds)"]["share_of_tokens"]
@@ -97,7 +102,7 @@ def write_report(out: Path, budget: str) -> Path:
     out = Path(out)
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    ev = load_json(out / "eval" / "results.json")
+    ev = load_json(out / "eval" / "results.json", EvalResults)
     items, evidence = findings(out)
     write_table(folder / "findings", [f.row() for f in items],
                 {"findings": [asdict(f) for f in items], "unigram_cross_entropy": evidence.unigram,
@@ -133,7 +138,7 @@ def write_report(out: Path, budget: str) -> Path:
                               ("fig4_datasets.png", "Figure 4: loss on other corpora")):
             if (out / "eval" / name).is_file():
                 lines += [f"![{caption}](eval/{name})", f"*{caption}*", ""]
-    bert = load_json(out / "eval-bert" / "results.json")
+    bert = load_json(out / "eval-bert" / "results.json", EvalResults)
     if bert:
         rows = [r for r in bert["rows"] + bert["baseline_rows"] if r["dataset"] == "clean/val"]
         iters = sorted({r["iter"] for r in rows})
@@ -148,7 +153,7 @@ def write_report(out: Path, budget: str) -> Path:
     if (out / "theory" / "random-0.2" / "k.png").is_file():
         lines += ["![Figure 7(a): k over training, α = 0.2](theory/random-0.2/k.png)",
                   "*Figure 7(a): k over training (α = 0.2 random noise); per-run values in `theory/*/k.csv`*", ""]
-    lemma = load_json(out / "theory" / "lemma1.json")
+    lemma = load_json(out / "theory" / "lemma1.json", Lemma1Result)
     if lemma:
         lines += [f"Lemma 1 on the α = 0.2 training tokens: L(Pᵐ) = {lemma['L_mixture']:.4f}, "
                   f"αL(Pⁿ) + (1−α)L(Pᶜ) = {lemma['alpha_L_noise_plus_rest']:.4f} (gap {lemma['gap']:+.4f}; "
@@ -156,12 +161,12 @@ def write_report(out: Path, budget: str) -> Path:
     for table, title in (("table1", "Table 1: linear and MLP heads, baseline vs LGM"),
                          ("table5", "Table 5: regulariser ablation on the clean run"),
                          ("table6", "Table 6: LGM's sensitivity to γ and λ on the clean run")):
-        res = load_json(out / "probe" / table / "results.json")
+        res = load_json(out / "probe" / table / "results.json", ProbeResults)
         if res:
             header, body = probe_table(res["rows"])
             lines += [f"## How: {title}", "", markdown_table(header, body),
                       f"Test accuracy % (mean ± {res['std']}); `probe/{table}/results.csv`, `.json`.", ""]
-    table4 = load_json(out / "finetune" / "results.json")
+    table4 = load_json(out / "finetune" / "results.json", FinetuneResults)
     if table4:
         from noisecli.how.finetune.results import table_markdown
         lines += ["## How: Table 4, full fine-tuning with each regulariser ± LGM", "", table_markdown(table4),

@@ -33,13 +33,20 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from noisecli.core.errors import InputError, Interrupted, RunError, raise_if_interrupted
-from noisecli.core.manifest import atomic_path, check_output, provenance, write_json, write_text
+from noisecli.core.manifest import atomic_path, check_output, provenance, read_manifest, write_json, write_text
 from noisecli.core.options import device_opt, opt
 from noisecli.core.stage import Stage
 from noisecli.core.tables import console
 from noisecli.paper.plan import DATASETS, Scale, Step, experiment
+
+
+class BudgetMarker(BaseModel):
+    """budget.json: which --budget a reproduction folder holds."""
+    model_config = ConfigDict(extra="allow")
+    budget: str
 
 
 HELP = ("The whole paper on the embedded corpus in one command (prepare, pretrain, eval-ntp, theory, extract, "
@@ -286,8 +293,9 @@ def build(cfg: ReproduceConfig) -> Plan:
     b, out = BUDGETS[cfg.budget], Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     marker = out / "budget.json"
-    if marker.is_file() and json.loads(marker.read_text())["budget"] != cfg.budget:
-        raise InputError(f"{out} holds a --budget {json.loads(marker.read_text())['budget']} reproduction; "
+    held = read_manifest(marker, ("budget",), BudgetMarker)["budget"] if marker.is_file() else cfg.budget
+    if held != cfg.budget:
+        raise InputError(f"{out} holds a --budget {held} reproduction; "
                          f"use another --out for --budget {cfg.budget}")
     write_json(marker, {"budget": cfg.budget, "settings": b.__dict__})
     plan = Plan(out, b, cfg.device)
@@ -313,7 +321,8 @@ def _theory(out: Path, name: str) -> None:
     """k over training and Proposition 1's prediction for one noisy run, from the losses eval-ntp already
     measured (the clean run is its baseline and was scored on every file): nothing is scored twice."""
     from noisecli.why import proposition, theory
-    ev = json.loads((out / "eval" / "results.json").read_text())
+    from noisecli.what.eval_ntp import EvalResults
+    ev = read_manifest(out / "eval" / "results.json", schema=EvalResults)
     base = {(r["iter"], r["dataset"]): r["loss"] for r in ev["baseline_rows"]}
     mine = {(r["iter"], r["dataset"]): r["loss"] for r in ev["rows"] if r["run"] == name}
     rows = []

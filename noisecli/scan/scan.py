@@ -52,6 +52,28 @@ class ShardState(BaseModel):
     tally: dict
 
 
+class Interval(BaseModel):
+    value: float
+    lo: float
+    hi: float
+
+
+class KindShare(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    tokens: StrictInt
+    documents: StrictInt
+    share_of_tokens: Interval
+    share_of_documents: Interval
+
+
+class ScanResult(BaseModel):
+    """scan.json, as `reproduce`'s report reads it back."""
+    model_config = ConfigDict(extra="allow")
+    documents: StrictInt
+    tokens: StrictInt
+    shares: dict[str, KindShare]
+
+
 HELP = ("How much random noise is in your corpus: spans of random tokens, random bytes, mojibake, another "
         "language or script, found inside documents (no model needed); α̂ with 95 % intervals, the spans, and "
         "a clean copy. `noisecli scan merge DIR...` adds up --shard runs.")   # `noisecli --help`

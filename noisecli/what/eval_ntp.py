@@ -8,12 +8,12 @@ clean --baseline run, each row gets its difference to it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from noisecli.core.errors import InputError
 from noisecli.core.manifest import check_output, provenance, read_manifest, staging_dir
@@ -22,11 +22,28 @@ from noisecli.core.progress import Reporter
 from noisecli.core.stage import Stage, written
 from noisecli.core.tables import write_table
 from noisecli.training import checkpoint
-from noisecli.what.token_files import open_tokens
+from noisecli.what.token_files import open_tokens, read_meta
 from noisecli.what.tokenizer import VOCAB_SIZE
 
 if TYPE_CHECKING:
     import torch
+
+
+class EvalRow(BaseModel):
+    """One row of results.json: a checkpoint's loss on one file (what the report and the findings read)."""
+    model_config = ConfigDict(extra="allow")
+    run: str
+    iter: StrictInt = Field(ge=0)
+    dataset: str
+    loss: float
+    alpha: float | None = None
+
+
+class EvalResults(BaseModel):
+    """results.json, as `reproduce`'s theory step, its findings and its report read it back."""
+    model_config = ConfigDict(extra="allow")
+    rows: list[EvalRow]
+    baseline_rows: list[EvalRow] = []
 
 
 HELP = ("Exact next-token loss of checkpoints on token files (clean validation, the noise, other corpora), "
@@ -126,7 +143,7 @@ def _open_files(specs: list[str], max_tokens: int | None) -> list[TokenFile]:
         tokens = open_tokens(path, check_ids=False)
         part = tokens[:max_tokens] if max_tokens else tokens
         meta = path.parent / "meta.json"
-        vocab = json.loads(meta.read_text()).get("vocab_size") if meta.is_file() else None
+        vocab = read_meta(path.parent)["vocab_size"] if meta.is_file() else None
         files.append(TokenFile(label, path, part, len(part) < len(tokens), int(part.max()), vocab))
     return files
 

@@ -27,6 +27,7 @@ class DatasetManifest(BaseModel):
     sha256: dict[str, str] = {}
     placement: str | None = None
     noise: dict = {}
+    alpha_actual: float | None = None
 
 
 DTYPE = np.uint16

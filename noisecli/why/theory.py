@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
+
 from noisecli.core.errors import InputError, warn
 from noisecli.core.manifest import check_output, read_manifest, sha256_file, write_json, write_text
 from noisecli.core.options import device_opt, opt
@@ -16,6 +18,40 @@ from noisecli.core.stage import Stage, written
 from noisecli.what.noise import NOISE_IDS
 from noisecli.what.pretrain import RunManifest
 from noisecli.why.proposition import curve, k_table, predict_from_losses, predicted_rise, probability, proposition1
+
+
+class KRow(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    iter: int
+    k: float | None = None
+
+
+class KTable(BaseModel):
+    """k.json (`theory k`), as `reproduce`'s findings read it back."""
+    model_config = ConfigDict(extra="allow")
+    rows: list[KRow]
+
+
+class ConclusionRecord(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    number: str
+    holds: bool
+
+
+class Prediction(BaseModel):
+    """predict.json (`theory predict`), as `reproduce`'s findings read it back."""
+    model_config = ConfigDict(extra="allow")
+    conclusions: list[ConclusionRecord] | None = None
+    predicted_rise_bound: float | None = None
+
+
+class Lemma1Result(BaseModel):
+    """lemma1.json (`theory lemma1`), as `reproduce`'s report reads it back."""
+    model_config = ConfigDict(extra="allow")
+    L_mixture: float
+    alpha_L_noise_plus_rest: float
+    gap: float
+    why_inexact: str
 
 
 def _probabilities(pc, pn, loss_clean, loss_noise) -> tuple[float, float]:

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import check_output, provenance, write_json
+from noisecli.core.manifest import check_output, provenance, read_manifest, write_json
+from noisecli.how.finetune.results import FinetuneResults, RunResult
 from noisecli.core.options import SEED_DOWNSTREAM, as_dict, check_choices, device_opt, dtype_opt, opt, seed_opt
 from noisecli.core.stage import Stage
 from noisecli.how.finetune.regularisers import FINETUNE_REGULARISERS
@@ -129,7 +130,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
     from noisecli.training import distributed
     validate(cfg)
     if distributed.run_in_workers(_sweep, cfg, max(cfg.gpus, cfg.procs)):
-        return json.loads((Path(cfg.out) / "results.json").read_text())
+        return read_manifest(Path(cfg.out) / "results.json", schema=FinetuneResults)
     return _sweep(cfg)
 
 
@@ -206,8 +207,8 @@ def _run(cfg, task, data, encoder, pad_id, reg_name, lgm, seed, dist, dtype) -> 
 
     method = method_name(reg_name, lgm)
     run_dir = Path(cfg.out) / "runs" / task.name / method / f"seed{seed}"
-    if (run_dir / "result.json").is_file():
-        return json.loads((run_dir / "result.json").read_text()), None
+    if (run_dir / "result.json").is_file():     # finished before: taken as it is (checked)
+        return read_manifest(run_dir / "result.json", schema=RunResult), None
     device, regression = dist.device, task.regression
     n_train = len(data["train"].labels)
     per_epoch = iters_per_epoch(n_train, cfg.batch_size)
@@ -270,7 +271,6 @@ def _run(cfg, task, data, encoder, pad_id, reg_name, lgm, seed, dist, dtype) -> 
 def _start(cfg, run_dir: Path, run_info: dict, model, optimizer, reg, dist) -> tuple[int, dict | None]:
     """Where a run starts: its newest checkpoint with --resume (the same settings checked), else a new run
     folder with its run.json. Returns (iteration, the resumed state or None)."""
-    from noisecli.core.manifest import read_manifest
     from noisecli.training import checkpoint
     from noisecli.training.loop import resume
     if checkpoint.list_checkpoints(run_dir):
@@ -322,7 +322,7 @@ def _best_epoch(run_dir: Path, scores: list[str], per_epoch: int, run_info: dict
 
 def _finished(cfg: FinetuneConfig) -> bool:
     results = Path(cfg.out) / "results.json"
-    return results.is_file() and json.loads(results.read_text()).get("status") == "finished"
+    return results.is_file() and read_manifest(results, schema=FinetuneResults)["status"] == "finished"
 
 
 def _show(cfg: FinetuneConfig, result: dict) -> None:

@@ -7,8 +7,67 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from noisecli.core.stats import paired_seeds
+
+
+class FinetuneRow(BaseModel):
+    """One method on one task over its seeds; its headline score's mean and std must be there."""
+    model_config = ConfigDict(extra="allow")
+    task: str
+    method: str
+    headline: str
+    chance: float | None = None
+
+    @model_validator(mode="after")
+    def _headline_scores(self):
+        for key in (f"test_{self.headline}_mean", f"test_{self.headline}_std"):
+            value = (self.model_extra or {}).get(key, "missing")
+            if not (value is None or isinstance(value, (int, float))) or isinstance(value, bool):
+                raise ValueError(f"{key} must be a number (got {value!r})")
+        return self
+
+
+class LgmGain(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    task: str
+    method: str
+    score: str
+    mean: float
+    wins: int
+    ties: int
+    losses: int
+
+
+class FinetuneSettings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str
+    seeds: int
+
+
+class FinetuneResults(BaseModel):
+    """results.json of `finetune`, as `finetune` itself (done or not), the findings and the report read it back."""
+    model_config = ConfigDict(extra="allow")
+    status: str
+    tasks: list[str]
+    methods: list[str]
+    rows: list[FinetuneRow]
+    lgm_gains: list[LgmGain] = []
+    config: FinetuneSettings
+    method: str
+
+
+class RunResult(BaseModel):
+    """runs/TASK/METHOD/seedS/result.json: one finished run, which a rerun takes instead of training again."""
+    model_config = ConfigDict(extra="allow")
+    task: str
+    method: str
+    seed: int
+    scores: list[str]
+    val: dict[str, float]
+    test: dict[str, float]
+    best_epoch: int
 
 
 def _mean_std(values: list[float]) -> tuple[float, float | None]:

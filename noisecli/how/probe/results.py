@@ -5,7 +5,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
+
 from noisecli.core.tables import markdown_table, write_table
+
+
+class ProbeRow(BaseModel):
+    """One row of results.json: a head on one task's features (what the report and the findings read)."""
+    model_config = ConfigDict(extra="allow")
+    features: str
+    backbone: str
+    task: str
+    head: str
+    method: str
+    variant: str | None = None
+    test_acc: float
+    test_std: float
+    seed_list: list[int] | None = None
+    test_acc_per_seed: list[float] | None = None
+
+
+class ProbeResults(BaseModel):
+    """results.json of `probe`, as `reproduce`'s findings and report read it back."""
+    model_config = ConfigDict(extra="allow")
+    rows: list[ProbeRow]
+    std: str
 
 
 def probe_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:

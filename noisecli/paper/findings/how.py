@@ -8,6 +8,8 @@ import math
 import numpy as np
 
 from noisecli.core import stats
+from noisecli.how.finetune.results import FinetuneResults
+from noisecli.how.probe.results import ProbeResults
 from noisecli.paper.evidence import Evidence, load_json
 from noisecli.paper.findings.base import Finding, judge, worst
 
@@ -24,7 +26,7 @@ def _paired_gain(pairs: list[list[float]]) -> dict:
 
 
 def gaussian_downstream(e: Evidence) -> Finding | None:
-    t1 = load_json(e.out / "probe" / "table1" / "results.json")
+    t1 = load_json(e.out / "probe" / "table1" / "results.json", ProbeResults)
     if not t1:
         return None
     rows = {(r["features"], r["head"], r["method"]): r for r in t1["rows"]}
@@ -54,7 +56,7 @@ def gaussian_downstream(e: Evidence) -> Finding | None:
 
 
 def lgm_gain(e: Evidence) -> Finding | None:
-    t1 = load_json(e.out / "probe" / "table1" / "results.json")
+    t1 = load_json(e.out / "probe" / "table1" / "results.json", ProbeResults)
     if not t1:
         return None
     groups: dict[str, list] = {}
@@ -81,7 +83,7 @@ def lgm_gain(e: Evidence) -> Finding | None:
 
 
 def table4(e: Evidence) -> Finding | None:
-    res = load_json(e.out / "finetune" / "results.json")
+    res = load_json(e.out / "finetune" / "results.json", FinetuneResults)
     gains = res.get("lgm_gains", []) if res else []
     if not gains:
         return None

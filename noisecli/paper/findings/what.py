@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from noisecli.core import stats
+from noisecli.what.token_files import DatasetManifest
 from noisecli.paper.evidence import Evidence, load_json
 from noisecli.paper.findings.base import (
     RANDOM,
@@ -82,7 +83,7 @@ def loss_on_noise(e: Evidence) -> Finding | None:
     from noisecli.what import noise
     rows = []
     for n in [r for r in e.runs if r not in e.clean_seeds]:
-        meta = load_json(e.out / "data" / n / "meta.json")
+        meta = load_json(e.out / "data" / n / "meta.json", DatasetManifest)
         h = noise.entropy(meta["noise"]) if meta and meta.get("noise") else None
         w = e.w(n, f"{n}/noise")
         if w is None:

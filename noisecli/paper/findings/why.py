@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from noisecli.paper.evidence import Evidence, load_json
+from noisecli.why.theory import KTable, Prediction
 from noisecli.paper.findings.base import K_LARGE, Finding, _random_runs, judge, worst
 
 
 def k_large(e: Evidence) -> Finding | None:
     rows = []
     for n in _random_runs(e):
-        k = load_json(e.out / "theory" / n / "k.json")
+        k = load_json(e.out / "theory" / n / "k.json", KTable)
         if not k:
             continue
         last = k["rows"][-3:]
@@ -54,7 +55,7 @@ def _k_text(r: dict) -> str:
 def proposition1(e: Evidence) -> Finding | None:
     rows = []
     for n in [r for r in e.runs if r not in e.clean_seeds]:
-        p = load_json(e.out / "theory" / n / "predict.json")
+        p = load_json(e.out / "theory" / n / "predict.json", Prediction)
         if not p:
             continue
         c = {x["number"]: x for x in p.get("conclusions") or []}
