@@ -249,3 +249,36 @@ def test_python_module_entry_point(small_jsonl, tmp_path):
     assert r.returncode == 0 and "--alpha" in r.stdout and "--config" in r.stdout
 
 
+
+
+@pytest.mark.parametrize("name, encode", [
+    ("bom.txt", lambda t: b"\xef\xbb\xbf" + t.encode()),
+    ("utf16.txt", lambda t: t.encode("utf-16")),
+    ("utf16be.txt", lambda t: b"\xfe\xff" + t.encode("utf-16-be")),
+    ("utf16.txt.gz", lambda t: gzip.compress(t.encode("utf-16"))),
+    ("bom.jsonl", lambda t: b"\xef\xbb\xbf" + _as_jsonl(t).encode()),
+    ("utf16.jsonl", lambda t: _as_jsonl(t).encode("utf-16")),
+])
+def test_every_corpus_encoding_core_text_reads_gives_the_same_tokens(cli, tmp_path, name, encode):
+    """prepare reads corpora through core/text.py, as the task tables are read: UTF-8 with or without a
+    byte-order mark, UTF-16 with its mark (gzipped or not), as .txt and as JSON lines."""
+    text = "\n\n".join(wiki_docs("fr", 40))          # accents, typographic quotes: bytes that differ by encoding
+    (tmp_path / "plain.txt").write_text(text, encoding="utf-8")
+    (tmp_path / name).write_bytes(encode(text))
+    assert cli("prepare", tmp_path / "plain.txt", "--out", tmp_path / "a").exit_code == 0
+    r = cli("prepare", tmp_path / name, "--out", tmp_path / "b")
+    assert r.exit_code == 0, r
+    assert (tmp_path / "a" / "train.bin").read_bytes() == (tmp_path / "b" / "train.bin").read_bytes()
+
+
+def _as_jsonl(text: str) -> str:
+    return "".join(json.dumps({"text": p}, ensure_ascii=False) + "\n" for p in text.split("\n\n"))
+
+
+def test_a_corpus_in_another_encoding_is_one_line_with_the_byte_offset(cli, tmp_path):
+    text = "x" * 2_000_000 + "\n\nCafé crème, à la française."      # the first bad byte past a reader's chunk
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(text.encode("latin-1"))
+    r = cli("prepare", path, "--out", tmp_path / "out")
+    assert_one_line_error(r, f"{path}: not UTF-8 text (byte {2_000_000 + 2 + 3}: invalid continuation byte)")
+    assert not (tmp_path / "out").exists()

@@ -9,8 +9,6 @@ lazily (a `.json` file is the one format read whole).
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from typing import Any, Callable, Iterator
 
 from noisecli.core.errors import InputError
 from noisecli.core.hub import hub_missing
+from noisecli.core.text import not_text, open_binary, open_text, sniff
 
 EMBEDDED = {
     "en": ("corpus/wiki_en.jsonl.gz", "English Wikipedia lead sections of 10,033 vital articles"),
@@ -83,10 +82,6 @@ def _group(texts: Iterator[str]) -> Iterator[list[str]]:
         yield batch
 
 
-def _open_binary(path: Path) -> io.BufferedIOBase:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-
-
 def _base_suffix(path: Path) -> str:
     return Path(path.stem).suffix if path.suffix == ".gz" else path.suffix
 
@@ -99,33 +94,41 @@ def _text_of(record: object, field: str, where: str) -> str:
 
 
 def _read_txt(path: Path, unit: str, errors: str = "strict") -> Iterator[str]:
-    with io.TextIOWrapper(_open_binary(path), encoding="utf-8", errors=errors) as f:
-        if unit == "file":
-            yield f.read()
-            return
-        paragraph: list[str] = []
-        for line in f:
-            if line.strip():
-                paragraph.append(line)
-            elif paragraph:
+    """A .txt file's documents (paragraphs or the whole file), read by core/text (UTF-8 or UTF-16, a mark
+    dropped; a byte that does not decode is one line with its offset, or U+FFFD with errors="replace")."""
+    try:
+        with open_text(path, errors) as f:
+            if unit == "file":
+                yield f.read()
+                return
+            paragraph: list[str] = []
+            for line in f:
+                if line.strip():
+                    paragraph.append(line)
+                elif paragraph:
+                    yield "".join(paragraph).rstrip("\n")
+                    paragraph = []
+            if paragraph:
                 yield "".join(paragraph).rstrip("\n")
-                paragraph = []
-        if paragraph:
-            yield "".join(paragraph).rstrip("\n")
+    except UnicodeDecodeError:
+        raise not_text(path) from None
 
 
 def _jsonl_blocks(path: Path) -> Iterator[tuple[str, int, int, bytes | None]]:
     """Raw batches of whole JSON lines: (file, start, end, bytes). For an uncompressed file only the
     byte range [start, end) is given (bytes None) and the worker reads the lines that begin inside it,
     so the main process reads nothing; a gzip file cannot be entered mid-way, so its blocks carry the
-    bytes (start is then the block's first line number)."""
+    bytes (start is then the block's first line number), and so do a UTF-16 file's, re-encoded as UTF-8."""
+    if _utf16(path):
+        yield from _utf16_blocks(path)
+        return
     if path.suffix != ".gz":
         size = path.stat().st_size
         for start in range(0, size, BATCH_BYTES):
             yield str(path), start, min(start + BATCH_BYTES, size), None
         return
     line_no, rest = 1, b""
-    with _open_binary(path) as f:
+    with open_binary(path) as f:
         while chunk := f.read(BATCH_BYTES):
             chunk = rest + chunk
             cut = chunk.rfind(b"\n") + 1
@@ -135,6 +138,27 @@ def _jsonl_blocks(path: Path) -> Iterator[tuple[str, int, int, bytes | None]]:
             rest = chunk[cut:]
     if rest.strip():
         yield str(path), line_no, 0, rest
+
+
+def _utf16(path: Path) -> bool:
+    with open_binary(path) as f:
+        return sniff(f.read(4)) == "utf-16"
+
+
+def _utf16_blocks(path: Path) -> Iterator[tuple[str, int, int, bytes]]:
+    line_no, lines, size = 1, [], 0
+    try:
+        with open_text(path) as f:
+            for line in f:
+                lines.append(line)
+                size += len(line)
+                if size >= BATCH_BYTES:
+                    yield str(path), line_no, 0, "".join(lines).encode("utf-8", "surrogatepass")
+                    line_no, lines, size = line_no + len(lines), [], 0
+    except UnicodeDecodeError:
+        raise not_text(path) from None
+    if lines:
+        yield str(path), line_no, 0, "".join(lines).encode("utf-8", "surrogatepass")
 
 
 def _read_range(path: str, start: int, end: int) -> bytes:
@@ -178,7 +202,7 @@ def parse_jsonl_block(field: str, block: tuple[str, int, int, bytes | None],
 
 
 def _read_json(path: Path, field: str) -> Iterator[str]:
-    with _open_binary(path) as f:
+    with open_binary(path) as f:
         try:
             data = json.load(f)
         except json.JSONDecodeError as e:
@@ -231,8 +255,8 @@ def count_documents(files: list[Path]) -> int | None:
         if kind == ".parquet":
             import pyarrow.parquet as pq
             total += pq.ParquetFile(f).metadata.num_rows
-        elif kind == ".jsonl":
-            with _open_binary(f) as fh:
+        elif kind == ".jsonl" and not _utf16(f):
+            with open_binary(f) as fh:
                 while chunk := fh.read(1 << 24):
                     total += chunk.count(b"\n")
         else:

@@ -4,7 +4,6 @@ optionally under train/, val/ and test/)."""
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -13,23 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from noisecli.core.errors import InputError
+from noisecli.core.text import read_text
 from noisecli.how.tasks.base import Raw, Task, label_ids
 
 LOCAL_TABLES = (".csv", ".tsv", ".jsonl", ".parquet")
-
-
-def read_text(path: Path) -> str:
-    """A text file's content: UTF-8 (a byte-order mark dropped, as Excel writes one) or UTF-16 with its mark;
-    anything else is one InputError line with the byte offset where decoding failed."""
-    raw = path.read_bytes()
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
-    else:
-        encoding, raw = "utf-8", raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
-    try:
-        return raw.decode(encoding)
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not {encoding.upper()} text (byte {e.start}: {e.reason}); save it as UTF-8") from None
 
 
 def _rows(path: Path) -> list[dict]:
@@ -54,7 +40,7 @@ def _rows(path: Path) -> list[dict]:
         except Exception as e:  # pyarrow raises several types for a file that is not parquet
             raise InputError(f"{path} is not a readable parquet file ({str(e).splitlines()[0]})") from None
     rows = []
-    for n, line in enumerate(read_text(path).splitlines(), 1):
+    for n, line in enumerate(io.StringIO(read_text(path), newline=None), 1):   # \n, \r\n or \r, as JSON lines end
         if line.strip():
             try:
                 record = json.loads(line)
