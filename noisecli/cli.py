@@ -144,6 +144,21 @@ def _list_item(hint: Any) -> type | None:
     return None
 
 
+def _is_path(hint: Any) -> bool:
+    return hint is Path or Path in get_args(hint)
+
+
+def _path_parser(flag: str) -> Callable[[Any], Any]:
+    """A path option: an empty value is refused (Path("") would silently mean the current folder)."""
+    def parse(value: Any) -> Any:
+        if value is None:
+            return None
+        if not str(value).strip():
+            raise typer.BadParameter("must not be empty", param_hint=flag)
+        return Path(value)
+    return parse
+
+
 def _choice_checker(flag: str, allowed: list[str]) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         if value is not None and value not in allowed:
@@ -206,6 +221,9 @@ def stage_command(name: str, config_cls: type, run: Callable[[Any], Any], help: 
                 text += f" Choices: {', '.join(allowed)}."
         elif allowed is not None:
             extra = {"callback": _choice_checker(flag, allowed), "metavar": "|".join(allowed)}
+        elif _is_path(hint) and not meta.get("positional"):
+            hint, default = Optional[str], (None if default is None else str(default))
+            extra = {"callback": _path_parser(flag), "metavar": "PATH"}
         if meta.get("positional"):
             info = typer.Argument(help=text, show_default=False)
         else:

@@ -201,6 +201,12 @@ def test_bad_options(cli, small_jsonl, tmp_path, args, needle):
     assert not (tmp_path / "o").exists() and no_leftovers(tmp_path)
 
 
+def small_jsonl_of(tmp_path):
+    path = tmp_path / "ten.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in wiki_docs("en", 10)))
+    return path
+
+
 def test_bad_sources(cli, tmp_path, monkeypatch):
     out = tmp_path / "o"
     assert_one_line_error(cli("prepare", tmp_path / "missing.jsonl", "--out", out), "does not exist")
@@ -216,6 +222,13 @@ def test_bad_sources(cli, tmp_path, monkeypatch):
     assert_one_line_error(cli("prepare", tmp_path / "x.csv", "--out", out), "unsupported")
     (tmp_path / "emptydir").mkdir()
     assert_one_line_error(cli("prepare", tmp_path / "emptydir", "--out", out), "no .txt")
+    (tmp_path / "fake.jsonl.gz").write_bytes(b"not gzip at all")
+    assert_one_line_error(cli("prepare", tmp_path / "fake.jsonl.gz", "--out", out), "Not a gzipped file")
+    (tmp_path / "list.jsonl").write_text('{"text": "ok"}\n{"text": ["a", "b"]}\n')
+    assert_one_line_error(cli("prepare", tmp_path / "list.jsonl", "--out", out), "list.jsonl:2: field 'text' holds list")
+    pq.write_table(pa.table({"text": [1, 2, 3]}), tmp_path / "ints.parquet")
+    assert_one_line_error(cli("prepare", tmp_path / "ints.parquet", "--out", out), "column 'text' holds int64, not text")
+    assert_one_line_error(cli("prepare", small_jsonl_of(tmp_path), "--out", ""), "--out: must not be empty")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert_one_line_error(cli("prepare", "--hf", "openwebtext", "--out", out), "openwebtext")
     monkeypatch.delenv("HF_HUB_OFFLINE")

@@ -4,6 +4,7 @@ prepared dataset's tokens, and bad input."""
 
 import json
 
+import numpy as np
 import pytest
 
 from noisecli.scan.groundtruth import DETECTED_AS, measure, noisy_corpus
@@ -104,6 +105,45 @@ def test_bad_input_is_one_line(cli, tmp_path):
     assert not (tmp_path / "o2").exists()
     assert_one_line_error(cli("scan", "en", "--shard", "3/2", "--out", tmp_path / "o3"), "--shard")
     assert_one_line_error(cli("scan", "en", "--reference", tmp_path, "--out", tmp_path / "o4"), "--reference")
+    (tmp_path / "odd.bin").write_bytes(b"\x01" * 1001)
+    assert_one_line_error(cli("scan", "en", "--reference", tmp_path / "odd.bin", "--out", tmp_path / "o5"), "malformed")
+    np.full(10, 60000, np.uint16).tofile(tmp_path / "big.bin")
+    assert_one_line_error(cli("scan", tmp_path / "big.bin", "--out", tmp_path / "o6"), "id 60000")
+    assert_one_line_error(cli("scan", "en", "--script", "klingon", "--out", tmp_path / "o7"), "--script klingon")
+    assert_one_line_error(cli("scan", "en", "--out", tmp_path / "o8", "--write-clean", tmp_path / "o8" / "clean"),
+                          "separate folders")
+    assert not any((tmp_path / f"o{i}").exists() for i in range(2, 9))
+
+
+def test_merge_refuses_shards_that_were_tampered_with(cli, tmp_path):
+    import shutil
+    src = _jsonl(tmp_path / "c.jsonl", wiki_docs("en", 60))
+    for i in range(2):
+        assert cli("scan", src, "--shard", f"{i}/2", "--out", tmp_path / f"s{i}").exit_code == 0
+
+    def tampered(name, change):
+        shutil.copytree(tmp_path / "s1", tmp_path / name)
+        change(tmp_path / name)
+        return tmp_path / name
+
+    def state(edit):
+        def change(folder):
+            d = json.loads((folder / "state.json").read_text())
+            edit(d)
+            (folder / "state.json").write_text(json.dumps(d))
+        return change
+    cases = [
+        (state(lambda d: d["tally"].update(rep_tokens=[1, 2, 3])), "field 'tally.rep_tokens'"),
+        (state(lambda d: d["tally"].pop("most")), "field 'tally.most'"),
+        (state(lambda d: d["tally"].update(seed=5)), "its tally's seed 5 is not its --seed 0"),
+        (lambda f: (f / "documents.jsonl").write_text((f / "documents.jsonl").read_text()[:200]),
+         "is not a row of documents.jsonl"),
+    ]
+    for n, (change, needle) in enumerate(cases):
+        bad = tampered(f"bad{n}", change)
+        assert_one_line_error(cli("scan", "merge", tmp_path / "s0", bad, "--out", tmp_path / f"m{n}"), needle,
+                              "state.json" if "tally" in needle else "")
+        assert not (tmp_path / f"m{n}").exists()
 
 
 def test_the_datatrove_step_runs_in_the_local_executor_and_merges(cli, tmp_path, french):
@@ -176,7 +216,7 @@ def test_token_files_split_at_eot_across_chunks(tmp_path):
     ids.tofile(tmp_path / "t.bin")
     want = [decode(encode(d)) for d in docs] + ["a tail"]
     for chunk in (7, 64, 1 << 24):     # EOTs on and across chunk boundaries
-        assert list(_token_documents(tmp_path / "t.bin", chunk)) == want
+        assert list(_token_documents(ids, chunk)) == want
 
 
 def test_the_embedded_references_are_counted_once_and_cached(tmp_path, monkeypatch):

@@ -173,6 +173,14 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
 
 
+@lru_cache(maxsize=64)
+def known_script(name: str) -> bool:
+    """Whether some Unicode letter's name starts with `name` (LATIN, CYRILLIC, CJK, ...): what script_of gives."""
+    common = {"LATIN", "CYRILLIC", "GREEK", "ARABIC", "HEBREW", "CJK", "HANGUL", "HIRAGANA", "KATAKANA", "DEVANAGARI",
+              "THAI", "ARMENIAN", "GEORGIAN", "BENGALI", "TAMIL"}
+    return name in common or any(script_of(chr(c)) == name for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+
+
 def script_of(ch: str) -> str | None:
     """A letter's script, from its Unicode name (LATIN, CYRILLIC, CJK, ARABIC, ...); None for a non-letter."""
     if not ch.isalpha():

@@ -35,6 +35,8 @@ from noisecli.core.manifest import check_output, provenance, read_manifest, stag
 from noisecli.core.options import SEED_DOWNSTREAM, as_dict, check_choices, device_opt, opt, seed_opt
 from noisecli.core.stage import Stage, written
 
+from noisecli.scan.tally import TallyState
+
 if TYPE_CHECKING:      # numpy, tiktoken and the detector load when a scan runs, not for --help
     import numpy as np
 
@@ -49,7 +51,7 @@ class ShardState(BaseModel):
     model_config = ConfigDict(extra="allow")
     config: dict
     shard: list[StrictInt] = Field(min_length=2, max_length=2)
-    tally: dict
+    tally: TallyState
 
 
 class Interval(BaseModel):
@@ -125,7 +127,8 @@ def _logp(spec: str) -> np.ndarray | None:
     path = path / "train.bin" if path.is_dir() else path
     if not path.is_file() or path.suffix != ".bin":
         raise InputError(f"--reference/--other '{spec}': not en, fr, none, a prepared dataset folder or a .bin file")
-    from noisecli.what.token_files import token_counts
+    from noisecli.what.token_files import open_tokens, token_counts
+    open_tokens(path)          # whole uint16 tokens of GPT-2's vocabulary, or one line
     return unigram_logp(token_counts(path))
 
 
@@ -139,12 +142,11 @@ def _shard(spec: str) -> tuple[int, int]:
     return i, n
 
 
-def _token_documents(path: Path, chunk: int = 1 << 24) -> Iterator[str]:
-    """Documents of a token file: split at EOT, decoded."""
+def _token_documents(ids: np.ndarray, chunk: int = 1 << 24) -> Iterator[str]:
+    """Documents of a token file (checked: open_tokens): split at EOT, decoded."""
     import numpy as np
 
     from noisecli.what.tokenizer import EOT, decode
-    ids = np.memmap(path, dtype=np.uint16, mode="r")
     start = 0      # EOTs are looked for a chunk at a time: memory does not grow with the file
     for lo in range(0, len(ids), chunk):
         for end in (np.flatnonzero(ids[lo:lo + chunk] == EOT) + lo).tolist():
@@ -164,15 +166,16 @@ def documents(cfg: ScanConfig, undecodable: list[str] | None = None) -> tuple[It
         path = Path(src)
         token_file = path / "train.bin" if path.is_dir() and (path / "train.bin").is_file() else path
         if token_file.suffix == ".bin":
-            if not token_file.is_file():
-                raise InputError(f"{token_file} does not exist")
-            return _token_documents(token_file), f"token file {token_file.resolve()}"
+            from noisecli.what.token_files import open_tokens
+            return _token_documents(open_tokens(token_file)), f"token file {token_file.resolve()}"
     corpus = open_corpus(src, cfg.hf, cfg.split, cfg.hf_config, cfg.text_field, cfg.txt_unit, undecodable)
 
     return corpus.documents(), corpus.description
 
 
 def _check(cfg: ScanConfig) -> tuple[int, int]:
+    from noisecli.core.errors import warn
+    from noisecli.scan.detect import known_script
     check_choices(cfg)
     if len(cfg.source) > 1:
         raise InputError("give one SOURCE (or `merge DIR...`)")
@@ -180,6 +183,14 @@ def _check(cfg: ScanConfig) -> tuple[int, int]:
     check_output(cfg.out)
     if cfg.write_clean is not None:
         check_output(cfg.write_clean)
+        a, b = Path(cfg.out).resolve(), Path(cfg.write_clean).resolve()
+        if a == b or a in b.parents or b in a.parents:
+            raise InputError(f"--write-clean {cfg.write_clean} and --out {cfg.out} must be separate folders")
+    if cfg.script != "none" and not known_script(cfg.script.upper()):
+        raise InputError(f"--script {cfg.script}: no Unicode letter belongs to a script of that name (LATIN, "
+                         "CYRILLIC, GREEK, ARABIC, HEBREW, CJK, HANGUL, DEVANAGARI, ...; or 'none')")
+    if cfg.k is not None and cfg.model is None:
+        warn(f"--k {cfg.k} is used only with --model (what the noise would cost that model); ignored")
     return shard
 
 
@@ -345,21 +356,37 @@ def merge(folders: list[Path], out: Path) -> dict:
     got = sorted(s["shard"][0] for s in states)
     if got != list(range(n)):
         raise InputError(f"scan merge: need shards 0..{n - 1} once each, got {got}")
+    for f, s in zip(folders, states):
+        if s["tally"]["seed"] != s["config"]["seed"]:
+            raise InputError(f"scan merge: {f}/state.json: its tally's seed {s['tally']['seed']} is not its --seed "
+                             f"{s['config']['seed']}")
     tally = Tally.merged([s["tally"] for s in states])
     settings = {k: states[0][k] for k in ("source", "kinds", "counted_as_random_noise")}
     settings["undecodable_first"] = [u for s in states for u in s.get("undecodable_first", [])][:20]
     settings.update(config={**states[0]["config"], "shard": f"merged {n}"}, shard=[0, 1])
-    with staging_dir(out) as tmp, open(tmp / "documents.jsonl", "w", encoding="utf-8") as merged:
-        files = [open(Path(f) / "documents.jsonl", encoding="utf-8") for f in folders]
-        try:   # each shard's rows are in id order: a streaming k-way merge keeps one row per shard in memory
-            merged.writelines(heapq.merge(*files, key=lambda line: json.loads(line)["id"]))
-        finally:
-            for fh in files:
-                fh.close()
+    with staging_dir(out) as tmp, open(tmp / "documents.jsonl", "w", encoding="utf-8") as merged, ExitStack() as files:
+        rows = [_rows_by_id(Path(f) / "documents.jsonl", files) for f in folders]
+        # each shard's rows are in id order: a streaming k-way merge keeps one row per shard in memory
+        merged.writelines(line for _, line in heapq.merge(*rows, key=lambda row: row[0]))
         write_json(tmp / "state.json", {**settings, "tally": tally.state()})
         result = write_results(tmp, tally, settings, 0.0)
     result["out"] = str(out)
     return result
+
+
+def _rows_by_id(path: Path, files: ExitStack) -> Iterator[tuple[int, str]]:
+    """(id, line) of a shard's documents.jsonl; a line that is not a row is one line naming it."""
+    if not path.is_file():
+        raise InputError(f"scan merge: {path} is missing")
+    fh, n = files.enter_context(open(path, encoding="utf-8", errors="strict")), 0
+    try:
+        for n, line in enumerate(fh, 1):
+            doc_id = json.loads(line)["id"]
+            if not isinstance(doc_id, int):
+                raise TypeError
+            yield doc_id, line
+    except (ValueError, KeyError, TypeError):        # UnicodeDecodeError is a ValueError
+        raise InputError(f"scan merge: {path}:{n + 1 if n == 0 else n} is not a row of documents.jsonl") from None
 
 
 def cost(tally: Tally, alpha: float, k: float | None, model: str) -> dict:

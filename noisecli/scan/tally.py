@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import heapq
 import json
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from noisecli.scan.detect import ENTER, EXIT, KINDS, RANDOM_KINDS, Span
 
@@ -50,6 +52,30 @@ def poisson_weights(doc_ids: np.ndarray, seed: int, replicates: int = REPLICATES
                 + np.uint64(seed) * np.uint64(0x632BE59BD9B4E019))
         u = _splitmix(keys) >> np.uint64(11)        # a uniform on [0, 1) as an integer in units of 2^-53
     return np.searchsorted(_POISSON_CDF_53, u).astype(np.float64)
+
+
+def _exactly(n: int, item: Any = float) -> Any:
+    return Annotated[list[item], Field(min_length=n, max_length=n)]
+
+
+class TallyState(BaseModel):
+    """A tally as state.json holds it (`Tally.state`), what `scan merge` adds up: every array of its shape."""
+    model_config = ConfigDict(extra="forbid")
+    seed: StrictInt
+    documents: StrictInt = Field(ge=0)
+    tokens: StrictInt = Field(ge=0)
+    undecodable: StrictInt = Field(ge=0)
+    flagged: _exactly(len(KINDS) + 1, StrictInt)
+    flagged_docs: _exactly(len(KINDS) + 1, StrictInt)
+    rep_tokens: _exactly(REPLICATES)
+    rep_docs: _exactly(REPLICATES)
+    rep_flagged: _exactly(REPLICATES, _exactly(len(KINDS) + 1))
+    rep_flagged_docs: _exactly(REPLICATES, _exactly(len(KINDS) + 1))
+    span_hist: _exactly(len(KINDS), _exactly(len(BINS) - 1, StrictInt))
+    window_hist: _exactly(len(BINS) - 1, StrictInt)
+    most: list[tuple[float, int, int, dict]] = Field(max_length=EXAMPLES)
+    least: list[tuple[float, int, int, dict]] = Field(max_length=EXAMPLES)
+    lm: dict[Literal["clean", "noise"], tuple[float, StrictInt]]
 
 
 class Tally:

@@ -90,7 +90,11 @@ def _text_of(record: object, field: str, where: str) -> str:
     if not isinstance(record, dict) or field not in record:
         raise InputError(f"{where}: record has no text field '{field}' (choose one with --text-field)")
     value = record[field]
-    return value if isinstance(value, str) else str(value)
+    if value is None:
+        return ""          # an empty document (prepare drops and counts those)
+    if not isinstance(value, str):
+        raise InputError(f"{where}: field '{field}' holds {type(value).__name__} {str(value)[:40]!r}, not text")
+    return value
 
 
 def _read_txt(path: Path, unit: str, errors: str = "strict") -> Iterator[str]:
@@ -141,8 +145,11 @@ def _jsonl_blocks(path: Path) -> Iterator[tuple[str, int, int, bytes | None]]:
 
 
 def _utf16(path: Path) -> bool:
-    with open_binary(path) as f:
-        return sniff(f.read(4)) == "utf-16"
+    try:
+        with open_binary(path) as f:
+            return sniff(f.read(4)) == "utf-16"
+    except (OSError, EOFError):
+        return False       # unreadable (not gzip, say): reading its batches says so in one line
 
 
 def _utf16_blocks(path: Path) -> Iterator[tuple[str, int, int, bytes]]:
@@ -222,6 +229,9 @@ def _read_parquet(path: Path, field: str) -> Iterator[str]:
         raise InputError(f"{path}: not a readable parquet file ({e})") from None
     if field not in pf.schema_arrow.names:
         raise InputError(f"{path}: no column '{field}' (columns: {', '.join(pf.schema_arrow.names)})")
+    kind = pf.schema_arrow.field(field).type
+    if str(kind) not in ("string", "large_string", "string_view"):
+        raise InputError(f"{path}: column '{field}' holds {kind}, not text")
     for batch in pf.iter_batches(columns=[field], batch_size=4096):
         for value in batch.column(0).to_pylist():
             if value is not None:
@@ -248,19 +258,23 @@ def _check_readable(path: Path) -> None:
 
 def count_documents(files: list[Path]) -> int | None:
     """Documents in .jsonl files (their lines) and .parquet files (their rows), read quickly for the
-    progress bar's total: one pass counting newlines (gzip decompressed on the way); None for other kinds."""
+    progress bar's total: one pass counting newlines (gzip decompressed on the way); None for other kinds, or
+    where a file cannot be read (reading its documents says why, in one line)."""
     total = 0
-    for f in files:
-        kind = _base_suffix(f)
-        if kind == ".parquet":
-            import pyarrow.parquet as pq
-            total += pq.ParquetFile(f).metadata.num_rows
-        elif kind == ".jsonl" and not _utf16(f):
-            with open_binary(f) as fh:
-                while chunk := fh.read(1 << 24):
-                    total += chunk.count(b"\n")
-        else:
-            return None
+    try:
+        for f in files:
+            kind = _base_suffix(f)
+            if kind == ".parquet":
+                import pyarrow.parquet as pq
+                total += pq.ParquetFile(f).metadata.num_rows
+            elif kind == ".jsonl" and not _utf16(f):
+                with open_binary(f) as fh:
+                    while chunk := fh.read(1 << 24):
+                        total += chunk.count(b"\n")
+            else:
+                return None
+    except Exception:      # noqa: BLE001 (pyarrow and gzip raise many kinds; only the bar's total is lost)
+        return None
     return total
 
 
