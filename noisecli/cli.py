@@ -96,6 +96,8 @@ def _load_config(ctx: typer.Context, param: Any, value: Optional[Path]) -> Optio
         data = tomllib.loads(Path(value).read_text())
     except FileNotFoundError:
         raise InputError(f"--config {value} does not exist") from None
+    except OSError as e:     # a folder, a file without read permission
+        raise InputError(f"--config {value} cannot be read ({e.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"--config {value} is not valid TOML ({e})") from None
     chain, c = [], ctx            # the contexts from the root's down to this command's

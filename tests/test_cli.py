@@ -167,3 +167,10 @@ def test_every_command_is_one_stage_record_and_every_list_names_it(cli):
         assert name in noisecli.__doc__, s.name
         assert f"noisecli {s.name}" in readme, s.name
         assert s.config.__dataclass_fields__ and callable(s.run) and s.help
+
+
+def test_a_config_that_is_a_folder_and_an_empty_path_are_one_line(cli, tmp_path):
+    r = cli("theory", "curve", "--config", tmp_path, "--out", tmp_path / "c.csv")
+    assert r.exit_code == 2 and r.stderr.startswith("noisecli: error: --config") and "Traceback" not in r.stderr
+    r = cli("theory", "curve", "--out", "")
+    assert r.exit_code == 2 and "--out: must not be empty" in r.stderr

@@ -170,3 +170,12 @@ def test_curve_checks_its_figure_path_before_writing_anything(cli, tmp_path):
     assert not (tmp_path / "c.csv").exists()
     r = cli(*args, "--figure", tmp_path / "f.png")
     assert r.exit_code == 0 and (tmp_path / "f.png").is_file() and (tmp_path / "c.csv").read_text().startswith("epsilon,f")
+
+
+def test_k_refuses_one_run_as_both_and_warns_of_a_noisy_clean_run(cli, runs, tmp_path):
+    root, _ = runs
+    r = cli("theory", "k", "--clean", root / "noisy", "--noisy", f"{root / 'noisy'}/", "--out", tmp_path / "k")
+    assert_one_line_error(r, "--clean and --noisy are the same run")
+    assert not (tmp_path / "k").exists()
+    r = cli("theory", "k", "--clean", root / "noisy", "--noisy", root / "clean", "--out", tmp_path / "k2")
+    assert "noisecli: warning: --clean" in r.stderr and "trained with noise" in r.stderr

@@ -142,6 +142,12 @@ def paired_losses(clean: Path, noisy: Path, max_tokens: int | None, device: str,
     from noisecli.what.token_files import open_tokens
     if clean is None or noisy is None:
         raise InputError("give both --clean RUN and --noisy RUN")
+    if Path(clean).resolve() == Path(noisy).resolve():
+        raise InputError(f"--clean and --noisy are the same run ({clean}): k compares a clean run with a noisy one")
+    if (Path(clean) / "run.json").is_file():
+        alpha = read_manifest(Path(clean) / "run.json", schema=RunManifest).get("alpha")
+        if alpha:
+            warn(f"--clean {clean} was trained with noise (α = {alpha}): k and the rise are measured against it")
     runs = {}
     for name, run in (("clean", Path(clean)), ("noisy", Path(noisy))):
         ckpts = checkpoint.list_checkpoints(run)
