@@ -17,7 +17,7 @@ from noisecli.how.finetune.results import FinetuneResults
 from noisecli.how.probe.results import ProbeResults, probe_table
 from noisecli.paper.evidence import MARGIN, load_json
 from noisecli.paper.findings import findings
-from noisecli.scan.scan import ScanResult
+from noisecli.scan.report import ScanResult
 from noisecli.what.eval_ntp import EvalResults
 from noisecli.what.token_files import DatasetManifest
 from noisecli.why.theory import Lemma1Result

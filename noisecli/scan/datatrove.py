@@ -38,7 +38,8 @@ class NoiseScan(PipelineStep):
 
     def run(self, data, rank: int = 0, world_size: int = 1):
         from noisecli.scan.detect import KINDS, RANDOM_KINDS, Detector
-        from noisecli.scan.scan import ScanConfig, _logp, write_results
+        from noisecli.scan.report import write_results
+        from noisecli.scan.scan import ScanConfig, _logp
         from noisecli.scan.batch import detect_batch
         from noisecli.scan.tally import Tally, without
         detector = Detector(_logp(self.reference), _logp(self.other), None if self.script == "none" else self.script)

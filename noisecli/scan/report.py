@@ -1,12 +1,88 @@
-"""What a person reads of a scan: examples.md (the most and the least confident flagged spans, escaped, to
+"""What a scan writes: scan.json (α̂ per kind, and with --model what the noise would cost that model by
+Proposition 1), examples.md (the most and the least confident flagged spans, escaped, to
 check the detector by eye) and scores.png (the distribution of scores with the threshold)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, StrictInt
+
+from noisecli.core.manifest import provenance, write_json, write_text
 from noisecli.scan.detect import KINDS
 from noisecli.scan.tally import BINS, WINDOW, Tally, threshold
+
+
+class Interval(BaseModel):
+    value: float
+    lo: float
+    hi: float
+
+
+class KindShare(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    tokens: StrictInt
+    documents: StrictInt
+    share_of_tokens: Interval
+    share_of_documents: Interval
+
+
+class ScanResult(BaseModel):
+    """scan.json, as `reproduce`'s report reads it back."""
+    model_config = ConfigDict(extra="allow")
+    documents: StrictInt
+    tokens: StrictInt
+    shares: dict[str, KindShare]
+
+
+def write_results(folder: Path, tally: Tally, settings: dict, seconds: float) -> dict:
+    """scan.json, examples.md and scores.png of a tally."""
+    shares = tally.shares()
+    result = {**provenance(), **settings, "documents": tally.documents, "tokens": tally.tokens,
+              "undecodable_documents": tally.undecodable,
+              "shares": shares, "interval": "95 % Poisson bootstrap over documents (400 replicates)",
+              "threshold_nats_per_token": threshold(), "seconds": round(seconds, 1),
+              "tokens_per_s": round(tally.tokens / seconds) if seconds else None}
+    config = settings["config"]
+    if config.get("model"):
+        result["cost"] = cost(tally, shares["random noise (all kinds)"]["share_of_tokens"]["value"], config["k"],
+                              config["model"])
+    write_json(folder / "scan.json", result)
+    most, least = tally.examples()
+    write_text(folder / "examples.md", examples_markdown(most, least, shares))
+    scores_figure(tally, folder / "scores.png")
+    return result
+
+
+def cost(tally: Tally, alpha: float, k: float | None, model: str) -> dict:
+    """What the flagged noise would do to the model, by Proposition 1 (§3.3): p_c and p_n from the model's
+    loss on the clean and on the flagged random-noise tokens, at α = α̂. Each conclusion only where its
+    conditions hold; without k, what k conclusion (3) would need."""
+    import math
+
+    from noisecli.why.proposition import k_needed, proposition1, threshold
+    (lc_sum, lc_n), (ln_sum, ln_n) = tally.lm["clean"], tally.lm["noise"]
+    alpha = float(alpha)
+    out = {"model": model, "alpha_hat": alpha, "k": k, "clean_tokens_scored": lc_n, "noise_tokens_scored": ln_n}
+    if not lc_n or not ln_n or not 0 < alpha < 1:
+        out["conclusion"] = "no conclusion: " + ("no random noise was flagged" if not ln_n or alpha <= 0 else
+                                                 "no clean token was scored")
+        return out
+    loss_c, loss_n = float(lc_sum / lc_n), float(ln_sum / ln_n)
+    pc, pn = math.exp(-loss_c), math.exp(-loss_n)
+    need = k_needed(alpha, pc, pn)
+    out.update(loss_clean=loss_c, loss_noise=loss_n, p_c=pc, p_n=pn, k_min_for_3=need[1] if need else None)
+    if k is None:
+        out["conclusion"] = (
+            f"no conclusion without k (--k; `theory k` measures it from a clean and a noisy run). At α̂ = {alpha:.4f}, "
+            f"p_c = {pc:.4g}, p_n = {pn:.4g}: conclusion (1) (no rise) holds only if α̂ ≤ kp_n/(p_c + kp_n), which "
+            f"needs k ≥ {alpha * pc / ((1 - alpha) * pn):.4g}; " + (
+                f"(3) bounds the rise only if k > {need[1]:.4g}." if need else "(3) says nothing for 1/3 ≤ α ≤ 1/2."))
+        return out
+    p = proposition1(alpha, pc, pn, k)
+    out.update(prediction=p.as_dict(), threshold=threshold(pc, pn, k), conclusion=p.conclusion,
+               predicted_rise_bound=(p.clean_loss_bound - p.clean_loss) if p.clean_loss_bound is not None else None)
+    return out
 
 
 def _escaped(text: str) -> str:

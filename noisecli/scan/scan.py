@@ -3,9 +3,10 @@
 It reads every source `prepare` reads (the embedded corpora, .txt/.jsonl/.json/.parquet files or folders,
 gzipped or not, --hf streamed) or a prepared dataset's token files (a folder with train.bin, or a .bin
 file: documents split at EOT and decoded), tokenizes with the same GPT-2 BPE and finds noise *inside*
-documents (detect.py: an HMM over tokens, character checks). It streams: what it keeps in memory does not
-grow with the corpus (tally.py), and `--shard I/N` scans every N-th document from the I-th, so that
-`noisecli scan merge DIR...` adds shards up to exactly what one pass gives.
+documents (detect.py: an HMM over tokens, character checks; batch.py: a batch of documents at once, in
+worker processes). It streams: what it keeps in memory does not grow with the corpus (tally.py), and
+`--shard I/N` scans every N-th document from the I-th, so that `noisecli scan merge DIR...` (merge.py) adds
+shards up to exactly what one pass gives. report.py writes what a person reads.
 
     OUT/scan.json          α̂ per kind and in all (shares of tokens and of documents, 95 % intervals), the
                            corpus's size, how the scan was made
@@ -18,8 +19,6 @@ grow with the corpus (tally.py), and `--shard I/N` scans every N-th document fro
 
 from __future__ import annotations
 
-import heapq
-import json
 import os
 import time
 from collections import deque
@@ -28,52 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
-
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import check_output, provenance, read_manifest, staging_dir, write_json, write_text
+from noisecli.core.manifest import check_output, provenance, staging_dir, write_json
 from noisecli.core.options import SEED_DOWNSTREAM, as_dict, check_choices, device_opt, opt, seed_opt
 from noisecli.core.stage import Stage, written
-
-from noisecli.scan.tally import TallyState
 
 if TYPE_CHECKING:      # numpy, tiktoken and the detector load when a scan runs, not for --help
     import numpy as np
 
     from noisecli.scan.batch import Batch
-    from noisecli.scan.tally import Tally
 
 BATCH = 512   # documents per batch
-
-
-class ShardState(BaseModel):
-    """state.json, what `scan merge` adds up (one shard's settings and sums)."""
-    model_config = ConfigDict(extra="allow")
-    config: dict
-    shard: list[StrictInt] = Field(min_length=2, max_length=2)
-    tally: TallyState
-
-
-class Interval(BaseModel):
-    value: float
-    lo: float
-    hi: float
-
-
-class KindShare(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    tokens: StrictInt
-    documents: StrictInt
-    share_of_tokens: Interval
-    share_of_documents: Interval
-
-
-class ScanResult(BaseModel):
-    """scan.json, as `reproduce`'s report reads it back."""
-    model_config = ConfigDict(extra="allow")
-    documents: StrictInt
-    tokens: StrictInt
-    shares: dict[str, KindShare]
 
 
 HELP = ("How much random noise is in your corpus: spans of random tokens, random bytes, mojibake, another "
@@ -197,9 +161,11 @@ def _check(cfg: ScanConfig) -> tuple[int, int]:
 def scan(cfg: ScanConfig) -> dict:
     """Scan a corpus (or, with SOURCE `merge DIR...`, add shards up); write OUT/ as the module docstring says."""
     if cfg.source[:1] == ["merge"]:
+        from noisecli.scan.merge import merge
         return merge([Path(p) for p in cfg.source[1:]], cfg.out)
     from noisecli.core.progress import Reporter
     from noisecli.core.workers import worker_pool
+    from noisecli.scan.report import write_results
     from noisecli.scan.detect import KINDS, RANDOM_KINDS
     from noisecli.scan.tally import Tally
     index, shards = _check(cfg)
@@ -244,7 +210,7 @@ def scan(cfg: ScanConfig) -> dict:
         settings = {"config": as_dict(cfg), "source": description, "shard": [index, shards], "kinds": list(KINDS),
                     "counted_as_random_noise": list(counted), "undecodable_first": undecodable[:20]}
         write_json(tmp / "state.json", {**settings, "tally": tally.state()})
-        result = write_results(tmp, tally, settings, time.perf_counter() - t0)
+        result = write_results(tmp, tally, settings, time.perf_counter() - t0)   # report.py
         if clean_file is not None:
             clean_file.close()
             write_json(clean_tmp / "clean.json", {**provenance(), "from": str(out), "drop": cfg.drop,
@@ -317,107 +283,6 @@ def _write_batch(batch, result: Batch, tally, rows_file, clean_file, cfg, counte
         if cfg.drop == "documents" and drop:
             continue
         clean_file.write(dumps({"id": doc_id, "text": without(text, drop)}) + "\n")
-
-
-def write_results(folder: Path, tally: Tally, settings: dict, seconds: float) -> dict:
-    """scan.json, examples.md and scores.png of a tally."""
-    from noisecli.scan.report import examples_markdown, scores_figure
-    from noisecli.scan.tally import threshold
-    shares = tally.shares()
-    result = {**provenance(), **settings, "documents": tally.documents, "tokens": tally.tokens,
-              "undecodable_documents": tally.undecodable,
-              "shares": shares, "interval": "95 % Poisson bootstrap over documents (400 replicates)",
-              "threshold_nats_per_token": threshold(), "seconds": round(seconds, 1),
-              "tokens_per_s": round(tally.tokens / seconds) if seconds else None}
-    config = settings["config"]
-    if config.get("model"):
-        result["cost"] = cost(tally, shares["random noise (all kinds)"]["share_of_tokens"]["value"], config["k"],
-                              config["model"])
-    write_json(folder / "scan.json", result)
-    most, least = tally.examples()
-    write_text(folder / "examples.md", examples_markdown(most, least, shares))
-    scores_figure(tally, folder / "scores.png")
-    return result
-
-
-def merge(folders: list[Path], out: Path) -> dict:
-    """Add up the shards of one scan (`--shard I/N` for every I) into OUT/, as one pass would have written."""
-    if not folders:
-        raise InputError("scan merge: give the shard folders (DIR...)")
-    from noisecli.scan.tally import Tally
-    check_output(out)
-    states = [read_manifest(Path(f) / "state.json", ("config", "shard", "tally"), ShardState) for f in folders]
-    first = {k: v for k, v in states[0]["config"].items() if k not in ("shard", "out", "write_clean")}
-    n = states[0]["shard"][1]
-    for f, s in zip(folders, states):
-        mine = {k: v for k, v in s["config"].items() if k not in ("shard", "out", "write_clean")}
-        if mine != first or s["shard"][1] != n:
-            raise InputError(f"scan merge: {f} is a shard of another scan (its settings differ from {folders[0]}'s)")
-    got = sorted(s["shard"][0] for s in states)
-    if got != list(range(n)):
-        raise InputError(f"scan merge: need shards 0..{n - 1} once each, got {got}")
-    for f, s in zip(folders, states):
-        if s["tally"]["seed"] != s["config"]["seed"]:
-            raise InputError(f"scan merge: {f}/state.json: its tally's seed {s['tally']['seed']} is not its --seed "
-                             f"{s['config']['seed']}")
-    tally = Tally.merged([s["tally"] for s in states])
-    settings = {k: states[0][k] for k in ("source", "kinds", "counted_as_random_noise")}
-    settings["undecodable_first"] = [u for s in states for u in s.get("undecodable_first", [])][:20]
-    settings.update(config={**states[0]["config"], "shard": f"merged {n}"}, shard=[0, 1])
-    with staging_dir(out) as tmp, open(tmp / "documents.jsonl", "w", encoding="utf-8") as merged, ExitStack() as files:
-        rows = [_rows_by_id(Path(f) / "documents.jsonl", files) for f in folders]
-        # each shard's rows are in id order: a streaming k-way merge keeps one row per shard in memory
-        merged.writelines(line for _, line in heapq.merge(*rows, key=lambda row: row[0]))
-        write_json(tmp / "state.json", {**settings, "tally": tally.state()})
-        result = write_results(tmp, tally, settings, 0.0)
-    result["out"] = str(out)
-    return result
-
-
-def _rows_by_id(path: Path, files: ExitStack) -> Iterator[tuple[int, str]]:
-    """(id, line) of a shard's documents.jsonl; a line that is not a row is one line naming it."""
-    if not path.is_file():
-        raise InputError(f"scan merge: {path} is missing")
-    fh, n = files.enter_context(open(path, encoding="utf-8", errors="strict")), 0
-    try:
-        for n, line in enumerate(fh, 1):
-            doc_id = json.loads(line)["id"]
-            if not isinstance(doc_id, int):
-                raise TypeError
-            yield doc_id, line
-    except (ValueError, KeyError, TypeError):        # UnicodeDecodeError is a ValueError
-        raise InputError(f"scan merge: {path}:{n + 1 if n == 0 else n} is not a row of documents.jsonl") from None
-
-
-def cost(tally: Tally, alpha: float, k: float | None, model: str) -> dict:
-    """What the flagged noise would do to the model, by Proposition 1 (§3.3): p_c and p_n from the model's
-    loss on the clean and on the flagged random-noise tokens, at α = α̂. Each conclusion only where its
-    conditions hold; without k, what k conclusion (3) would need."""
-    import math
-
-    from noisecli.why.proposition import k_needed, proposition1, threshold
-    (lc_sum, lc_n), (ln_sum, ln_n) = tally.lm["clean"], tally.lm["noise"]
-    alpha = float(alpha)
-    out = {"model": model, "alpha_hat": alpha, "k": k, "clean_tokens_scored": lc_n, "noise_tokens_scored": ln_n}
-    if not lc_n or not ln_n or not 0 < alpha < 1:
-        out["conclusion"] = "no conclusion: " + ("no random noise was flagged" if not ln_n or alpha <= 0 else
-                                                 "no clean token was scored")
-        return out
-    loss_c, loss_n = float(lc_sum / lc_n), float(ln_sum / ln_n)
-    pc, pn = math.exp(-loss_c), math.exp(-loss_n)
-    need = k_needed(alpha, pc, pn)
-    out.update(loss_clean=loss_c, loss_noise=loss_n, p_c=pc, p_n=pn, k_min_for_3=need[1] if need else None)
-    if k is None:
-        out["conclusion"] = (
-            f"no conclusion without k (--k; `theory k` measures it from a clean and a noisy run). At α̂ = {alpha:.4f}, "
-            f"p_c = {pc:.4g}, p_n = {pn:.4g}: conclusion (1) (no rise) holds only if α̂ ≤ kp_n/(p_c + kp_n), which "
-            f"needs k ≥ {alpha * pc / ((1 - alpha) * pn):.4g}; " + (
-                f"(3) bounds the rise only if k > {need[1]:.4g}." if need else "(3) says nothing for 1/3 ≤ α ≤ 1/2."))
-        return out
-    p = proposition1(alpha, pc, pn, k)
-    out.update(prediction=p.as_dict(), threshold=threshold(pc, pn, k), conclusion=p.conclusion,
-               predicted_rise_bound=(p.clean_loss_bound - p.clean_loss) if p.clean_loss_bound is not None else None)
-    return out
 
 
 def _show(cfg: ScanConfig, r: dict) -> None:

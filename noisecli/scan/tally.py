@@ -78,6 +78,14 @@ class TallyState(BaseModel):
     lm: dict[Literal["clean", "noise"], tuple[float, StrictInt]]
 
 
+class ShardState(BaseModel):
+    """state.json, what `scan merge` adds up (one shard's settings and sums)."""
+    model_config = ConfigDict(extra="allow")
+    config: dict
+    shard: list[StrictInt] = Field(min_length=2, max_length=2)
+    tally: TallyState
+
+
 class Tally:
     def __init__(self, seed: int = 0):
         self.seed = seed
