@@ -120,11 +120,12 @@ def test_the_grid_reports_each_learning_rate_and_seed_as_trained_alone():
 
 
 def test_a_diverging_learning_rate_is_never_a_result(cli, gpt_features, tmp_path):
-    r = cli("probe", gpt_features, "--seeds", "1", "--batch-size", "8", "--epochs", "2", "--lr", "1e-3,1e30",
+    # 1e30: non-finite weights; 1e6: finite weights, but a training loss that grew (accuracy near chance)
+    r = cli("probe", gpt_features, "--seeds", "1", "--batch-size", "8", "--epochs", "2", "--lr", "1e-3,1e6,1e30",
             "--out", tmp_path / "p")
     assert r.exit_code == 0, r
     grid = json.loads((tmp_path / "p" / "grid.json").read_text())["grid"]
-    assert [g["diverged"] for g in grid] == [False, True]
+    assert [g["diverged"] for g in grid] == [False, True, True]
     assert json.loads((tmp_path / "p" / "results.json").read_text())["rows"][0]["lr"] == 1e-3
     assert_one_line_error(cli("probe", gpt_features, "--seeds", "1", "--batch-size", "8", "--epochs", "2",
                               "--lr", "1e30", "--out", tmp_path / "q"), "diverged")

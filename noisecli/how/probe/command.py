@@ -184,6 +184,7 @@ def fit(feats: Features, kind: str, reg: str, cfg: ProbeConfig, device: torch.de
         progress: Reporter | None = None, gamma: float | None = None, lam: float | None = None) -> dict:
     """Grid search then seeds for one features × head × method (at one γ, λ: by default the first of
     --gamma × --lam). Returns the chosen setting's row and the whole grid."""
+    from noisecli.how.probe.heads import make_head
     from noisecli.how.probe.train_heads import accuracy, diverged, train_heads
     if gamma is None or lam is None:
         gamma, lam = gamma_lambda(cfg)[0]
@@ -196,14 +197,15 @@ def fit(feats: Features, kind: str, reg: str, cfg: ProbeConfig, device: torch.de
         head = train_heads(xtr, ytr, kind, feats.classes, s["lr"], seeds, bs, s["epochs"], s["weight_decay"],
                            reg, gamma, lam, progress)
         val, test = (accuracy(head, a, b).view(len(seeds), -1).T for a, b in ((xva, yva), (xte, yte)))  # [lr, seed]
-        finite = diverged(head).view(len(seeds), -1).T.logical_not()                                       # [lr, seed]
+        untrained = make_head(kind, xtr.shape[1], feats.classes, [sd for sd in seeds for _ in s["lr"]]).to(device)
+        finite = diverged(head, untrained, xtr, ytr).view(len(seeds), -1).T.logical_not()                   # [lr, seed]
         for i, lr in enumerate(s["lr"]):
             grid.append({"lr": lr, "batch_size": bs, "val_acc": val[i].tolist(), "test_acc": test[i].tolist(),
                          "diverged": not bool(finite[i].all())})
     usable = [g for g in grid if not g["diverged"]]
     if not usable:
-        raise InputError(f"every {kind} head diverged (non-finite weights) at lr {', '.join(map(str, s['lr']))}: "
-                         "lower --lr (or --lam)")
+        raise InputError(f"every {kind} head diverged (non-finite weights, or a training loss above the untrained "
+                         f"head's) at lr {', '.join(map(str, s['lr']))}: lower --lr (or --lam)")
     best = max(usable, key=lambda g: float(np.mean(g["val_acc"])))
     test = np.array(best["test_acc"]) * 100
     row = {"backbone": feats.backbone, "task": feats.task, "features": feats.name, "head": kind,

@@ -111,9 +111,24 @@ def train_heads(x: torch.Tensor, y: torch.Tensor, kind: str, classes: int, lrs: 
 
 
 @torch.no_grad()
-def diverged(head: torch.nn.Module) -> torch.Tensor:
-    """Which stacked models have a non-finite weight, [M] (training diverged: their accuracy means nothing)."""
-    return torch.stack([~torch.isfinite(p).flatten(1).all(1) for p in head.parameters()]).any(0)
+def diverged(head: torch.nn.Module, untrained: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Which stacked models diverged, [M]: a non-finite weight, or a training loss above the same model's before
+    training (`untrained`: the head as make_head built it, same seeds): the optimiser made it worse, so its
+    accuracy, near chance, means nothing and must not be reported as a result."""
+    broken = torch.stack([~torch.isfinite(p).flatten(1).all(1) for p in head.parameters()]).any(0)
+    after, before = mean_loss(head, x, y), mean_loss(untrained, x, y)
+    return broken | ~torch.isfinite(after) | (after > before)
+
+
+@torch.no_grad()
+def mean_loss(head: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """Mean cross-entropy of each stacked model on (x, y), shape [M]."""
+    total = 0
+    for i in range(0, len(y), chunk):
+        logits = head(x[i:i + chunk])                                          # [M, n, C]
+        total = total + torch.nn.functional.cross_entropy(
+            logits.transpose(1, 2), y[i:i + chunk].expand(logits.shape[0], -1), reduction="none").sum(1)
+    return total / len(y)
 
 
 @torch.no_grad()
