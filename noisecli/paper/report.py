@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
+
 from noisecli.core.manifest import write_text
 from noisecli.core.tables import markdown_table, write_table
 from noisecli.how.finetune.results import FinetuneResults
@@ -24,6 +26,20 @@ from noisecli.why.theory import Lemma1Result
 
 VERDICT = {"agrees": "agrees", "disagrees": "disagrees at this scale", "within noise": "within noise",
            "not decidable": "not decidable"}
+
+
+class Overfitting(BaseModel):
+    last_iter: int
+    best_iter: int
+    excess: float
+    overfits: bool
+
+
+class FindingsFile(BaseModel):
+    """report/findings.json, as `reproduce` reads it back (whether the clean model overfits)."""
+    model_config = ConfigDict(extra="allow")
+    findings: list[dict]
+    overfitting: Overfitting | None = None
 
 
 def _final_rows(ev: dict) -> list[dict]:

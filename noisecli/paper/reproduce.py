@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import json
 import multiprocessing
 import os
 import shlex
@@ -383,7 +382,8 @@ def reproduce(cfg: ReproduceConfig) -> dict:
     from noisecli.paper.report import write_report
     t = time.perf_counter()
     report = write_report(plan.out, cfg.budget)
-    over = json.loads((plan.out / "report" / "findings.json").read_text()).get("overfitting")
+    from noisecli.paper.report import FindingsFile
+    over = read_manifest(plan.out / "report" / "findings.json", schema=FindingsFile).get("overfitting")
     if over and over["overfits"]:
         print(f"noisecli: warning: the clean model overfits: its last validation loss is {over['excess']:.3f} nats above "
               f"its minimum (iteration {over['best_iter']}); the report says so", file=sys.stderr)

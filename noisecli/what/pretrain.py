@@ -10,7 +10,6 @@ run, or the same run on more processes, sees exactly the same windows.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,7 +181,8 @@ def pretrain(cfg: PretrainConfig) -> dict:
     mcfg, meta = validate(cfg)
     if distributed.run_in_workers(_train_here, cfg, max(cfg.gpus, cfg.procs), cfg.nnodes, cfg.node_rank,
                                   cfg.rdzv_endpoint):
-        return json.loads((Path(cfg.out) / "summary.json").read_text())
+        from noisecli.training.loop import RunSummary
+        return read_manifest(Path(cfg.out) / "summary.json", schema=RunSummary)
     return _train(cfg, mcfg, meta)
 
 
