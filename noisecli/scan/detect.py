@@ -151,6 +151,9 @@ def stretch_max(gain: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     its tokens (0 for the empty stretch): Kadane's bound for every document at once. With c the document's
     prefix sums and m their running minimum, it is max(0, max_j c_j − min(0, m_j)); the documents are shifted
     down one below another, so that one running minimum over the whole batch restarts at each document."""
+    if len(lengths) == 1:                                # one document (Detector.spans): the plain form
+        c = np.concatenate([[0.0], np.cumsum(gain, dtype=np.float64)])
+        return np.array([float((c - np.minimum.accumulate(c)).max())])
     out = np.zeros(len(lengths))
     some = lengths > 0
     if not some.any():
@@ -357,13 +360,14 @@ class Detector:
             for a, b in _runs(states == state):
                 kind_of[a:b] = KINDS.index(self._kind(kind, doc[bounds[a]:bounds[b]]))
         starts = np.asarray(offsets)
-        weaker = (-1, KINDS.index("other-language"))
+        other_language = KINDS.index("other-language")
         for kind, c0, c1 in char_spans(doc, self.main_script):
             # characters: random bytes and mojibake are more specific than "another language" (garbled French
             # reads as French to the unigrams); other-script only takes tokens nothing else flagged
             a = max(int(np.searchsorted(starts, c0, side="right")) - 1, 0)
             b = int(np.searchsorted(starts, c1, side="left"))
-            free = np.isin(kind_of[a:b], weaker if kind != "other-script" else (-1,))
+            seg = kind_of[a:b]
+            free = (seg == -1) | ((seg == other_language) if kind != "other-script" else False)
             kind_of[a:b][free] = KINDS.index(kind)
         out = []
         edges = [0, *(np.flatnonzero(np.diff(kind_of)) + 1).tolist(), n] if (kind_of >= 0).any() else [0]
