@@ -253,3 +253,21 @@ def test_errors_are_one_line(tmp_path):
     r = runner.invoke(app, ["extract", "--backbone", "hf:sentence-transformers/all-MiniLM-L6-v2",
                             "--task", "movie-rating", "--out", str(tmp_path / "e")])
     assert r.exit_code == 2 and "regression" in r.output
+
+
+def test_a_method_no_better_than_chance_is_flagged_not_reported_as_a_result(capsys):
+    from types import SimpleNamespace
+
+    from noisecli.how.finetune.results import print_table, summarise, table_markdown
+
+    def run(method, seed, acc):
+        return {"task": "amazon", "method": method, "seed": seed, "scores": ["accuracy"], "val": {"accuracy": acc},
+                "test": {"accuracy": acc}, "best_epoch": 1, "chance": {"accuracy": 55.0}}
+    cfg = SimpleNamespace(model="hf:x", epochs=1, lr=1e-5, batch_size=8, gamma=0.01, lam=0.15, seeds=2, limit=None)
+    summary = summarise([run("l2sp", 0, 54.0), run("l2sp", 1, 55.0), run("smart", 0, 70.0), run("smart", 1, 72.0)],
+                        cfg, "finished")
+    flags = {r["method"]: r["at_chance"] for r in summary["rows"]}
+    assert flags == {"l2sp": True, "smart": False}
+    assert "54.50 ± 0.71 (≤ chance)" in table_markdown(summary) and "71.00 ± 1.41 |" in table_markdown(summary)
+    print_table(summary)
+    assert "noisecli: warning: no better than predicting the majority class" in capsys.readouterr().err

@@ -89,6 +89,8 @@ def summarise(results: list[dict], cfg, status: str) -> dict:
             for k in runs[0]["scores"]:
                 row[f"test_{k}_mean"], row[f"test_{k}_std"] = _mean_std([r["test"][k] for r in runs])
             row["val_mean"] = _mean_std([r["val"][row["headline"]] for r in runs])[0]
+            # no better than predicting the majority class: training failed (or diverged); flagged, not a result
+            row["at_chance"] = row["chance"] is not None and row[f"test_{row['headline']}_mean"] <= row["chance"]
             row["best_epochs"] = [r["best_epoch"] for r in runs]
             row["test_by_seed"] = {r["seed"]: r["test"][row["headline"]] for r in runs}
             rows.append(row)
@@ -111,7 +113,7 @@ def _cell(row: dict | None) -> str:
         return ""
     k = row["headline"]
     mean, std = row[f"test_{k}_mean"], row[f"test_{k}_std"]
-    return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+    return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "") + (" (≤ chance)" if row.get("at_chance") else "")
 
 
 def table_markdown(summary: dict) -> str:
@@ -136,7 +138,7 @@ def write_results(out: Path, summary: dict) -> None:
     from noisecli.core.tables import write_table
     flat = [{"task": r["task"], "method": r["method"], "seeds": r["seeds"], "score": k,
              "headline": k == r["headline"], "test_mean": r[f"test_{k}_mean"], "test_std": r[f"test_{k}_std"],
-             "chance": r["chance"] if k == r["headline"] else None}
+             "chance": r["chance"] if k == r["headline"] else None, "at_chance": r.get("at_chance", False)}
             for r in summary["rows"] for k in [key[5:-5] for key in r if key.startswith("test_") and key.endswith("_mean")]]
     write_table(Path(out) / "results", flat, summary)
     write_text(Path(out) / "table.md", f"# Fine-tuning (Table 4 layout)\n\n{summary['method']}.\n\n"
@@ -155,3 +157,8 @@ def print_table(summary: dict) -> None:
     for m in summary["methods"]:
         table.add_row(m, *(_cell(rows.get((t, m))) for t in summary["tasks"]))
     console.print(table)
+    failed = [f"{r['method']} on {r['task']}" for r in summary["rows"] if r.get("at_chance")]
+    if failed:
+        from noisecli.core.errors import warn
+        warn(f"no better than predicting the majority class (training failed or diverged; marked '≤ chance'): "
+             f"{', '.join(failed)}")
