@@ -113,3 +113,18 @@ def test_a_busy_worker_dies_with_its_killed_parent(tmp_path):
     for w in survivors:
         os.kill(w, signal.SIGKILL)
     assert not survivors, "a busy worker outlived its killed parent"
+
+
+def test_a_pool_whose_worker_will_not_stop_is_shut_down_anyway(monkeypatch):
+    """The watchdog around Pool.terminate: a worker that ignores SIGTERM in a long task is killed after the grace."""
+    from noisecli.core import workers
+    monkeypatch.setattr(workers, "GRACE_S", 1.0)
+    t0 = time.time()
+    with workers.worker_pool(2, _ignore_sigterm) as pool:
+        pool.apply_async(time.sleep, (60,))
+        time.sleep(0.5)
+    assert time.time() - t0 < 20
+
+
+def _ignore_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

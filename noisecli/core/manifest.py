@@ -12,8 +12,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from pydantic import BaseModel, ConfigDict
+
 import noisecli
 from noisecli.core.errors import InputError
+
+
+class Record(BaseModel):
+    """The schema of a file a stage reads back, declared beside the stage that writes it: the fields its readers
+    use, typed and bounded; any other key passes (writers may add some)."""
+    model_config = ConfigDict(extra="allow")
 
 
 def read_manifest(path: str | Path, keys: tuple[str, ...] = (), schema: type | None = None) -> dict:

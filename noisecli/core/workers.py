@@ -49,5 +49,30 @@ def worker_pool(workers: int, initializer=None, initargs: tuple = ()) -> Iterato
         die_with_parent(parent)
         if initializer is not None:
             initializer(*args)
-    with mp.get_context("fork").Pool(workers, initializer=init, initargs=initargs) as pool:
+    pool = mp.get_context("fork").Pool(workers, initializer=init, initargs=initargs)
+    try:
         yield pool
+    finally:
+        shut_down(pool)
+
+
+GRACE_S = 10.0    # seconds a pool's workers get to stop before they are killed
+
+
+def shut_down(pool: mp.pool.Pool, grace_s: float | None = None) -> None:
+    """Pool.terminate() with a watchdog. CPython's terminate SIGTERMs the workers and waits for each; once in the
+    suite (an error raised while the workers were still starting) it waited for ever on a worker that was idle,
+    its SIGTERM never delivered. After `grace_s` the pool's workers are killed, which ends that wait."""
+    import os
+    import signal
+    import threading
+    stopper = threading.Thread(target=pool.terminate, daemon=True)
+    stopper.start()
+    stopper.join(GRACE_S if grace_s is None else grace_s)
+    if stopper.is_alive():
+        for p in list(getattr(pool, "_pool", ())):     # the workers (CPython keeps them there)
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, TypeError):
+                pass
+        stopper.join()

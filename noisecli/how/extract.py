@@ -17,19 +17,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import Field, StrictInt
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import atomic_path, check_output, provenance, write_json
+from noisecli.core.manifest import Record, atomic_path, check_output, provenance, write_json
 from noisecli.core.options import SEED_DOWNSTREAM, as_dict, check_choices, device_opt, opt, seed_opt
 from noisecli.core.stage import Stage, written
 from noisecli.how.backbones import POOLS
 from noisecli.how.tasks import TASK_SPLITS, TASKS, Task, load_task
 
 
-class ExtractManifest(BaseModel):
+class ExtractManifest(Record):
     """extract.json as `probe` reads it back (extract writes more; other keys pass)."""
-    model_config = ConfigDict(extra="allow")
     backbone: str | None = None      # features made elsewhere may name neither (probe then uses the folder's name)
     task: str | None = None
     modality: str = "text"

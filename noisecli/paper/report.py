@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
-from noisecli.core.manifest import write_text
+from noisecli.core.manifest import Record, write_text
 from noisecli.core.tables import markdown_table, write_table
 from noisecli.how.finetune.results import FinetuneResults
 from noisecli.how.probe.results import ProbeResults, probe_table
@@ -35,9 +35,8 @@ class Overfitting(BaseModel):
     overfits: bool
 
 
-class FindingsFile(BaseModel):
+class FindingsFile(Record):
     """report/findings.json, as `reproduce` reads it back (whether the clean model overfits)."""
-    model_config = ConfigDict(extra="allow")
     findings: list[dict]
     overfitting: Overfitting | None = None
 

@@ -32,19 +32,17 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from noisecli.core.errors import InputError, Interrupted, RunError, raise_if_interrupted
-from noisecli.core.manifest import atomic_path, check_output, provenance, read_manifest, write_json, write_text
+from noisecli.core.manifest import Record, atomic_path, check_output, provenance, read_manifest, write_json, write_text
 from noisecli.core.options import device_opt, opt
 from noisecli.core.stage import Stage
 from noisecli.core.tables import console
 from noisecli.paper.plan import DATASETS, Scale, Step, experiment
 
 
-class BudgetMarker(BaseModel):
+class BudgetMarker(Record):
     """budget.json: which --budget a reproduction folder holds."""
-    model_config = ConfigDict(extra="allow")
     budget: str
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, StrictInt
+from pydantic import BaseModel, StrictInt
 
-from noisecli.core.manifest import provenance, write_json, write_text
+from noisecli.core.manifest import Record, provenance, write_json, write_text
 from noisecli.scan.detect import KINDS
 from noisecli.scan.tally import BINS, WINDOW, Tally, threshold
 
@@ -19,17 +19,15 @@ class Interval(BaseModel):
     hi: float
 
 
-class KindShare(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class KindShare(Record):
     tokens: StrictInt
     documents: StrictInt
     share_of_tokens: Interval
     share_of_documents: Interval
 
 
-class ScanResult(BaseModel):
+class ScanResult(Record):
     """scan.json, as `reproduce`'s report reads it back."""
-    model_config = ConfigDict(extra="allow")
     documents: StrictInt
     tokens: StrictInt
     shares: dict[str, KindShare]

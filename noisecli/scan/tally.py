@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from noisecli.core.manifest import Record
 from noisecli.scan.detect import ENTER, EXIT, KINDS, RANDOM_KINDS, Span
 
 REPLICATES = 400
@@ -78,9 +79,8 @@ class TallyState(BaseModel):
     lm: dict[Literal["clean", "noise"], tuple[float, StrictInt]]
 
 
-class ShardState(BaseModel):
+class ShardState(Record):
     """state.json, what `scan merge` adds up (one shard's settings and sums)."""
-    model_config = ConfigDict(extra="allow")
     config: dict
     shard: list[StrictInt] = Field(min_length=2, max_length=2)
     tally: TallyState

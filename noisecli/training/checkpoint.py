@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import check_schema, read_manifest, staging_dir
+from noisecli.core.manifest import Record, check_schema, read_manifest, staging_dir
 
 if TYPE_CHECKING:   # finding and reading checkpoints needs no torch; saving and loading them imports it
     import torch
@@ -32,9 +32,8 @@ if TYPE_CHECKING:   # finding and reading checkpoints needs no torch; saving and
 PATTERN = re.compile(r"^iter_(\d+)$")
 
 
-class CheckpointManifest(BaseModel):
+class CheckpointManifest(Record):
     """noisecli.json as loading reads it (the trainer's own keys pass; each kind of model checks its config)."""
-    model_config = ConfigDict(extra="allow")
     arch: str = "gpt"
     model: dict
     iter: StrictInt = Field(ge=0)

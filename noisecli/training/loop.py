@@ -26,19 +26,18 @@ from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn as nn
-from pydantic import BaseModel, ConfigDict, StrictInt
+from pydantic import StrictInt
 
 from noisecli.core.errors import RunError
-from noisecli.core.manifest import write_json
+from noisecli.core.manifest import Record, write_json
 from noisecli.core.progress import Reporter, console
 from noisecli.training import checkpoint, distributed
 from noisecli.training.metrics import MetricsLog
 from noisecli.training.steps import autocast, grad_scaler, train_step
 
 
-class RunSummary(BaseModel):
+class RunSummary(Record):
     """summary.json: how a training run ended, as the command that launched its workers reads it back."""
-    model_config = ConfigDict(extra="allow")
     status: str
     iter: StrictInt
     max_iters: StrictInt

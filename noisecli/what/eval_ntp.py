@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import Field, StrictInt
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import check_output, provenance, read_manifest, staging_dir
+from noisecli.core.manifest import Record, check_output, provenance, read_manifest, staging_dir
 from noisecli.core.options import check_choices, device_opt, dtype_opt, opt
 from noisecli.core.progress import Reporter
 from noisecli.core.stage import Stage, written
@@ -29,9 +29,8 @@ if TYPE_CHECKING:
     import torch
 
 
-class EvalRow(BaseModel):
+class EvalRow(Record):
     """One row of results.json: a checkpoint's loss on one file (what the report and the findings read)."""
-    model_config = ConfigDict(extra="allow")
     run: str
     iter: StrictInt = Field(ge=0)
     dataset: str
@@ -39,9 +38,8 @@ class EvalRow(BaseModel):
     alpha: float | None = None
 
 
-class EvalResults(BaseModel):
+class EvalResults(Record):
     """results.json, as `reproduce`'s theory step, its findings and its report read it back."""
-    model_config = ConfigDict(extra="allow")
     rows: list[EvalRow]
     baseline_rows: list[EvalRow] = []
 

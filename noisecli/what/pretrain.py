@@ -14,10 +14,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import Field, StrictInt
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import check_output, provenance, read_manifest, write_json
+from noisecli.core.manifest import Record, check_output, provenance, read_manifest, write_json
 from noisecli.core.options import SEED_DATA, as_dict, check_choices, device_opt, dtype_opt, opt, seed_opt
 from noisecli.core.stage import Stage
 from noisecli.what.architectures import ARCHITECTURES, architecture
@@ -25,9 +25,8 @@ from noisecli.what.token_files import check_dataset, data_fingerprint, open_toke
 from noisecli.what.tokenizer import VOCAB_SIZE
 
 
-class RunManifest(BaseModel):
+class RunManifest(Record):
     """run.json as the stages read it back (pretrain writes more; other keys pass)."""
-    model_config = ConfigDict(extra="allow")
     arch: str = "gpt"
     model: dict
     data: str

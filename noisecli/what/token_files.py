@@ -6,10 +6,10 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
 
 from noisecli.core.errors import InputError
-from noisecli.core.manifest import read_manifest, sha256_file
+from noisecli.core.manifest import Record, read_manifest, sha256_file
 from noisecli.what.tokenizer import VOCAB_SIZE
 
 class TokenCounts(BaseModel):
@@ -18,9 +18,8 @@ class TokenCounts(BaseModel):
     noise: StrictInt = Field(0, ge=0)
 
 
-class DatasetManifest(BaseModel):
+class DatasetManifest(Record):
     """meta.json as the stages read it (prepare writes more; other keys pass)."""
-    model_config = ConfigDict(extra="allow")
     vocab_size: StrictInt = Field(ge=1)
     alpha: float | None = Field(ge=0, lt=1, strict=True)   # int 0 is allowed by pydantic's strict float
     tokens: TokenCounts

@@ -8,10 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
 
 from noisecli.core.errors import InputError, warn
-from noisecli.core.manifest import check_output, read_manifest, sha256_file, write_json, write_text
+from noisecli.core.manifest import Record, check_output, read_manifest, sha256_file, write_json, write_text
 from noisecli.core.options import device_opt, opt
 from noisecli.core.progress import Reporter
 from noisecli.core.stage import Stage, written
@@ -20,34 +19,29 @@ from noisecli.what.pretrain import RunManifest
 from noisecli.why.proposition import curve, k_table, predict_from_losses, predicted_rise, probability, proposition1
 
 
-class KRow(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class KRow(Record):
     iter: int
     k: float | None = None
 
 
-class KTable(BaseModel):
+class KTable(Record):
     """k.json (`theory k`), as `reproduce`'s findings read it back."""
-    model_config = ConfigDict(extra="allow")
     rows: list[KRow]
 
 
-class ConclusionRecord(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class ConclusionRecord(Record):
     number: str
     holds: bool
 
 
-class Prediction(BaseModel):
+class Prediction(Record):
     """predict.json (`theory predict`), as `reproduce`'s findings read it back."""
-    model_config = ConfigDict(extra="allow")
     conclusions: list[ConclusionRecord] | None = None
     predicted_rise_bound: float | None = None
 
 
-class Lemma1Result(BaseModel):
+class Lemma1Result(Record):
     """lemma1.json (`theory lemma1`), as `reproduce`'s report reads it back."""
-    model_config = ConfigDict(extra="allow")
     L_mixture: float
     alpha_L_noise_plus_rest: float
     gap: float

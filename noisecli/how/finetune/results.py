@@ -7,14 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import model_validator
 
+from noisecli.core.manifest import Record
 from noisecli.core.stats import paired_seeds
 
 
-class FinetuneRow(BaseModel):
+class FinetuneRow(Record):
     """One method on one task over its seeds; its headline score's mean and std must be there."""
-    model_config = ConfigDict(extra="allow")
     task: str
     method: str
     headline: str
@@ -29,8 +29,7 @@ class FinetuneRow(BaseModel):
         return self
 
 
-class LgmGain(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class LgmGain(Record):
     task: str
     method: str
     score: str
@@ -40,15 +39,13 @@ class LgmGain(BaseModel):
     losses: int
 
 
-class FinetuneSettings(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class FinetuneSettings(Record):
     model: str
     seeds: int
 
 
-class FinetuneResults(BaseModel):
+class FinetuneResults(Record):
     """results.json of `finetune`, as `finetune` itself (done or not), the findings and the report read it back."""
-    model_config = ConfigDict(extra="allow")
     status: str
     tasks: list[str]
     methods: list[str]
@@ -58,9 +55,8 @@ class FinetuneResults(BaseModel):
     method: str
 
 
-class RunResult(BaseModel):
+class RunResult(Record):
     """runs/TASK/METHOD/seedS/result.json: one finished run, which a rerun takes instead of training again."""
-    model_config = ConfigDict(extra="allow")
     task: str
     method: str
     seed: int

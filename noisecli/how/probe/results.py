@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
 
+from noisecli.core.manifest import Record
 from noisecli.core.tables import markdown_table, write_table
 
 
-class ProbeRow(BaseModel):
+class ProbeRow(Record):
     """One row of results.json: a head on one task's features (what the report and the findings read)."""
-    model_config = ConfigDict(extra="allow")
     features: str
     backbone: str
     task: str
@@ -25,9 +24,8 @@ class ProbeRow(BaseModel):
     test_acc_per_seed: list[float] | None = None
 
 
-class ProbeResults(BaseModel):
+class ProbeResults(Record):
     """results.json of `probe`, as `reproduce`'s findings and report read it back."""
-    model_config = ConfigDict(extra="allow")
     rows: list[ProbeRow]
     std: str
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import Field, StrictInt
 
-from noisecli.core.manifest import check_schema
+from noisecli.core.manifest import Record, check_schema
 from noisecli.core.registry import Registry
 
 if TYPE_CHECKING:
@@ -26,9 +26,8 @@ def architecture(name: str) -> "Architecture":
     return ARCHITECTURES.get(name)()
 
 
-class ModelSizes(BaseModel):
+class ModelSizes(Record):
     """A pre-trained model's config as noisecli reads it back (other keys pass)."""
-    model_config = ConfigDict(extra="allow")
     n_layer: StrictInt = Field(ge=1)
     n_head: StrictInt = Field(ge=1)
     n_embd: StrictInt = Field(ge=1)
