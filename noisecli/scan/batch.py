@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from noisecli.scan.detect import (ENTER, KINDS, MARGIN, NOISE_LOGP, OTHER_ENTER, RANDOM_KINDS, Detector, Span, char_suspects,
-                                  stretch_max)
+from noisecli.scan.detect import (ENTER, KINDS, MARGIN, NOISE_LOGP, OTHER_ENTER, RANDOM_KINDS, Detector, Span,
+                                  char_suspects, stretch_max)
 from noisecli.scan.tally import Tally, dumps, span_dict, window_scores
 
 CLEAN_ROW = '{"id": %d, "tokens": %d, "noisy": {}, "spans": [], "score": 0.0}'   # json.dumps of a clean row (tested)
+
 
 @dataclass
 class Batch:

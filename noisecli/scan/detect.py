@@ -257,9 +257,9 @@ def char_spans(text: str, main_script: str | None) -> list[tuple[str, int, int]]
 
 def char_suspects(texts: list[str], main_script: str | None) -> np.ndarray:
     """Which documents could hold a character span (char_spans), for a whole batch in a few numpy passes over its
-    code points: a replacement, control or private-use character (random bytes), a Latin-1 lead character Â-ô before
-    a continuation character (mojibake), or a letter of another script than `main_script`. A superset: a document not marked here has no
-    character span, so only the marked ones are searched with the regular expressions."""
+    code points: a replacement, control or private-use character (random bytes), a Latin-1 lead character Â-ô
+    before a continuation character (mojibake), or a letter of another script than `main_script`. A superset: a
+    document not marked here has no character span, so only the marked ones are searched with the regexes."""
     if not texts:
         return np.zeros(0, bool)
     joined = "\n".join(texts)                                  # "\n" is none of the characters looked for
