@@ -100,7 +100,8 @@ class Evidence:
 
     def _epochs(self) -> float | None:
         """Epochs of the clean training data the clean run saw by its last evaluated checkpoint."""
-        run, train = load_json(self.out / "runs" / self.clean_run / "run.json", RunManifest), self.out / "data" / "clean" / "train.bin"
+        run = load_json(self.out / "runs" / self.clean_run / "run.json", RunManifest)
+        train = self.out / "data" / "clean" / "train.bin"
         if run is None or not train.is_file() or self.last(self.clean_run) is None:
             return None
         return self.last(self.clean_run) * run["tokens_per_iter"] / (train.stat().st_size // 2)

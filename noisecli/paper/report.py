@@ -97,7 +97,8 @@ def _scan_section(out: Path) -> list[str]:
     """Your corpus: `noisecli scan` on one of the noisy datasets, α̂ beside the α that prepare put in."""
     lines = []
     for folder in sorted((out / "scan").glob("*")) if (out / "scan").is_dir() else []:
-        scan, meta = load_json(folder / "scan.json", ScanResult), load_json(out / "data" / folder.name / "meta.json", DatasetManifest)
+        scan = load_json(folder / "scan.json", ScanResult)
+        meta = load_json(out / "data" / folder.name / "meta.json", DatasetManifest)
         if not scan or not meta:
             continue
         s = scan["shares"]["random noise (all kinds)"]["share_of_tokens"]

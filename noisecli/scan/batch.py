@@ -68,7 +68,7 @@ def detect_batch(det: Detector, doc_ids: list[int], texts: list[str], seed: int,
         suspect = stretch_max(evidence, lengths) > ENTER - MARGIN
         if det.other is not None:
             suspect |= stretch_max(det.other[ids] - text_lp, lengths) > OTHER_ENTER - MARGIN
-    suspect |= char_suspects(texts, det.main_script)
+        suspect |= char_suspects(texts, det.main_script)
     counts = np.zeros((len(texts), len(KINDS)), np.int64)
     if extra:
         lines = [dumps({"id": d, "tokens": n, "noisy": {}, "spans": [], "score": 0.0, **e})

@@ -241,9 +241,11 @@ _DETECTOR = None
 def _start_worker(text_logp, other_logp, script, model=None, device="cpu", pool: bool = True) -> None:
     from noisecli.scan.detect import Detector
     global _DETECTOR
-    if pool:   # one BLAS thread per worker: the pool fills the cores, and OpenBLAS's threads spinning beside the
-        from threadpoolctl import threadpool_limits   # other workers doubled a scan's CPU time at 512 documents
-        threadpool_limits(1)                          # a batch (the tally's matrix products)
+    if pool:
+        # one BLAS thread per worker: the pool fills the cores, and OpenBLAS's own threads, spinning beside the
+        # other worker, doubled a scan's CPU time at 512-document batches (the tally's matrix products)
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
     _DETECTOR = Detector(text_logp, other_logp, script, model, device)
 
 
